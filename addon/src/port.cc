@@ -1,0 +1,196 @@
+#include "port.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "engine.h"
+
+namespace tapvs {
+namespace {
+// Frames moved per ring publish. Large enough to amortise the publish and the wake-up,
+// small enough that the other side starts on the batch while we read the next one.
+constexpr uint32_t kBatch = 64;
+// poll() backstop: a missed kick costs at most this much latency, never a hang.
+constexpr int kPollBackstopMs = 100;
+}  // namespace
+
+Port::Port(Engine& engine, uint32_t index) : engine_(engine), index_(index) {
+  const Layout& l = engine.layout();
+  uint8_t* base = engine.base() + l.ports_offset + size_t(index) * l.port_stride;
+  for (uint32_t r = 0; r < kRingCount; r++) rings_[r] = Ring(base + r * l.ring_stride, l.ring_size);
+  words_ = reinterpret_cast<uint32_t*>(base + l.port_control_offset);
+  counters_ = reinterpret_cast<double*>(base + l.port_control_offset + kPortWords * 4);
+}
+
+Port::~Port() { Close(); }
+
+void Port::Attach(TapInfo tap) {
+  if (open()) {
+    close(tap.fd);
+    throw std::runtime_error("port " + std::to_string(index_) + " is already open");
+  }
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0) {
+    int err = errno;
+    close(tap.fd);
+    throw std::runtime_error(std::string("eventfd: ") + std::strerror(err));
+  }
+  tap_ = std::move(tap);
+  std::memset(counters_, 0, kCtrCount * sizeof(double));
+}
+
+void Port::Start() {
+  if (!open()) throw std::runtime_error("port " + std::to_string(index_) + " is not open");
+  if (thread_.joinable()) return;
+  stop_ = false;
+  __atomic_store_n(&Word(kPortState), 1, __ATOMIC_SEQ_CST);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Port::Close() {
+  if (thread_.joinable()) {
+    stop_ = true;
+    Kick();
+    thread_.join();
+  }
+  __atomic_store_n(&Word(kPortState), 0, __ATOMIC_SEQ_CST);
+  if (tap_.fd >= 0) close(tap_.fd);
+  if (event_fd_ >= 0) close(event_fd_);
+  tap_ = TapInfo();
+  event_fd_ = -1;
+  peer_ = nullptr;
+}
+
+void Port::Kick() {
+  if (event_fd_ < 0) return;
+  uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the thread will wake anyway.
+  ssize_t ignored = write(event_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void Port::KickIfSleeping() {
+  if (__atomic_load_n(&Word(kPortSleeping), __ATOMIC_SEQ_CST)) Kick();
+}
+
+void Port::NotifyConsumerOf(Ring& ring) {
+  // Rings leading to JavaScript are ours; rings leading to the peer are the peer's.
+  if (peer_ && (&ring == &peer_->ring(kRingTx) || &ring == &peer_->ring(kRingFill))) {
+    peer_->KickIfSleeping();
+  } else {
+    if (engine_.WakeJavaScript()) Counter(kCtrWakeups)++;
+  }
+}
+
+bool Port::Transmit(bool& would_block) {
+  Ring& tx = rings_[kRingTx];
+  Ring& done_out = peer_ ? peer_->ring(kRingFill) : rings_[kRingComp];
+  uint32_t todo = std::min({tx.Available(), done_out.Free(), kBatch * 4});
+  uint8_t* slots = engine_.slots();
+  const uint32_t slot_size = engine_.layout().slot_size;
+  uint32_t done = 0;
+  while (done < todo) {
+    Descriptor d = tx.Peek(done);
+    ssize_t n = write(tap_.fd, slots + size_t(d.slot) * slot_size + d.offset, d.length);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      would_block = errno == EAGAIN;
+      break;
+    }
+    if (n < 0) {
+      Counter(kCtrTxErrors)++;
+    } else {
+      Counter(kCtrTxFrames)++;
+      Counter(kCtrTxBytes) += double(n);
+    }
+    done_out.Put(done, d.slot, 0, 0);
+    done++;
+  }
+  if (!done) return false;
+  tx.Consume(done);
+  done_out.Publish(done);
+  NotifyConsumerOf(done_out);
+  return true;
+}
+
+bool Port::Receive(bool& drained) {
+  Ring& fill = rings_[kRingFill];
+  Ring& rx_out = peer_ ? peer_->ring(kRingTx) : rings_[kRingRx];
+  uint32_t todo = std::min({fill.Available(), rx_out.Free(), kBatch});
+  if (todo == 0) {
+    if (!stalled_) Counter(kCtrRxStalls)++;
+    stalled_ = true;
+    return false;
+  }
+  stalled_ = false;
+  uint8_t* slots = engine_.slots();
+  const Layout& l = engine_.layout();
+  const uint32_t room = l.slot_size - l.headroom;
+  uint32_t got = 0;
+  while (got < todo) {
+    uint32_t slot = fill.Peek(got).slot;
+    uint8_t* at = slots + size_t(slot) * l.slot_size + l.headroom;
+    ssize_t n = read(tap_.fd, at, room);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) Counter(kCtrReadErrors)++;
+      drained = true;
+      break;
+    }
+    // A frame that filled the slot exactly may have been cut short by the kernel.
+    if (uint32_t(n) >= room) {
+      Counter(kCtrTruncated)++;
+      continue;
+    }
+    Counter(kCtrRxFrames)++;
+    Counter(kCtrRxBytes) += double(n);
+    rx_out.Put(got, slot, l.headroom, uint32_t(n));
+    got++;
+  }
+  if (!got) return false;
+  fill.Consume(got);
+  rx_out.Publish(got);
+  NotifyConsumerOf(rx_out);
+  return true;
+}
+
+void Port::SleepUntilWork(bool would_block) {
+  Ring& tx = rings_[kRingTx];
+  Ring& fill = rings_[kRingFill];
+  Ring& rx_out = peer_ ? peer_->ring(kRingTx) : rings_[kRingRx];
+  Ring& done_out = peer_ ? peer_->ring(kRingFill) : rings_[kRingComp];
+
+  __atomic_store_n(&Word(kPortSleeping), 1, __ATOMIC_SEQ_CST);
+  // Re-check after announcing sleep: work queued before the flag was visible gets no kick.
+  bool can_send = tx.Available() > 0 && done_out.Free() > 0;
+  bool can_read = fill.Available() > 0 && rx_out.Free() > 0;
+  if (!(can_send && !would_block) && !stop_) {
+    struct pollfd fds[2];
+    fds[0].fd = tap_.fd;
+    fds[0].events = short((can_read ? POLLIN : 0) | (would_block ? POLLOUT : 0));
+    fds[1].fd = event_fd_;
+    fds[1].events = POLLIN;
+    int rc = poll(fds, 2, kPollBackstopMs);
+    if (rc > 0 && (fds[1].revents & POLLIN)) {
+      uint64_t count;
+      ssize_t ignored = read(event_fd_, &count, sizeof count);
+      (void)ignored;
+    }
+  }
+  __atomic_store_n(&Word(kPortSleeping), 0, __ATOMIC_SEQ_CST);
+}
+
+void Port::Run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    bool would_block = false, drained = false;
+    bool sent = Transmit(would_block);
+    bool received = Receive(drained);
+    if (!sent && !received) SleepUntilWork(would_block);
+  }
+}
+
+}  // namespace tapvs

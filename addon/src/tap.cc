@@ -1,0 +1,92 @@
+#include "tap.h"
+
+#include <fcntl.h>
+#include <net/if.h>  // before linux/if_tun.h, which would pull in the clashing linux/if.h
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace tapvs {
+namespace {
+
+[[noreturn]] void Fail(const std::string& name, const std::string& what, int err) {
+  throw std::runtime_error("TAP " + name + ": " + what + ": " + std::strerror(err));
+}
+
+// Link facts come from an ordinary socket's ioctls, as `ip link` would read them.
+void ReadLinkFacts(TapInfo& info) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) Fail(info.name, "socket for link ioctls", errno);
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  std::strncpy(ifr.ifr_name, info.name.c_str(), IFNAMSIZ - 1);
+  int err = 0;
+  if (ioctl(sock, SIOCGIFHWADDR, &ifr) == 0) {
+    std::memcpy(info.mac, ifr.ifr_hwaddr.sa_data, 6);
+  } else {
+    err = errno;
+  }
+  if (!err && ioctl(sock, SIOCGIFMTU, &ifr) == 0) {
+    info.mtu = ifr.ifr_mtu;
+  } else if (!err) {
+    err = errno;
+  }
+  // Bring the link up: a TAP that is down drops everything the kernel would hand us.
+  if (!err && ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) {
+    if (!(ifr.ifr_flags & IFF_UP)) {
+      ifr.ifr_flags |= IFF_UP;
+      if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) err = errno;
+    }
+  } else if (!err) {
+    err = errno;
+  }
+  close(sock);
+  if (err) Fail(info.name, "reading link facts", err);
+  info.ifindex = static_cast<int>(if_nametoindex(info.name.c_str()));
+}
+
+}  // namespace
+
+TapInfo OpenTap(const std::string& name, TapMode mode) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    throw std::runtime_error("TAP name '" + name + "' must be 1 to 15 characters");
+  }
+  bool exists = if_nametoindex(name.c_str()) != 0;
+  if (mode == TapMode::kAttach && !exists) {
+    throw std::runtime_error("TAP " + name + ": no such device (create it with `ip tuntap add mode tap name " +
+                             name + "`, or let tapvs create it)");
+  }
+  if (mode == TapMode::kCreate && exists) {
+    throw std::runtime_error("TAP " + name + ": a device of that name already exists");
+  }
+
+  TapInfo info;
+  info.name = name;
+  info.fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (info.fd < 0) Fail(name, "open /dev/net/tun", errno);
+
+  struct ifreq ifr;
+  std::memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(info.fd, TUNSETIFF, &ifr) != 0) {
+    int err = errno;
+    close(info.fd);
+    Fail(name, exists ? "attach (is it a TAP, owned by this user, and not in use?)" : "create", err);
+  }
+  info.created = !exists;
+  try {
+    ReadLinkFacts(info);
+  } catch (...) {
+    close(info.fd);
+    throw;
+  }
+  return info;
+}
+
+}  // namespace tapvs

@@ -1,0 +1,106 @@
+// `tapvs`: the router daemon and the namespace lab. Parsing and printing only.
+
+import { spawnSync } from 'node:child_process';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runDaemon } from '../daemon.js';
+import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
+import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
+
+function fail(e: unknown): never {
+  process.stderr.write(`tapvs: ${(e as Error).message}\n`);
+  process.exit(1);
+}
+
+const prefixOption = { type: 'string', default: DEFAULT_PREFIX, describe: 'name prefix of everything the lab makes' } as const;
+
+await yargs(hideBin(process.argv))
+  .scriptName('tapvs')
+  .parserConfiguration({ 'populate--': true })
+  .command(
+    'run',
+    'run the router on the TAPs a config names',
+    (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
+    (argv) => {
+      try {
+        runDaemon(argv.config);
+      } catch (e) {
+        fail(e);
+      }
+    },
+  )
+  .command('lab', 'a lab of Linux hosts in network namespaces, routed by tapvs', (lab) =>
+    lab
+      .command(
+        'up',
+        'build the lab and start tapvs in it',
+        (y) => y.option('prefix', prefixOption).option('json', { type: 'boolean', default: false }),
+        async (argv) => {
+          const state = await labUp(defaultLab(argv.prefix)).catch(fail);
+          if (argv.json) {
+            console.log(JSON.stringify(describeLab(state), null, 2));
+          } else {
+            const d = describeLab(state) as { hosts: { name: string; address: string }[] };
+            console.log(`lab '${argv.prefix}' is up: ${d.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
+            console.log(`try: tapvs lab exec client -- ping -c 3 10.2.0.2`);
+          }
+        },
+      )
+      .command(
+        'down',
+        'stop tapvs and remove everything the lab made',
+        (y) => y.option('prefix', prefixOption),
+        async (argv) => {
+          await labDown(argv.prefix).catch(fail);
+          console.log(`lab '${argv.prefix}' is down`);
+        },
+      )
+      .command(
+        'status',
+        'say what runs',
+        (y) => y.option('prefix', prefixOption).option('json', { type: 'boolean', default: false }),
+        (argv) => {
+          const state = readState(argv.prefix);
+          if (!state) {
+            if (argv.json) console.log(JSON.stringify({ prefix: argv.prefix, up: false }));
+            else console.log(`lab '${argv.prefix}' is not up`);
+            process.exitCode = 3;
+            return;
+          }
+          const up = isUp(argv.prefix);
+          const d = describeLab(state);
+          if (argv.json) {
+            console.log(JSON.stringify({ up, ...d }, null, 2));
+          } else {
+            console.log(`lab '${argv.prefix}': ${up ? 'up' : 'DEGRADED (a router or namespace is missing; run lab down, then lab up)'}`);
+            for (const h of d.hosts as { name: string; namespace: string; address: string }[]) console.log(`  host   ${h.name.padEnd(8)} ${h.namespace.padEnd(16)} ${h.address}`);
+            for (const r of d.routers as { name: string; pid: number; running: boolean; log: string }[]) {
+              console.log(`  router ${r.name.padEnd(8)} pid ${r.pid} ${r.running ? 'running' : 'NOT RUNNING'}  log ${r.log}`);
+            }
+          }
+          if (!up) process.exitCode = 1;
+        },
+      )
+      .command(
+        'exec <host> [cmd..]',
+        'run a command on a lab host (or "sw", the switch namespace)',
+        (y) => y.positional('host', { type: 'string', demandOption: true }).positional('cmd', { type: 'string', array: true }).option('prefix', prefixOption),
+        (argv) => {
+          const cmd = [...(argv.cmd ?? []), ...((argv['--'] as string[] | undefined) ?? [])].map(String);
+          if (cmd.length === 0) fail(new Error('lab exec: give a command after --, e.g. tapvs lab exec client -- ping -c 1 10.2.0.2'));
+          let ns: string;
+          try {
+            ns = labNamespace(argv.prefix, argv.host);
+          } catch (e) {
+            fail(e);
+          }
+          const r = spawnSync('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'inherit' });
+          process.exitCode = r.status ?? 1;
+        },
+      )
+      .demandCommand(1, 'lab: say up, down, status or exec'),
+  )
+  .demandCommand(1, 'say what to do: run, or lab')
+  .strict()
+  .help()
+  .parseAsync();

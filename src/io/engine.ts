@@ -1,0 +1,253 @@
+// The JavaScript half of the packet rings. It owns the slot pool (a stack of free slot
+// numbers), hands each received frame to the frame handler, stages transmissions, and
+// publishes every ring once per batch. Nothing here allocates per frame or calls into
+// native code per frame: the only native calls are kicks of sleeping port threads.
+
+import type { Backend, TapInfo, TapMode } from './backend.js';
+import { JS_SLEEPING_BYTE, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
+import { Ring } from './ring.js';
+
+export interface FrameHandler {
+  /** The handler now owns `slot`: it must transmit() it, release() it, or keep it for later. */
+  receive(port: number, slot: number, offset: number, length: number): void;
+}
+
+/** Slots kept back from the fill rings so the router can always build an ARP or ICMP frame. */
+const LOCAL_RESERVE = 64;
+/** Frames handled before the engine yields to the event loop (timers, control socket). */
+const FRAMES_PER_TURN = 8192;
+
+export interface EngineCounters {
+  tx_ring_full: number;
+  no_free_slot: number;
+}
+
+export class PacketEngine {
+  readonly layout: Layout;
+  /** The whole shared region as bytes; frames live at slotOffset(slot) + offset. */
+  readonly bytes: Uint8Array;
+  readonly counters: EngineCounters = { tx_ring_full: 0, no_free_slot: 0 };
+  handler: FrameHandler;
+
+  private readonly backend: Backend;
+  private readonly words: Uint32Array;
+  private readonly portCounterViews: Float64Array[] = [];
+  private readonly rings: Ring[][] = [];
+  private readonly portWordBase: number[] = [];
+  private readonly freeSlots: Uint32Array;
+  private freeTop = 0;
+  private readonly open: boolean[];
+  private readonly native: boolean[];
+  private readonly txStaged: boolean[];
+  private readonly jsSleepingWord = JS_SLEEPING_BYTE >>> 2;
+  private destroyed = false;
+  private turnScheduled = false;
+
+  constructor(makeBackend: (onWake: () => void) => Backend, handler: FrameHandler) {
+    this.backend = makeBackend(() => this.onWake());
+    const buffer = this.backend.buffer();
+    this.layout = readLayout(buffer);
+    this.bytes = new Uint8Array(buffer);
+    this.words = new Uint32Array(buffer, 0, this.layout.slotsOffset >>> 2);
+    this.handler = handler;
+    const l = this.layout;
+    for (let p = 0; p < l.maxPorts; p++) {
+      const base = l.portsOffset + p * l.portStride;
+      this.rings.push([0, 1, 2, 3].map((r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
+      this.portWordBase.push((base + l.portControlOffset) >>> 2);
+      this.portCounterViews.push(new Float64Array(buffer, base + l.portControlOffset + PORT_WORDS * 4, PORT_COUNTERS.length));
+    }
+    this.open = new Array(l.maxPorts).fill(false);
+    this.native = new Array(l.maxPorts).fill(false);
+    this.txStaged = new Array(l.maxPorts).fill(false);
+    this.freeSlots = new Uint32Array(l.slotCount);
+    for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
+    Atomics.store(this.words, this.jsSleepingWord, 1);
+  }
+
+  get maxPorts(): number {
+    return this.layout.maxPorts;
+  }
+  get freeSlotCount(): number {
+    return this.freeTop;
+  }
+  slotOffset(slot: number): number {
+    return this.layout.slotsOffset + slot * this.layout.slotSize;
+  }
+
+  /** Opens a TAP on a port and starts its thread. */
+  openTap(port: number, name: string, mode: TapMode = 'auto'): TapInfo {
+    this.checkPort(port);
+    if (this.open[port]) throw new Error(`port ${port} is already open`);
+    const info = this.backend.openTap(port, name, mode);
+    for (const ring of this.rings[port]) ring.reset();
+    this.open[port] = true;
+    this.refill(port);
+    this.rings[port][RingId.Fill].publish();
+    this.backend.start(port);
+    return info;
+  }
+
+  closePort(port: number): void {
+    this.checkPort(port);
+    if (!this.open[port]) return;
+    this.backend.closePort(port);
+    this.open[port] = false;
+    this.native[port] = false;
+    // The thread is gone: every slot still queued on this port's rings comes home.
+    for (const ring of this.rings[port]) {
+      ring.publish();
+      const n = ring.available();
+      for (let i = 0; i < n; i++) this.release(this.words[ring.peekWord(i)]);
+      ring.reset();
+    }
+  }
+
+  /**
+   * Hands two open ports to the native forwarder: frames cross between them without
+   * JavaScript. Used by the benchmark as the reference limit.
+   */
+  forwardNatively(a: number, b: number, tapA: string, tapB: string): void {
+    this.closePort(a);
+    this.closePort(b);
+    this.backend.openTap(a, tapA, 'attach');
+    this.backend.openTap(b, tapB, 'attach');
+    for (const p of [a, b]) {
+      for (const ring of this.rings[p]) ring.reset();
+      this.open[p] = true;
+      this.native[p] = true;
+      this.refill(p);
+      this.rings[p][RingId.Fill].publish();
+    }
+    this.backend.setPeers(a, b);
+    this.backend.start(a);
+    this.backend.start(b);
+  }
+
+  // ---- the slot pool
+
+  /** A free slot for a frame the router builds, or -1 (counted) when the pool is empty. */
+  allocate(): number {
+    if (this.freeTop === 0) {
+      this.counters.no_free_slot++;
+      return -1;
+    }
+    return this.freeSlots[--this.freeTop];
+  }
+
+  release(slot: number): void {
+    this.freeSlots[this.freeTop++] = slot;
+  }
+
+  /** Queues a frame for transmission; the slot is the port's until it completes. */
+  transmit(port: number, slot: number, offset: number, length: number): boolean {
+    const tx = this.rings[port][RingId.Tx];
+    if (!this.open[port] || tx.free() === 0) {
+      this.counters.tx_ring_full++;
+      this.release(slot);
+      return false;
+    }
+    tx.put(slot, offset, length);
+    this.txStaged[port] = true;
+    return true;
+  }
+
+  // ---- batches
+
+  /** Handles every frame that is waiting; returns how many. Tests call it directly. */
+  poll(limit = FRAMES_PER_TURN): number {
+    let handled = 0;
+    for (let round = 0; handled < limit; round++) {
+      let thisRound = 0;
+      for (let p = 0; p < this.open.length; p++) {
+        if (!this.open[p] || this.native[p]) continue;
+        this.reclaimCompleted(p);
+        const rx = this.rings[p][RingId.Rx];
+        const n = rx.available();
+        for (let i = 0; i < n; i++) {
+          const w = rx.peekWord(i);
+          const packed = this.words[w + 1];
+          this.handler.receive(p, this.words[w], packed & 0xffff, packed >>> 16);
+        }
+        if (n) rx.consume(n);
+        thisRound += n;
+      }
+      handled += thisRound;
+      this.flush();
+      if (thisRound === 0) break;
+    }
+    return handled;
+  }
+
+  /** Publishes staged transmissions and refills, and kicks the port threads that sleep. */
+  flush(): void {
+    for (let p = 0; p < this.open.length; p++) {
+      if (!this.open[p] || this.native[p]) continue;
+      const sent = this.rings[p][RingId.Tx].publish();
+      this.txStaged[p] = false;
+      this.refill(p);
+      const filled = this.rings[p][RingId.Fill].publish();
+      if ((sent || filled) && Atomics.load(this.words, this.portWordBase[p] + PortWord.Sleeping)) this.backend.kick(p);
+    }
+  }
+
+  private reclaimCompleted(port: number): void {
+    const comp = this.rings[port][RingId.Comp];
+    const n = comp.available();
+    for (let i = 0; i < n; i++) this.freeSlots[this.freeTop++] = this.words[comp.peekWord(i)];
+    if (n) comp.consume(n);
+  }
+
+  private refill(port: number): void {
+    const fill = this.rings[port][RingId.Fill];
+    let n = Math.min(fill.free(), this.freeTop - LOCAL_RESERVE);
+    while (n-- > 0) fill.put(this.freeSlots[--this.freeTop], 0, 0);
+  }
+
+  private pending(): boolean {
+    for (let p = 0; p < this.open.length; p++) {
+      if (!this.open[p] || this.native[p]) continue;
+      if (this.rings[p][RingId.Rx].available() || this.rings[p][RingId.Comp].available()) return true;
+    }
+    return false;
+  }
+
+  /** Runs when a port thread wakes us: drain, then sleep, re-checking to close the race. */
+  private onWake(): void {
+    this.turnScheduled = false;
+    if (this.destroyed) return;
+    if (this.poll() >= FRAMES_PER_TURN) {
+      // Still busy: yield to timers and I/O, and come straight back.
+      this.scheduleTurn();
+      return;
+    }
+    Atomics.store(this.words, this.jsSleepingWord, 1);
+    if (this.pending() && Atomics.exchange(this.words, this.jsSleepingWord, 0) === 1) this.scheduleTurn();
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => this.onWake());
+  }
+
+  portCounters(port: number): Record<PortCounterName, number> {
+    const view = this.portCounterViews[port];
+    const out = {} as Record<PortCounterName, number>;
+    PORT_COUNTERS.forEach((name, i) => (out[name] = view[i]));
+    return out;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (let p = 0; p < this.open.length; p++) if (this.open[p]) this.closePort(p);
+    this.backend.destroy();
+  }
+
+  private checkPort(port: number): void {
+    if (!Number.isInteger(port) || port < 0 || port >= this.layout.maxPorts) {
+      throw new RangeError(`port ${port} is out of range 0..${this.layout.maxPorts - 1}`);
+    }
+  }
+}

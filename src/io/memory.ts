@@ -1,0 +1,111 @@
+// An in-memory backend with the native engine's contract, for tests that run without root.
+// Each port is a software wire: inject() plays a frame arriving from the wire, and frames the
+// engine transmits are handed to the port's listener (or to a connected port) when kicked.
+
+import type { Backend, TapInfo, TapMode } from './backend.js';
+import { DEFAULT_LAYOUT, PortWord, RingId, computeLayout, writeHeader, type Layout, type LayoutOptions } from './layout.js';
+import { Ring } from './ring.js';
+
+export type WireListener = (frame: Uint8Array) => void;
+
+export class MemoryBackend implements Backend {
+  readonly layout: Layout;
+  private readonly region: ArrayBuffer;
+  private readonly words: Uint32Array;
+  private readonly bytes: Uint8Array;
+  private readonly rings: Ring[][] = [];
+  private readonly names: (string | null)[];
+  private readonly listeners: (WireListener | null)[];
+  private readonly links: number[];
+  private readonly onWake: () => void;
+
+  constructor(options: LayoutOptions, onWake: () => void) {
+    this.layout = computeLayout({ ...DEFAULT_LAYOUT, slotCount: 1024, ...options });
+    this.region = new ArrayBuffer(this.layout.totalBytes);
+    writeHeader(this.region, this.layout);
+    this.words = new Uint32Array(this.region, 0, this.layout.slotsOffset >>> 2);
+    this.bytes = new Uint8Array(this.region);
+    const l = this.layout;
+    for (let p = 0; p < l.maxPorts; p++) {
+      const base = l.portsOffset + p * l.portStride;
+      this.rings.push([0, 1, 2, 3].map((r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
+    }
+    this.names = new Array(l.maxPorts).fill(null);
+    this.listeners = new Array(l.maxPorts).fill(null);
+    this.links = new Array(l.maxPorts).fill(-1);
+    this.onWake = onWake;
+  }
+
+  buffer(): ArrayBuffer {
+    return this.region;
+  }
+
+  openTap(port: number, name: string, _mode: TapMode): TapInfo {
+    if (this.names[port] !== null) throw new Error(`port ${port} is already open`);
+    this.names[port] = name;
+    // Always "asleep", so the engine kicks after every batch and we deliver synchronously.
+    const controlWord = (this.layout.portsOffset + port * this.layout.portStride + this.layout.portControlOffset) >>> 2;
+    this.words[controlWord + PortWord.Sleeping] = 1;
+    return { name, ifindex: 1000 + port, mtu: 1500, mac: new Uint8Array([0x02, 0, 0, 0, 0xee, port]), created: true };
+  }
+
+  start(_port: number): void {}
+
+  closePort(port: number): void {
+    this.names[port] = null;
+  }
+
+  /** Frames transmitted on `port` go to `listener`. */
+  listen(port: number, listener: WireListener | null): void {
+    this.listeners[port] = listener;
+  }
+
+  /** A cable between two ports (of this backend): what one sends, the other receives. */
+  connect(a: number, b: number): void {
+    this.links[a] = b;
+    this.links[b] = a;
+  }
+
+  /** A frame arrives on the port's wire. Returns false when the port has no free slot (a drop). */
+  inject(port: number, frame: Uint8Array): boolean {
+    const fill = this.rings[port][RingId.Fill];
+    const rx = this.rings[port][RingId.Rx];
+    if (this.names[port] === null || fill.available() === 0 || rx.free() === 0) return false;
+    const slot = this.words[fill.peekWord(0)];
+    fill.consume(1);
+    const at = this.layout.slotsOffset + slot * this.layout.slotSize + this.layout.headroom;
+    this.bytes.set(frame, at);
+    rx.put(slot, this.layout.headroom, frame.length);
+    rx.publish();
+    return true;
+  }
+
+  kick(port: number): void {
+    const tx = this.rings[port][RingId.Tx];
+    const comp = this.rings[port][RingId.Comp];
+    const n = Math.min(tx.available(), comp.free());
+    for (let i = 0; i < n; i++) {
+      const w = tx.peekWord(i);
+      const slot = this.words[w];
+      const offset = this.words[w + 1] & 0xffff;
+      const length = this.words[w + 1] >>> 16;
+      const at = this.layout.slotsOffset + slot * this.layout.slotSize + offset;
+      const frame = this.bytes.slice(at, at + length);
+      comp.put(slot, 0, 0);
+      const peer = this.links[port];
+      if (peer >= 0) this.inject(peer, frame);
+      else this.listeners[port]?.(frame);
+    }
+    tx.consume(n);
+    comp.publish();
+    if (n && this.links[port] >= 0) queueMicrotask(this.onWake);
+  }
+
+  setPeers(_a: number, _b: number): void {
+    throw new Error('the in-memory backend has no native forwarder');
+  }
+
+  destroy(): void {
+    this.names.fill(null);
+  }
+}

@@ -1,0 +1,57 @@
+// Router counters. Every drop has a reason; the same names appear in logs, metrics and tapvsadm.
+
+export const ROUTER_COUNTERS = [
+  // frames seen
+  'rx_frames',
+  'forwarded',
+  'delivered_local',
+  // link layer
+  'eth_runt',
+  'eth_other_host',
+  'eth_multicast',
+  'eth_unknown_type',
+  // ARP
+  'arp_malformed',
+  'arp_requests_answered',
+  'arp_requests_sent',
+  'arp_not_for_us',
+  'arp_conflict',
+  'arp_queue_full',
+  'arp_resolution_failed',
+  'neighbour_table_full',
+  // IPv4 validation
+  'ip_runt',
+  'ip_bad_version',
+  'ip_bad_header_length',
+  'ip_bad_total_length',
+  'ip_bad_checksum',
+  'ip_martian_source',
+  'ip_broadcast',
+  'ip_multicast',
+  // forwarding
+  'ttl_expired',
+  'no_route',
+  'frag_needed',
+  'fragmented',
+  'fragments_sent',
+  // local delivery
+  'icmp_echo_replied',
+  'icmp_malformed',
+  'local_unreachable_port',
+  'local_unhandled',
+  // ICMP errors we send
+  'icmp_errors_sent',
+  'icmp_rate_limited',
+  'icmp_error_suppressed',
+  // resources
+  'no_free_slot',
+] as const;
+
+export type RouterCounterName = (typeof ROUTER_COUNTERS)[number];
+export type RouterCounters = Record<RouterCounterName, number>;
+
+export function newRouterCounters(): RouterCounters {
+  const c = {} as RouterCounters;
+  for (const name of ROUTER_COUNTERS) c[name] = 0;
+  return c;
+}

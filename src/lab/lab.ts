@@ -1,0 +1,243 @@
+// Labs: Linux hosts in network namespaces, joined by bridges, routed by tapvs on TAPs.
+//
+// Every name a lab makes starts with its prefix: host namespaces are PREFIX-HOST, and one
+// switch namespace PREFIX-sw holds the bridges (one per segment), the hosts' veth peers and
+// the routers' TAPs. tapvs processes run inside the switch namespace. Nothing is made in the
+// root namespace, so tearing a lab down is deleting its namespaces.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execIn, ipIn, listNamespaces, run } from './shell.js';
+
+export interface LabHost {
+  name: string;
+  segment: string;
+  /** CIDR, e.g. 10.1.0.2/24 */
+  address: string;
+  gateway?: string;
+  mtu?: number;
+}
+
+export interface LabRouterInterface {
+  name: string;
+  segment: string;
+  addresses: string[];
+  mtu?: number;
+}
+
+export interface LabRouter {
+  name: string;
+  interfaces: LabRouterInterface[];
+  routes?: { to: string; via?: string; dev?: string }[];
+  /** Extra top-level config fields (icmp, neighbour, log). */
+  extra?: Record<string, unknown>;
+}
+
+export interface LabSpec {
+  prefix: string;
+  segments: string[];
+  hosts: LabHost[];
+  routers: LabRouter[];
+}
+
+export interface LabState {
+  spec: LabSpec;
+  routers: { name: string; pid: number; config: string; log: string; namespace: string; taps: string[] }[];
+}
+
+const STATE_ROOT = process.env.TAPVS_LAB_STATE ?? '/run/tapvs-lab';
+const READY_TIMEOUT_MS = 15_000;
+
+export const switchNs = (prefix: string) => `${prefix}-sw`;
+export const hostNs = (prefix: string, host: string) => `${prefix}-${host}`;
+export const stateDir = (prefix: string) => join(STATE_ROOT, prefix);
+const tapName = (router: string, iface: string) => `t-${router}-${iface}`.slice(0, 15);
+const bridgeName = (segment: string) => `br-${segment}`.slice(0, 15);
+
+/** The tapvs bundle the lab runs (a source checkout's dist/, or the bundle this code is in). */
+export function tapvsBundle(): string {
+  const self = fileURLToPath(import.meta.url);
+  const candidates = [process.env.TAPVS_BIN, self.endsWith('.js') && self.includes('dist') ? self : undefined, join(dirname(self), '../../dist/tapvs.js')];
+  const found = candidates.find((p): p is string => !!p && existsSync(p));
+  if (!found) throw new Error('lab: the tapvs bundle is not built (run `npm run build`)');
+  return found;
+}
+
+export function validatePrefix(prefix: string): void {
+  if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) throw new Error(`lab prefix '${prefix}' must be 2-8 lowercase letters/digits, starting with a letter`);
+}
+
+export function readState(prefix: string): LabState | null {
+  const file = join(stateDir(prefix), 'lab.json');
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as LabState;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isUp(prefix: string): boolean {
+  const state = readState(prefix);
+  if (!state) return false;
+  const namespaces = new Set(listNamespaces());
+  return state.routers.every((r) => alive(r.pid)) && state.spec.hosts.every((h) => namespaces.has(hostNs(prefix, h.name))) && namespaces.has(switchNs(prefix));
+}
+
+function quietNamespace(ns: string): void {
+  // No IPv6 chatter (router solicitations, DAD) in captures; loopback up for local services.
+  execIn(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  ipIn(ns, 'link', 'set', 'lo', 'up');
+}
+
+function buildNetwork(spec: LabSpec): void {
+  const { prefix } = spec;
+  const sw = switchNs(prefix);
+  run('ip', ['netns', 'add', sw]);
+  quietNamespace(sw);
+  for (const segment of spec.segments) {
+    const br = bridgeName(segment);
+    ipIn(sw, 'link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    ipIn(sw, 'link', 'set', br, 'up');
+  }
+  for (const host of spec.hosts) {
+    const ns = hostNs(prefix, host.name);
+    run('ip', ['netns', 'add', ns]);
+    quietNamespace(ns);
+    ipIn(sw, 'link', 'add', host.name.slice(0, 15), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ipIn(sw, 'link', 'set', host.name.slice(0, 15), 'master', bridgeName(host.segment), 'up');
+    if (host.mtu) ipIn(ns, 'link', 'set', 'eth0', 'mtu', String(host.mtu));
+    ipIn(ns, 'addr', 'add', host.address, 'dev', 'eth0');
+    ipIn(ns, 'link', 'set', 'eth0', 'up');
+    if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
+  }
+  for (const router of spec.routers) {
+    for (const iface of router.interfaces) {
+      const tap = tapName(router.name, iface.name);
+      execIn(sw, ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
+      ipIn(sw, 'link', 'set', tap, 'master', bridgeName(iface.segment), 'up');
+    }
+  }
+}
+
+export function routerConfig(router: LabRouter): Record<string, unknown> {
+  return {
+    interfaces: router.interfaces.map((i) => ({
+      name: i.name,
+      tap: tapName(router.name, i.name),
+      tapMode: 'attach',
+      addresses: i.addresses,
+      ...(i.mtu ? { mtu: i.mtu } : {}),
+    })),
+    routes: router.routes ?? [],
+    ...(router.extra ?? {}),
+  };
+}
+
+async function waitForReady(logFile: string, pid: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    if (text.includes('"msg":"ready"')) return;
+    if (!alive(pid)) throw new Error(`tapvs exited before it was ready; its log (${logFile}):\n${text.trim()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`tapvs did not report ready within ${READY_TIMEOUT_MS} ms (log: ${logFile})`);
+}
+
+/** Builds the lab and starts its routers. Tears down whatever it made if any step fails. */
+export async function labUp(spec: LabSpec): Promise<LabState> {
+  validatePrefix(spec.prefix);
+  if (isUp(spec.prefix)) return readState(spec.prefix)!;
+  await labDown(spec.prefix); // a half-built or crashed lab of the same prefix
+  const dir = stateDir(spec.prefix);
+  mkdirSync(dir, { recursive: true });
+  const state: LabState = { spec, routers: [] };
+  try {
+    buildNetwork(spec);
+    const bundle = tapvsBundle();
+    for (const router of spec.routers) {
+      const config = join(dir, `${router.name}.json`);
+      const log = join(dir, `${router.name}.log`);
+      writeFileSync(config, JSON.stringify(routerConfig(router), null, 2));
+      const fd = openSync(log, 'w');
+      const child = spawn('ip', ['netns', 'exec', switchNs(spec.prefix), process.execPath, bundle, 'run', '--config', config], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      closeSync(fd);
+      child.unref();
+      const taps = router.interfaces.map((i) => tapName(router.name, i.name));
+      state.routers.push({ name: router.name, pid: child.pid!, config, log, namespace: switchNs(spec.prefix), taps });
+      writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
+      await waitForReady(log, child.pid!);
+    }
+    writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
+    return state;
+  } catch (e) {
+    await labDown(spec.prefix);
+    throw e;
+  }
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 40));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Stops the lab's routers and deletes every namespace under its prefix. Safe to repeat. */
+export async function labDown(prefix: string): Promise<void> {
+  validatePrefix(prefix);
+  const state = readState(prefix);
+  for (const r of state?.routers ?? []) await stopProcess(r.pid);
+  for (const ns of listNamespaces()) {
+    if (ns.startsWith(`${prefix}-`)) run('ip', ['netns', 'delete', ns], { allowFail: true });
+  }
+  rmSync(stateDir(prefix), { recursive: true, force: true });
+}
+
+/** Runs a command on a lab host (or `sw`, the switch namespace). */
+export function labNamespace(prefix: string, host: string): string {
+  const state = readState(prefix);
+  if (host === 'sw' || host === 'switch') return switchNs(prefix);
+  if (!state) throw new Error(`lab '${prefix}' is not up (run \`tapvs lab up\`)`);
+  if (!state.spec.hosts.some((h) => h.name === host)) {
+    throw new Error(`lab '${prefix}' has no host '${host}' (hosts: ${state.spec.hosts.map((h) => h.name).join(', ')}, sw)`);
+  }
+  return hostNs(prefix, host);
+}
+
+/** The lab as data for scripts: namespaces, interfaces, addresses, routers. */
+export function describeLab(state: LabState): Record<string, unknown> {
+  const { spec } = state;
+  return {
+    prefix: spec.prefix,
+    switchNamespace: switchNs(spec.prefix),
+    hosts: spec.hosts.map((h) => ({ name: h.name, namespace: hostNs(spec.prefix, h.name), interface: 'eth0', address: h.address, gateway: h.gateway ?? null, segment: h.segment })),
+    routers: state.routers.map((r) => {
+      const def = spec.routers.find((x) => x.name === r.name)!;
+      return {
+        name: r.name,
+        pid: r.pid,
+        running: alive(r.pid),
+        namespace: r.namespace,
+        config: r.config,
+        log: r.log,
+        interfaces: def.interfaces.map((i, n) => ({ name: i.name, tap: r.taps[n], segment: i.segment, addresses: i.addresses })),
+      };
+    }),
+  };
+}

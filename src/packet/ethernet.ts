@@ -1,0 +1,47 @@
+// Ethernet II frames (no 802.1Q: tagged frames are counted as unknown ethertype).
+
+export const ETH_HEADER = 14;
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+
+export class EthernetView {
+  b: Uint8Array = new Uint8Array(0);
+  o = 0;
+  point(b: Uint8Array, o: number): this {
+    this.b = b;
+    this.o = o;
+    return this;
+  }
+  get etherType(): number {
+    return (this.b[this.o + 12] << 8) | this.b[this.o + 13];
+  }
+  set etherType(v: number) {
+    this.b[this.o + 12] = v >>> 8;
+    this.b[this.o + 13] = v & 0xff;
+  }
+  get dstOffset(): number {
+    return this.o;
+  }
+  get srcOffset(): number {
+    return this.o + 6;
+  }
+  get isBroadcast(): boolean {
+    const b = this.b, o = this.o;
+    return (b[o] & b[o + 1] & b[o + 2] & b[o + 3] & b[o + 4] & b[o + 5]) === 0xff;
+  }
+  get isMulticast(): boolean {
+    return (this.b[this.o] & 1) === 1;
+  }
+  setDst(mac: Uint8Array): void {
+    this.b.set(mac, this.o);
+  }
+  setSrc(mac: Uint8Array): void {
+    this.b.set(mac, this.o + 6);
+  }
+  /** Writes a whole header. */
+  write(dst: Uint8Array, src: Uint8Array, etherType: number): void {
+    this.b.set(dst, this.o);
+    this.b.set(src, this.o + 6);
+    this.etherType = etherType;
+  }
+}

@@ -1,0 +1,473 @@
+// The router: the frame handler the packet engine calls for every received frame.
+// Ethernet demultiplexing, ARP, IPv4 validation, local delivery (echo), forwarding with TTL and
+// MTU handling, ICMP errors, and next-hop resolution. Frames are handled in place in their ring
+// slot; a forwarded frame leaves from the slot it arrived in.
+
+import { Interface } from './l2/interface.js';
+import { DEFAULT_NEIGHBOUR_TIMERS, Neighbour, NeighbourState, NeighbourTable, type NeighbourTimers } from './l2/neighbours.js';
+import { newRouterCounters, type RouterCounterName, type RouterCounters } from './l3/counters.js';
+import { TokenBucket } from './l3/ratelimit.js';
+import { RouteTable } from './l3/routes.js';
+import type { PacketEngine, FrameHandler } from './io/engine.js';
+import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
+import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
+import { checksum, checksumValid, patchChecksum } from './packet/checksum.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER, EthernetView } from './packet/ethernet.js';
+import {
+  EXC_TTL,
+  ICMP_DEST_UNREACH,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_HEADER,
+  ICMP_TIME_EXCEEDED,
+  UNREACH_FRAG_NEEDED,
+  UNREACH_HOST,
+  UNREACH_NET,
+  UNREACH_PORT,
+  UNREACH_PROTOCOL,
+  isIcmpError,
+} from './packet/icmp.js';
+import { FLAG_MF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './packet/ipv4.js';
+
+export interface Log {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RouterOptions {
+  /** ICMP errors per second across the router, and the burst allowed (RFC 1812 4.3.2.8). */
+  icmpRatePerSecond: number;
+  icmpBurst: number;
+  neighbour: NeighbourTimers;
+  /** TTL of packets the router originates. */
+  ttl: number;
+  now: () => number;
+  log: Log;
+}
+
+export const DEFAULT_ROUTER_OPTIONS: Omit<RouterOptions, 'log'> = {
+  icmpRatePerSecond: 100,
+  icmpBurst: 50,
+  neighbour: DEFAULT_NEIGHBOUR_TIMERS,
+  ttl: 64,
+  now: () => performance.now(),
+};
+
+/** RFC 1812 4.3.2.3: quote as much of the offending packet as fits in 576 bytes. */
+const ICMP_ERROR_MAX_IP_LENGTH = 576;
+/** Log an address conflict, and defend the address, at most this often per address. */
+const CONFLICT_INTERVAL_MS = 10_000;
+
+export class Router implements FrameHandler {
+  readonly counters: RouterCounters = newRouterCounters();
+  readonly interfaces: Interface[];
+  readonly routes: RouteTable;
+  private readonly engine: PacketEngine;
+  private readonly opts: RouterOptions;
+  private readonly log: Log;
+  private readonly b: Uint8Array;
+  private readonly ifaceByPort: (Interface | undefined)[];
+  private readonly neighboursByPort: (NeighbourTable | undefined)[];
+  /** Every address we own, to its interface. */
+  private readonly local = new Map<Ipv4, Interface>();
+  private readonly icmpBucket: TokenBucket;
+  private readonly conflictLoggedAt = new Map<Ipv4, number>();
+  private ipId = 1;
+  // Views re-pointed at each frame; never allocated per frame.
+  private readonly eth = new EthernetView();
+  private readonly arp = new ArpView();
+  private readonly ip = new Ipv4View();
+  private readonly out = new Ipv4View();
+
+  constructor(engine: PacketEngine, interfaces: Interface[], routes: RouteTable, opts: RouterOptions) {
+    this.engine = engine;
+    this.interfaces = interfaces;
+    this.routes = routes;
+    this.opts = opts;
+    this.log = opts.log;
+    this.b = engine.bytes;
+    this.ifaceByPort = new Array(engine.maxPorts).fill(undefined);
+    this.neighboursByPort = new Array(engine.maxPorts).fill(undefined);
+    for (const iface of interfaces) {
+      this.ifaceByPort[iface.port] = iface;
+      this.neighboursByPort[iface.port] = new NeighbourTable(opts.neighbour);
+      for (const a of iface.addresses) this.local.set(a.address, iface);
+    }
+    this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, opts.now());
+  }
+
+  /** Announces every address once (a gratuitous ARP request, RFC 5227 2.3). */
+  announce(): void {
+    for (const iface of this.interfaces) {
+      for (const a of iface.addresses) this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, a.address, ZERO_MAC, a.address);
+    }
+    this.engine.flush();
+  }
+
+  neighbours(iface: Interface): NeighbourTable {
+    return this.neighboursByPort[iface.port]!;
+  }
+
+  // ---- receive path
+
+  receive(port: number, slot: number, offset: number, length: number): void {
+    this.counters.rx_frames++;
+    const iface = this.ifaceByPort[port];
+    if (iface === undefined) return this.drop(slot, 'eth_other_host');
+    if (length < ETH_HEADER) return this.drop(slot, 'eth_runt');
+    const at = this.engine.slotOffset(slot) + offset;
+    const eth = this.eth.point(this.b, at);
+    if (!macEquals(this.b, at, iface.mac, 0)) {
+      if (!eth.isBroadcast) return this.drop(slot, eth.isMulticast ? 'eth_multicast' : 'eth_other_host');
+    }
+    const type = eth.etherType;
+    if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
+    if (type === ETHERTYPE_ARP) return this.receiveArp(iface, slot, at, length);
+    this.drop(slot, 'eth_unknown_type');
+  }
+
+  private receiveArp(iface: Interface, slot: number, at: number, length: number): void {
+    if (length < ETH_HEADER + ARP_LENGTH) return this.drop(slot, 'arp_malformed');
+    const arp = this.arp.point(this.b, at + ETH_HEADER);
+    const op = arp.operation;
+    if (!arp.isEthernetIpv4 || (op !== ARP_REQUEST && op !== ARP_REPLY)) return this.drop(slot, 'arp_malformed');
+    const senderIp = arp.senderIp;
+    const targetIp = arp.targetIp;
+    const now = this.opts.now();
+
+    if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.mac, 0)) {
+      this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
+      return this.drop(slot, 'arp_conflict');
+    }
+
+    const forUs = iface.owns(targetIp);
+    // RFC 826 merge: refresh a sender we know; learn it when the packet is addressed to us.
+    if (senderIp !== 0 && !isMartian(senderIp)) {
+      const table = this.neighbours(iface);
+      let n = table.get(senderIp);
+      if (!n && forUs) {
+        n = table.create(senderIp) ?? undefined;
+        if (!n) this.counters.neighbour_table_full++;
+      }
+      if (n) this.resolved(iface, n, arp.senderMacOffset, now);
+    }
+
+    if (op !== ARP_REQUEST || !forUs) return this.drop(slot, op === ARP_REQUEST ? 'arp_not_for_us' : undefined);
+
+    // Answer in place: the request becomes the reply and leaves from the slot it came in.
+    const eth = this.eth.point(this.b, at);
+    const b = this.b;
+    b.copyWithin(at, arp.senderMacOffset, arp.senderMacOffset + 6); // Ethernet dst = requester
+    eth.setSrc(iface.mac);
+    b.copyWithin(arp.targetMacOffset, arp.senderMacOffset, arp.senderMacOffset + 10); // target = requester MAC+IP
+    b.set(iface.mac, arp.senderMacOffset);
+    writeIpv4(b, arp.senderMacOffset + 6, targetIp);
+    b[arp.o + 7] = ARP_REPLY;
+    this.counters.arp_requests_answered++;
+    this.engine.transmit(iface.port, slot, at - this.engine.slotOffset(slot), ETH_HEADER + ARP_LENGTH);
+  }
+
+  private addressConflict(iface: Interface, ip: Ipv4, mac: string, now: number): void {
+    const last = this.conflictLoggedAt.get(ip);
+    if (last !== undefined && now - last < CONFLICT_INTERVAL_MS) return;
+    this.conflictLoggedAt.set(ip, now);
+    this.log.warn({ iface: iface.name, address: formatIpv4(ip), claimedBy: mac, ours: formatMac(iface.mac) }, 'address conflict: another host claims one of our addresses');
+    // Defend it once (RFC 5227 2.4 (b)), so neighbours that learnt the impostor learn us again.
+    this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, ip, ZERO_MAC, ip);
+  }
+
+  private receiveIpv4(iface: Interface, slot: number, offset: number, at: number, length: number, linkBroadcast: boolean): void {
+    const ipAt = at + ETH_HEADER;
+    const available = length - ETH_HEADER;
+    if (available < IPV4_MIN_HEADER) return this.drop(slot, 'ip_runt');
+    const ip = this.ip.point(this.b, ipAt);
+    if (ip.version !== 4) return this.drop(slot, 'ip_bad_version');
+    const ihl = ip.headerLength;
+    if (ihl < IPV4_MIN_HEADER || ihl > available) return this.drop(slot, 'ip_bad_header_length');
+    const total = ip.totalLength;
+    if (total < ihl || total > available) return this.drop(slot, 'ip_bad_total_length');
+    if (!checksumValid(this.b, ipAt, ihl)) return this.drop(slot, 'ip_bad_checksum');
+    const src = ip.src;
+    if (isMartian(src) || iface.isSubnetBroadcast(src)) return this.drop(slot, 'ip_martian_source');
+    const dst = ip.dst;
+    const frameLength = ETH_HEADER + total; // Ethernet padding stays behind
+
+    if (this.local.has(dst)) return this.deliverLocal(slot, offset, at, frameLength);
+    // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
+    if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, 'ip_broadcast');
+    if (dst >>> 28 === 0xe) return this.drop(slot, 'ip_multicast');
+    this.forward(slot, offset, at, frameLength);
+  }
+
+  // ---- forwarding
+
+  private forward(slot: number, offset: number, at: number, frameLength: number): void {
+    const ip = this.ip.point(this.b, at + ETH_HEADER);
+    if (ip.ttl <= 1) {
+      // The fix for routing loops between directors (seed 000): the packet dies here, loudly.
+      this.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
+      return this.drop(slot, 'ttl_expired');
+    }
+    const route = this.routes.lookup(ip.dst);
+    if (route === undefined) {
+      this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_NET, 0);
+      return this.drop(slot, 'no_route');
+    }
+    const egress = route.iface;
+    const total = frameLength - ETH_HEADER;
+    if (total > egress.mtu) {
+      if (ip.dontFragment) {
+        this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu);
+        return this.drop(slot, 'frag_needed');
+      }
+      ip.decrementTtl();
+      this.counters.forwarded++;
+      return this.fragment(egress, route.via || ip.dst, slot, at);
+    }
+    ip.decrementTtl();
+    this.counters.forwarded++;
+    // No ICMP redirect even when the packet leaves by the interface it came in on.
+    this.sendToNextHop(egress, route.via || ip.dst, slot, offset, frameLength);
+  }
+
+  /** RFC 791 fragmentation into fresh slots; the original slot is released. */
+  private fragment(egress: Interface, nextHop: Ipv4, slot: number, at: number): void {
+    const b = this.b;
+    const ip = this.ip.point(b, at + ETH_HEADER);
+    const ihl = ip.headerLength;
+    const total = ip.totalLength;
+    const flags = ip.flagsFragment;
+    const baseOffset = flags & OFFSET_MASK;
+    const step = (egress.mtu - ihl) & ~7;
+    const payloadAt = at + ETH_HEADER + ihl;
+    const payloadLength = total - ihl;
+    this.counters.fragmented++;
+    for (let done = 0; done < payloadLength; done += step) {
+      const chunk = Math.min(step, payloadLength - done);
+      const last = done + chunk >= payloadLength;
+      const fslot = this.engine.allocate();
+      if (fslot < 0) {
+        this.counters.no_free_slot++;
+        break;
+      }
+      const foff = this.engine.layout.headroom;
+      const fat = this.engine.slotOffset(fslot) + foff;
+      b.copyWithin(fat + ETH_HEADER, at + ETH_HEADER, at + ETH_HEADER + ihl);
+      b.copyWithin(fat + ETH_HEADER + ihl, payloadAt + done, payloadAt + done + chunk);
+      const f = this.out.point(b, fat + ETH_HEADER);
+      f.totalLength = ihl + chunk;
+      f.flagsFragment = (flags & ~OFFSET_MASK & 0xffff) | (last ? flags & FLAG_MF : FLAG_MF) | (baseOffset + (done >>> 3));
+      f.updateChecksum();
+      this.counters.fragments_sent++;
+      this.sendToNextHop(egress, nextHop, fslot, foff, ETH_HEADER + ihl + chunk);
+    }
+    this.engine.release(slot);
+  }
+
+  /** Writes the Ethernet header and transmits, or parks the frame while the next hop resolves. */
+  private sendToNextHop(egress: Interface, nextHop: Ipv4, slot: number, offset: number, frameLength: number): void {
+    const table = this.neighboursByPort[egress.port]!;
+    let n = table.get(nextHop);
+    const now = this.opts.now();
+    if (n !== undefined && n.state !== NeighbourState.Incomplete) {
+      n.usedAt = now;
+      if (n.state === NeighbourState.Stale && n.probes === 0) this.probe(egress, n, now, n.mac);
+      const at = this.engine.slotOffset(slot) + offset;
+      this.eth.point(this.b, at).write(n.mac, egress.mac, ETHERTYPE_IPV4);
+      this.engine.transmit(egress.port, slot, offset, frameLength);
+      return;
+    }
+    if (n === undefined) {
+      n = table.create(nextHop) ?? undefined;
+      if (n === undefined) return this.drop(slot, 'neighbour_table_full');
+      n.usedAt = now;
+      this.probe(egress, n, now, BROADCAST_MAC);
+    }
+    if (n.pending.length >= table.timers.queuePerNeighbour) {
+      this.drop(n.pending.shift()!.slot, 'arp_queue_full');
+    }
+    n.pending.push({ slot, offset, length: frameLength });
+  }
+
+  private probe(iface: Interface, n: Neighbour, now: number, dstMac: Uint8Array): void {
+    n.probes++;
+    n.nextProbeAt = now + this.opts.neighbour.retransmitMs;
+    const source = iface.sourceFor(n.ip);
+    if (source === null) return; // an interface without a primary address cannot ask
+    this.sendArp(iface, ARP_REQUEST, dstMac, source, ZERO_MAC, n.ip);
+    this.counters.arp_requests_sent++;
+  }
+
+  private resolved(iface: Interface, n: Neighbour, macAt: number, now: number): void {
+    this.neighbours(iface).confirm(n, this.b, macAt, now);
+    for (const f of n.pending) {
+      this.eth.point(this.b, this.engine.slotOffset(f.slot) + f.offset).write(n.mac, iface.mac, ETHERTYPE_IPV4);
+      this.engine.transmit(iface.port, f.slot, f.offset, f.length);
+    }
+    n.pending.length = 0;
+  }
+
+  /** Neighbour timers: retransmit, give up (host unreachable for what waited), age, forget. */
+  tick(now = this.opts.now()): void {
+    const t = this.opts.neighbour;
+    for (const iface of this.interfaces) {
+      const table = this.neighbours(iface);
+      for (const n of table.values()) {
+        if (n.state === NeighbourState.Reachable && now - n.confirmedAt > t.reachableMs) n.state = NeighbourState.Stale;
+        if (n.probes > 0 && now >= n.nextProbeAt) {
+          if (n.probes < t.maxProbes) {
+            this.probe(iface, n, now, n.state === NeighbourState.Incomplete ? BROADCAST_MAC : n.mac);
+          } else {
+            this.giveUp(iface, n);
+            table.delete(n.ip);
+          }
+        } else if (n.state === NeighbourState.Stale && n.probes === 0 && now - n.usedAt > t.staleGcMs) {
+          table.delete(n.ip);
+        }
+      }
+    }
+    this.engine.flush();
+  }
+
+  private giveUp(iface: Interface, n: Neighbour): void {
+    this.counters.arp_resolution_failed++;
+    this.log.debug({ iface: iface.name, neighbour: formatIpv4(n.ip), waiting: n.pending.length }, 'neighbour did not answer ARP');
+    for (const f of n.pending) {
+      const at = this.engine.slotOffset(f.slot) + f.offset;
+      this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_HOST, 0);
+      this.engine.release(f.slot);
+    }
+    n.pending.length = 0;
+  }
+
+  // ---- local delivery
+
+  private deliverLocal(slot: number, offset: number, at: number, frameLength: number): void {
+    const ip = this.ip.point(this.b, at + ETH_HEADER);
+    this.counters.delivered_local++;
+    if (ip.isFragment) return this.drop(slot, 'local_unhandled'); // we reassemble nothing
+    const protocol = ip.protocol;
+    if (protocol === PROTO_ICMP) return this.localIcmp(slot, offset, at, frameLength);
+    if (protocol === PROTO_UDP) {
+      this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0);
+      return this.drop(slot, 'local_unreachable_port');
+    }
+    if (protocol !== PROTO_TCP) this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PROTOCOL, 0);
+    this.drop(slot, 'local_unhandled');
+  }
+
+  /** Echo requests are answered in place: same slot, addresses swapped, checksums patched. */
+  private localIcmp(slot: number, offset: number, at: number, frameLength: number): void {
+    const b = this.b;
+    const ip = this.ip.point(b, at + ETH_HEADER);
+    const icmpAt = ip.payloadOffset;
+    const icmpLength = ip.totalLength - ip.headerLength;
+    if (icmpLength < ICMP_HEADER || !checksumValid(b, icmpAt, icmpLength)) return this.drop(slot, 'icmp_malformed');
+    if (b[icmpAt] !== ICMP_ECHO_REQUEST) return this.drop(slot, 'local_unhandled');
+    const oldWord = (b[icmpAt] << 8) | b[icmpAt + 1];
+    b[icmpAt] = ICMP_ECHO_REPLY;
+    patchChecksum(b, icmpAt + 2, oldWord, (ICMP_ECHO_REPLY << 8) | b[icmpAt + 1]);
+    const requester = ip.src;
+    ip.src = ip.dst;
+    ip.dst = requester;
+    b[ip.o + 8] = this.opts.ttl;
+    ip.updateChecksum();
+    this.counters.icmp_echo_replied++;
+    this.output(slot, offset, frameLength);
+  }
+
+  /** Routes a packet the router originates (its IPv4 header already written). */
+  private output(slot: number, offset: number, frameLength: number): void {
+    const dst = this.out.point(this.b, this.engine.slotOffset(slot) + offset + ETH_HEADER).dst;
+    const route = this.routes.lookup(dst);
+    if (route === undefined) return this.drop(slot, 'no_route');
+    this.sendToNextHop(route.iface, route.via || dst, slot, offset, frameLength);
+  }
+
+  // ---- ICMP errors
+
+  /**
+   * Sends an ICMP error about the packet at `at` (its slot stays the caller's). Never about an
+   * ICMP error, a non-first fragment, a broadcast or multicast, or a martian source
+   * (RFC 1122 3.2.2, RFC 1812 4.3.2.7); rate-limited by a token bucket.
+   */
+  private icmpError(at: number, type: number, code: number, mtu: number): void {
+    const b = this.b;
+    const orig = this.ip.point(b, at + ETH_HEADER);
+    const src = orig.src;
+    if (orig.isLaterFragment || isMartian(src) || orig.dst >>> 28 >= 0xe || this.eth.point(b, at).isMulticast) {
+      this.counters.icmp_error_suppressed++;
+      return;
+    }
+    if (orig.protocol === PROTO_ICMP) {
+      const icmpAt = orig.payloadOffset;
+      if (orig.totalLength - orig.headerLength < 1 || isIcmpError(b[icmpAt])) {
+        this.counters.icmp_error_suppressed++;
+        return;
+      }
+    }
+    if (!this.icmpBucket.take(this.opts.now())) {
+      this.counters.icmp_rate_limited++;
+      return;
+    }
+    // From the address of the interface the error leaves by, as Linux does by default.
+    const back = this.routes.lookup(src);
+    const from = back?.iface.sourceFor(src) ?? null;
+    if (from === null) {
+      this.counters.icmp_error_suppressed++;
+      return;
+    }
+    const slot = this.engine.allocate();
+    if (slot < 0) {
+      this.counters.no_free_slot++;
+      return;
+    }
+    const offset = this.engine.layout.headroom;
+    const fat = this.engine.slotOffset(slot) + offset;
+    const quoted = Math.min(orig.totalLength, ICMP_ERROR_MAX_IP_LENGTH - IPV4_MIN_HEADER - ICMP_HEADER);
+    const icmpAt = fat + ETH_HEADER + IPV4_MIN_HEADER;
+    b.copyWithin(icmpAt + ICMP_HEADER, orig.o, orig.o + quoted);
+    b[icmpAt] = type;
+    b[icmpAt + 1] = code;
+    b[icmpAt + 2] = 0;
+    b[icmpAt + 3] = 0;
+    b[icmpAt + 4] = 0;
+    b[icmpAt + 5] = 0;
+    b[icmpAt + 6] = mtu >>> 8; // next-hop MTU for frag-needed (RFC 1191), zero otherwise
+    b[icmpAt + 7] = mtu & 0xff;
+    const c = checksum(b, icmpAt, ICMP_HEADER + quoted);
+    b[icmpAt + 2] = c >>> 8;
+    b[icmpAt + 3] = c & 0xff;
+    const totalLength = IPV4_MIN_HEADER + ICMP_HEADER + quoted;
+    this.out.point(b, fat + ETH_HEADER).write({ totalLength, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_ICMP, src: from, dst: src, tos: 0xc0 });
+    this.counters.icmp_errors_sent++;
+    this.output(slot, offset, ETH_HEADER + totalLength);
+  }
+
+  // ---- frames we build
+
+  private sendArp(iface: Interface, op: number, dstMac: Uint8Array, senderIp: Ipv4, targetMac: Uint8Array, targetIp: Ipv4): void {
+    const slot = this.engine.allocate();
+    if (slot < 0) {
+      this.counters.no_free_slot++;
+      return;
+    }
+    const offset = this.engine.layout.headroom;
+    const at = this.engine.slotOffset(slot) + offset;
+    this.eth.point(this.b, at).write(dstMac, iface.mac, ETHERTYPE_ARP);
+    this.arp.point(this.b, at + ETH_HEADER).write(op, iface.mac, senderIp, targetMac, targetIp);
+    this.engine.transmit(iface.port, slot, offset, ETH_HEADER + ARP_LENGTH);
+  }
+
+  private nextId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  private drop(slot: number, reason: RouterCounterName | undefined): void {
+    if (reason !== undefined) this.counters[reason]++;
+    this.engine.release(slot);
+  }
+}
