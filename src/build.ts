@@ -1,6 +1,7 @@
 // Turns a validated config into a running router on a packet engine.
 
-import type { Config } from './control/config.js';
+import { ConfigError, type Config } from './control/config.js';
+import { formatIpv4 } from './packet/address.js';
 import { Interface } from './l2/interface.js';
 import { RouteTable } from './l3/routes.js';
 import type { PacketEngine } from './io/engine.js';
@@ -15,11 +16,11 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
   for (const iface of interfaces) {
     for (const a of iface.addresses) routes.add({ network: a.address, length: a.length, via: 0, iface, kind: 'connected' });
   }
-  for (const r of config.routes) {
-    const iface = r.dev !== null ? interfaces.find((i) => i.name === r.dev)! : routes.lookup(r.via)?.iface;
-    if (!iface) throw new Error(`route to ${r.network}/${r.length}: gateway is not on any connected network`);
+  config.routes.forEach((r, i) => {
+    const iface = r.dev !== null ? interfaces.find((x) => x.name === r.dev)! : routes.lookup(r.via)?.iface;
+    if (!iface) throw new ConfigError(`$.routes[${i}].via`, `gateway ${formatIpv4(r.via)} is not on any connected network (add 'dev', or an address on its subnet)`);
     routes.add({ network: r.network, length: r.length, via: r.via, iface, kind: 'static' });
-  }
+  });
   const router = new Router(engine, interfaces, routes, {
     icmpRatePerSecond: config.icmp.ratePerSecond,
     icmpBurst: config.icmp.burst,

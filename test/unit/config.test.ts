@@ -1,0 +1,57 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, parseConfig, parseConfigText } from '../../src/control/config.js';
+
+const base = () => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses: ['10.0.0.1/24'] }] });
+
+function errorOf(config: unknown): string {
+  try {
+    parseConfig(config);
+  } catch (e) {
+    assert.instance(e, ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('a minimal config gets defaults', () => {
+  const c = parseConfig(base());
+  assert.is(c.interfaces[0].mtu, 1500);
+  assert.is(c.interfaces[0].tapMode, 'auto');
+  assert.is(c.ttl, 64);
+  assert.is(c.interfaces[0].mac[0] & 3, 2, 'locally administered unicast');
+  assert.equal(parseConfig(base()).interfaces[0].mac, c.interfaces[0].mac, 'stable across runs');
+});
+
+test('an unknown field is an error naming it', () => {
+  const cfg = base() as Record<string, unknown>;
+  (cfg.interfaces as Record<string, unknown>[])[0].adresses = [];
+  assert.match(errorOf(cfg), /\$\.interfaces\[0\]\.adresses: unknown field/);
+  assert.match(errorOf({ ...base(), colour: 'red' }), /\$\.colour: unknown field/);
+});
+
+test('a bad address names the field and the value', () => {
+  const cfg = base();
+  cfg.interfaces[0].addresses = ['10.0.0.1/24', '10.0.0.300/24'];
+  assert.match(errorOf(cfg), /\$\.interfaces\[0\]\.addresses\[1\]: '10\.0\.0\.300\/24' is not an IPv4 address/);
+});
+
+test('routes need a gateway or a device, and the device must exist', () => {
+  assert.match(errorOf({ ...base(), routes: [{ to: '10.9.0.0/16' }] }), /\$\.routes\[0\]: needs 'via'/);
+  assert.match(errorOf({ ...base(), routes: [{ to: '10.9.0.0/16', dev: 'nope' }] }), /\$\.routes\[0\]\.dev: no interface named 'nope'/);
+  assert.match(errorOf({ ...base(), routes: [{ to: '10.9.0.0/99', via: '10.0.0.2' }] }), /\$\.routes\[0\]\.to/);
+});
+
+test('out-of-range numbers and duplicate names are refused', () => {
+  const cfg = base() as { interfaces: Record<string, unknown>[] };
+  cfg.interfaces[0].mtu = 100;
+  assert.match(errorOf(cfg), /mtu: must be an integer from 576/);
+  assert.match(errorOf({ interfaces: [base().interfaces[0], base().interfaces[0]] }), /duplicate name 'lan'/);
+  assert.match(errorOf({ ...base(), icmp: { ratePerSecond: -1 } }), /\$\.icmp\.ratePerSecond/);
+});
+
+test('JSON syntax errors name the file', () => {
+  assert.throws(() => parseConfigText('{"interfaces": [', '/etc/tapvs.json'), /\/etc\/tapvs\.json: not valid JSON/);
+});
+
+test.run();
