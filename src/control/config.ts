@@ -1,6 +1,7 @@
 // The JSON configuration: parsed and validated in one pass, with errors that name the field.
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
 import type { TapMode } from '../io/backend.js';
@@ -79,6 +80,16 @@ export function defaultMac(seed: string): Mac {
   return mac;
 }
 
+let machineIdCache: string | undefined;
+function machineId(): string {
+  try {
+    machineIdCache ??= readFileSync('/etc/machine-id', 'utf8').trim();
+  } catch {
+    machineIdCache = '';
+  }
+  return machineIdCache;
+}
+
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 function parseInterface(v: Json, path: string): InterfaceConfig {
@@ -88,7 +99,8 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
   if (!IFNAME.test(tap)) throw new ConfigError(`${path}.tap`, `'${tap}' is not a valid device name (1-15 of A-Z a-z 0-9 _ . -)`);
   const tapMode = (o.tapMode ?? 'auto') as TapMode;
   if (!['attach', 'create', 'auto'].includes(tapMode)) throw new ConfigError(`${path}.tapMode`, 'must be attach, create or auto');
-  let mac = defaultMac(name);
+  // Two appliances (or two lab routers) with the same interface names must not share MACs.
+  let mac = defaultMac(`${machineId()}:${tap}`);
   if (o.mac !== undefined) {
     const parsed = parseMac(string(o.mac, `${path}.mac`));
     if (!parsed) throw new ConfigError(`${path}.mac`, `'${o.mac}' is not a MAC address like 02:00:00:00:00:01`);

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultMac } from '../control/config.js';
+import { formatMac } from '../packet/address.js';
 import { execIn, ipIn, listNamespaces, run } from './shell.js';
 
 export interface LabHost {
@@ -102,6 +104,11 @@ function buildNetwork(spec: LabSpec): void {
   const sw = switchNs(prefix);
   run('ip', ['netns', 'add', sw]);
   quietNamespace(sw);
+  // A plain switch, like hardware: with br_netfilter loaded the bridge would validate and
+  // drop malformed IPv4 itself, and tapvs would never see the garbage it must survive.
+  for (const family of ['iptables', 'ip6tables', 'arptables']) {
+    execIn(sw, ['sysctl', '-qw', `net.bridge.bridge-nf-call-${family}=0`], { allowFail: true });
+  }
   for (const segment of spec.segments) {
     const br = bridgeName(segment);
     ipIn(sw, 'link', 'add', br, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
@@ -127,11 +134,15 @@ function buildNetwork(spec: LabSpec): void {
   }
 }
 
-export function routerConfig(router: LabRouter): Record<string, unknown> {
+/** Lab routers get MACs derived from the lab, so scripts and tests can know them. */
+export const labRouterMac = (prefix: string, router: string, iface: string) => formatMac(defaultMac(`lab:${prefix}:${router}:${iface}`));
+
+export function routerConfig(prefix: string, router: LabRouter): Record<string, unknown> {
   return {
     interfaces: router.interfaces.map((i) => ({
       name: i.name,
       tap: tapName(router.name, i.name),
+      mac: labRouterMac(prefix, router.name, i.name),
       tapMode: 'attach',
       addresses: i.addresses,
       ...(i.mtu ? { mtu: i.mtu } : {}),
@@ -166,7 +177,7 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
     for (const router of spec.routers) {
       const config = join(dir, `${router.name}.json`);
       const log = join(dir, `${router.name}.log`);
-      writeFileSync(config, JSON.stringify(routerConfig(router), null, 2));
+      writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
       const fd = openSync(log, 'w');
       const child = spawn('ip', ['netns', 'exec', switchNs(spec.prefix), process.execPath, bundle, 'run', '--config', config], {
         detached: true,
@@ -236,7 +247,7 @@ export function describeLab(state: LabState): Record<string, unknown> {
         namespace: r.namespace,
         config: r.config,
         log: r.log,
-        interfaces: def.interfaces.map((i, n) => ({ name: i.name, tap: r.taps[n], segment: i.segment, addresses: i.addresses })),
+        interfaces: def.interfaces.map((i, n) => ({ name: i.name, tap: r.taps[n], mac: labRouterMac(spec.prefix, r.name, i.name), segment: i.segment, addresses: i.addresses })),
       };
     }),
   };
