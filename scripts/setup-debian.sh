@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what tapvs needs on Debian 12 to build, run its lab and pass its tests, then builds it.
+# Run as root from the repository. Safe to repeat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  g++ make python3            # the addon (node-gyp)
+  iproute2 iputils-ping       # the lab: namespaces, veth, bridges, TAPs
+  traceroute curl tshark      # tests: real clients, and the wire
+  procps
+)
+missing=()
+for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+npm ci --no-audit --no-fund
+npm run build
