@@ -5,13 +5,14 @@
 
 import { Interface } from './l2/interface.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, Neighbour, NeighbourState, NeighbourTable, type NeighbourTimers } from './l2/neighbours.js';
-import { newRouterCounters, type RouterCounterName, type RouterCounters } from './l3/counters.js';
+import { C, counterRecord, newCounterArray, type RouterCounters } from './l3/counters.js';
+import { U32Map } from './util/u32map.js';
 import { TokenBucket } from './l3/ratelimit.js';
 import { RouteTable } from './l3/routes.js';
 import type { PacketEngine, FrameHandler } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
 import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
-import { checksum, checksumValid, patchChecksum } from './packet/checksum.js';
+import { checksum, checksumValid, headerChecksumValid, patchChecksum } from './packet/checksum.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER, EthernetView } from './packet/ethernet.js';
 import {
   EXC_TTL,
@@ -57,11 +58,14 @@ export const DEFAULT_ROUTER_OPTIONS: Omit<RouterOptions, 'log'> = {
 
 /** RFC 1812 4.3.2.3: quote as much of the offending packet as fits in 576 bytes. */
 const ICMP_ERROR_MAX_IP_LENGTH = 576;
+/** drop() without a counter: frames that are consumed, not refused (ARP replies we learnt from). */
+const NOT_COUNTED = -1;
 /** Log an address conflict, and defend the address, at most this often per address. */
 const CONFLICT_INTERVAL_MS = 10_000;
 
 export class Router implements FrameHandler {
-  readonly counters: RouterCounters = newRouterCounters();
+  /** Counters indexed by C (see l3/counters.ts); `counters` gives them by name. */
+  readonly stats = newCounterArray();
   readonly interfaces: Interface[];
   readonly routes: RouteTable;
   private readonly engine: PacketEngine;
@@ -70,11 +74,13 @@ export class Router implements FrameHandler {
   private readonly b: Uint8Array;
   private readonly ifaceByPort: (Interface | undefined)[];
   private readonly neighboursByPort: (NeighbourTable | undefined)[];
-  /** Every address we own, to its interface. */
-  private readonly local = new Map<Ipv4, Interface>();
+  /** Every address we own, to the port of its interface. */
+  private readonly local = new U32Map();
   private readonly icmpBucket: TokenBucket;
   private readonly conflictLoggedAt = new Map<Ipv4, number>();
   private ipId = 1;
+  /** The clock, read once per batch: a clock read per frame costs more than routing it. */
+  private now: number;
   // Views re-pointed at each frame; never allocated per frame.
   private readonly eth = new EthernetView();
   private readonly arp = new ArpView();
@@ -93,9 +99,18 @@ export class Router implements FrameHandler {
     for (const iface of interfaces) {
       this.ifaceByPort[iface.port] = iface;
       this.neighboursByPort[iface.port] = new NeighbourTable(opts.neighbour);
-      for (const a of iface.addresses) this.local.set(a.address, iface);
+      for (const a of iface.addresses) this.local.set(a.address, iface.port);
     }
-    this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, opts.now());
+    this.now = opts.now();
+    this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, this.now);
+  }
+
+  get counters(): RouterCounters {
+    return counterRecord(this.stats);
+  }
+
+  beginBatch(): void {
+    this.now = this.opts.now();
   }
 
   /** Announces every address once (a gratuitous ARP request, RFC 5227 2.3). */
@@ -113,33 +128,33 @@ export class Router implements FrameHandler {
   // ---- receive path
 
   receive(port: number, slot: number, offset: number, length: number): void {
-    this.counters.rx_frames++;
+    this.stats[C.rx_frames]++;
     const iface = this.ifaceByPort[port];
-    if (iface === undefined) return this.drop(slot, 'eth_other_host');
-    if (length < ETH_HEADER) return this.drop(slot, 'eth_runt');
+    if (iface === undefined) return this.drop(slot, C.eth_other_host);
+    if (length < ETH_HEADER) return this.drop(slot, C.eth_runt);
     const at = this.engine.slotOffset(slot) + offset;
     const eth = this.eth.point(this.b, at);
     if (!macEquals(this.b, at, iface.mac, 0)) {
-      if (!eth.isBroadcast) return this.drop(slot, eth.isMulticast ? 'eth_multicast' : 'eth_other_host');
+      if (!eth.isBroadcast) return this.drop(slot, eth.isMulticast ? C.eth_multicast : C.eth_other_host);
     }
     const type = eth.etherType;
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
     if (type === ETHERTYPE_ARP) return this.receiveArp(iface, slot, at, length);
-    this.drop(slot, 'eth_unknown_type');
+    this.drop(slot, C.eth_unknown_type);
   }
 
   private receiveArp(iface: Interface, slot: number, at: number, length: number): void {
-    if (length < ETH_HEADER + ARP_LENGTH) return this.drop(slot, 'arp_malformed');
+    if (length < ETH_HEADER + ARP_LENGTH) return this.drop(slot, C.arp_malformed);
     const arp = this.arp.point(this.b, at + ETH_HEADER);
     const op = arp.operation;
-    if (!arp.isEthernetIpv4 || (op !== ARP_REQUEST && op !== ARP_REPLY)) return this.drop(slot, 'arp_malformed');
+    if (!arp.isEthernetIpv4 || (op !== ARP_REQUEST && op !== ARP_REPLY)) return this.drop(slot, C.arp_malformed);
     const senderIp = arp.senderIp;
     const targetIp = arp.targetIp;
-    const now = this.opts.now();
+    const now = this.now;
 
     if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.mac, 0)) {
       this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
-      return this.drop(slot, 'arp_conflict');
+      return this.drop(slot, C.arp_conflict);
     }
 
     const forUs = iface.owns(targetIp);
@@ -149,12 +164,12 @@ export class Router implements FrameHandler {
       let n = table.get(senderIp);
       if (!n && forUs) {
         n = table.create(senderIp) ?? undefined;
-        if (!n) this.counters.neighbour_table_full++;
+        if (!n) this.stats[C.neighbour_table_full]++;
       }
       if (n) this.resolved(iface, n, arp.senderMacOffset, now);
     }
 
-    if (op !== ARP_REQUEST || !forUs) return this.drop(slot, op === ARP_REQUEST ? 'arp_not_for_us' : undefined);
+    if (op !== ARP_REQUEST || !forUs) return this.drop(slot, op === ARP_REQUEST ? C.arp_not_for_us : NOT_COUNTED);
 
     // Answer in place: the request becomes the reply and leaves from the slot it came in.
     const eth = this.eth.point(this.b, at);
@@ -165,7 +180,7 @@ export class Router implements FrameHandler {
     b.set(iface.mac, arp.senderMacOffset);
     writeIpv4(b, arp.senderMacOffset + 6, targetIp);
     b[arp.o + 7] = ARP_REPLY;
-    this.counters.arp_requests_answered++;
+    this.stats[C.arp_requests_answered]++;
     this.engine.transmit(iface.port, slot, at - this.engine.slotOffset(slot), ETH_HEADER + ARP_LENGTH);
   }
 
@@ -181,55 +196,55 @@ export class Router implements FrameHandler {
   private receiveIpv4(iface: Interface, slot: number, offset: number, at: number, length: number, linkBroadcast: boolean): void {
     const ipAt = at + ETH_HEADER;
     const available = length - ETH_HEADER;
-    if (available < IPV4_MIN_HEADER) return this.drop(slot, 'ip_runt');
+    if (available < IPV4_MIN_HEADER) return this.drop(slot, C.ip_runt);
     const ip = this.ip.point(this.b, ipAt);
-    if (ip.version !== 4) return this.drop(slot, 'ip_bad_version');
+    if (ip.version !== 4) return this.drop(slot, C.ip_bad_version);
     const ihl = ip.headerLength;
-    if (ihl < IPV4_MIN_HEADER || ihl > available) return this.drop(slot, 'ip_bad_header_length');
+    if (ihl < IPV4_MIN_HEADER || ihl > available) return this.drop(slot, C.ip_bad_header_length);
     const total = ip.totalLength;
-    if (total < ihl || total > available) return this.drop(slot, 'ip_bad_total_length');
-    if (!checksumValid(this.b, ipAt, ihl)) return this.drop(slot, 'ip_bad_checksum');
+    if (total < ihl || total > available) return this.drop(slot, C.ip_bad_total_length);
+    if (!headerChecksumValid(this.b, ipAt, ihl)) return this.drop(slot, C.ip_bad_checksum);
     const src = ip.src;
-    if (isMartian(src) || iface.isSubnetBroadcast(src)) return this.drop(slot, 'ip_martian_source');
+    if (isMartian(src) || iface.isSubnetBroadcast(src)) return this.drop(slot, C.ip_martian_source);
     const dst = ip.dst;
     const frameLength = ETH_HEADER + total; // Ethernet padding stays behind
 
     if (this.local.has(dst)) return this.deliverLocal(slot, offset, at, frameLength);
     // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
-    if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, 'ip_broadcast');
-    if (dst >>> 28 === 0xe) return this.drop(slot, 'ip_multicast');
-    this.forward(slot, offset, at, frameLength);
+    if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
+    if (dst >>> 28 === 0xe) return this.drop(slot, C.ip_multicast);
+    this.forward(slot, offset, at, frameLength, dst);
   }
 
   // ---- forwarding
 
-  private forward(slot: number, offset: number, at: number, frameLength: number): void {
+  private forward(slot: number, offset: number, at: number, frameLength: number, dst: Ipv4): void {
     const ip = this.ip.point(this.b, at + ETH_HEADER);
     if (ip.ttl <= 1) {
       // The fix for routing loops between directors (seed 000): the packet dies here, loudly.
       this.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
-      return this.drop(slot, 'ttl_expired');
+      return this.drop(slot, C.ttl_expired);
     }
-    const route = this.routes.lookup(ip.dst);
+    const route = this.routes.lookup(dst);
     if (route === undefined) {
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_NET, 0);
-      return this.drop(slot, 'no_route');
+      return this.drop(slot, C.no_route);
     }
     const egress = route.iface;
     const total = frameLength - ETH_HEADER;
     if (total > egress.mtu) {
       if (ip.dontFragment) {
         this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu);
-        return this.drop(slot, 'frag_needed');
+        return this.drop(slot, C.frag_needed);
       }
       ip.decrementTtl();
-      this.counters.forwarded++;
-      return this.fragment(egress, route.via || ip.dst, slot, at);
+      this.stats[C.forwarded]++;
+      return this.fragment(egress, route.via || dst, slot, at);
     }
     ip.decrementTtl();
-    this.counters.forwarded++;
+    this.stats[C.forwarded]++;
     // No ICMP redirect even when the packet leaves by the interface it came in on.
-    this.sendToNextHop(egress, route.via || ip.dst, slot, offset, frameLength);
+    this.sendToNextHop(egress, route.via || dst, slot, offset, frameLength);
   }
 
   /** RFC 791 fragmentation into fresh slots; the original slot is released. */
@@ -243,13 +258,13 @@ export class Router implements FrameHandler {
     const step = (egress.mtu - ihl) & ~7;
     const payloadAt = at + ETH_HEADER + ihl;
     const payloadLength = total - ihl;
-    this.counters.fragmented++;
+    this.stats[C.fragmented]++;
     for (let done = 0; done < payloadLength; done += step) {
       const chunk = Math.min(step, payloadLength - done);
       const last = done + chunk >= payloadLength;
       const fslot = this.engine.allocate();
       if (fslot < 0) {
-        this.counters.no_free_slot++;
+        this.stats[C.no_free_slot]++;
         break;
       }
       const foff = this.engine.layout.headroom;
@@ -260,7 +275,7 @@ export class Router implements FrameHandler {
       f.totalLength = ihl + chunk;
       f.flagsFragment = (flags & ~OFFSET_MASK & 0xffff) | (last ? flags & FLAG_MF : FLAG_MF) | (baseOffset + (done >>> 3));
       f.updateChecksum();
-      this.counters.fragments_sent++;
+      this.stats[C.fragments_sent]++;
       this.sendToNextHop(egress, nextHop, fslot, foff, ETH_HEADER + ihl + chunk);
     }
     this.engine.release(slot);
@@ -270,7 +285,7 @@ export class Router implements FrameHandler {
   private sendToNextHop(egress: Interface, nextHop: Ipv4, slot: number, offset: number, frameLength: number): void {
     const table = this.neighboursByPort[egress.port]!;
     let n = table.get(nextHop);
-    const now = this.opts.now();
+    const now = this.now;
     if (n !== undefined && n.state !== NeighbourState.Incomplete) {
       n.usedAt = now;
       if (n.state === NeighbourState.Stale && n.probes === 0) this.probe(egress, n, now, n.mac);
@@ -281,12 +296,12 @@ export class Router implements FrameHandler {
     }
     if (n === undefined) {
       n = table.create(nextHop) ?? undefined;
-      if (n === undefined) return this.drop(slot, 'neighbour_table_full');
+      if (n === undefined) return this.drop(slot, C.neighbour_table_full);
       n.usedAt = now;
       this.probe(egress, n, now, BROADCAST_MAC);
     }
     if (n.pending.length >= table.timers.queuePerNeighbour) {
-      this.drop(n.pending.shift()!.slot, 'arp_queue_full');
+      this.drop(n.pending.shift()!.slot, C.arp_queue_full);
     }
     n.pending.push({ slot, offset, length: frameLength });
   }
@@ -297,7 +312,7 @@ export class Router implements FrameHandler {
     const source = iface.sourceFor(n.ip);
     if (source === null) return; // an interface without a primary address cannot ask
     this.sendArp(iface, ARP_REQUEST, dstMac, source, ZERO_MAC, n.ip);
-    this.counters.arp_requests_sent++;
+    this.stats[C.arp_requests_sent]++;
   }
 
   private resolved(iface: Interface, n: Neighbour, macAt: number, now: number): void {
@@ -311,6 +326,7 @@ export class Router implements FrameHandler {
 
   /** Neighbour timers: retransmit, give up (host unreachable for what waited), age, forget. */
   tick(now = this.opts.now()): void {
+    this.now = now;
     const t = this.opts.neighbour;
     for (const iface of this.interfaces) {
       const table = this.neighbours(iface);
@@ -332,7 +348,7 @@ export class Router implements FrameHandler {
   }
 
   private giveUp(iface: Interface, n: Neighbour): void {
-    this.counters.arp_resolution_failed++;
+    this.stats[C.arp_resolution_failed]++;
     this.log.debug({ iface: iface.name, neighbour: formatIpv4(n.ip), waiting: n.pending.length }, 'neighbour did not answer ARP');
     for (const f of n.pending) {
       const at = this.engine.slotOffset(f.slot) + f.offset;
@@ -346,16 +362,16 @@ export class Router implements FrameHandler {
 
   private deliverLocal(slot: number, offset: number, at: number, frameLength: number): void {
     const ip = this.ip.point(this.b, at + ETH_HEADER);
-    this.counters.delivered_local++;
-    if (ip.isFragment) return this.drop(slot, 'local_unhandled'); // we reassemble nothing
+    this.stats[C.delivered_local]++;
+    if (ip.isFragment) return this.drop(slot, C.local_unhandled); // we reassemble nothing
     const protocol = ip.protocol;
     if (protocol === PROTO_ICMP) return this.localIcmp(slot, offset, at, frameLength);
     if (protocol === PROTO_UDP) {
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0);
-      return this.drop(slot, 'local_unreachable_port');
+      return this.drop(slot, C.local_unreachable_port);
     }
     if (protocol !== PROTO_TCP) this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PROTOCOL, 0);
-    this.drop(slot, 'local_unhandled');
+    this.drop(slot, C.local_unhandled);
   }
 
   /** Echo requests are answered in place: same slot, addresses swapped, checksums patched. */
@@ -364,8 +380,8 @@ export class Router implements FrameHandler {
     const ip = this.ip.point(b, at + ETH_HEADER);
     const icmpAt = ip.payloadOffset;
     const icmpLength = ip.totalLength - ip.headerLength;
-    if (icmpLength < ICMP_HEADER || !checksumValid(b, icmpAt, icmpLength)) return this.drop(slot, 'icmp_malformed');
-    if (b[icmpAt] !== ICMP_ECHO_REQUEST) return this.drop(slot, 'local_unhandled');
+    if (icmpLength < ICMP_HEADER || !checksumValid(b, icmpAt, icmpLength)) return this.drop(slot, C.icmp_malformed);
+    if (b[icmpAt] !== ICMP_ECHO_REQUEST) return this.drop(slot, C.local_unhandled);
     const oldWord = (b[icmpAt] << 8) | b[icmpAt + 1];
     b[icmpAt] = ICMP_ECHO_REPLY;
     patchChecksum(b, icmpAt + 2, oldWord, (ICMP_ECHO_REPLY << 8) | b[icmpAt + 1]);
@@ -374,7 +390,7 @@ export class Router implements FrameHandler {
     ip.dst = requester;
     b[ip.o + 8] = this.opts.ttl;
     ip.updateChecksum();
-    this.counters.icmp_echo_replied++;
+    this.stats[C.icmp_echo_replied]++;
     this.output(slot, offset, frameLength);
   }
 
@@ -382,7 +398,7 @@ export class Router implements FrameHandler {
   private output(slot: number, offset: number, frameLength: number): void {
     const dst = this.out.point(this.b, this.engine.slotOffset(slot) + offset + ETH_HEADER).dst;
     const route = this.routes.lookup(dst);
-    if (route === undefined) return this.drop(slot, 'no_route');
+    if (route === undefined) return this.drop(slot, C.no_route);
     this.sendToNextHop(route.iface, route.via || dst, slot, offset, frameLength);
   }
 
@@ -398,30 +414,30 @@ export class Router implements FrameHandler {
     const orig = this.ip.point(b, at + ETH_HEADER);
     const src = orig.src;
     if (orig.isLaterFragment || isMartian(src) || orig.dst >>> 28 >= 0xe || this.eth.point(b, at).isMulticast) {
-      this.counters.icmp_error_suppressed++;
+      this.stats[C.icmp_error_suppressed]++;
       return;
     }
     if (orig.protocol === PROTO_ICMP) {
       const icmpAt = orig.payloadOffset;
       if (orig.totalLength - orig.headerLength < 1 || isIcmpError(b[icmpAt])) {
-        this.counters.icmp_error_suppressed++;
+        this.stats[C.icmp_error_suppressed]++;
         return;
       }
     }
-    if (!this.icmpBucket.take(this.opts.now())) {
-      this.counters.icmp_rate_limited++;
+    if (!this.icmpBucket.take(this.now)) {
+      this.stats[C.icmp_rate_limited]++;
       return;
     }
     // From the address of the interface the error leaves by, as Linux does by default.
     const back = this.routes.lookup(src);
     const from = back?.iface.sourceFor(src) ?? null;
     if (from === null) {
-      this.counters.icmp_error_suppressed++;
+      this.stats[C.icmp_error_suppressed]++;
       return;
     }
     const slot = this.engine.allocate();
     if (slot < 0) {
-      this.counters.no_free_slot++;
+      this.stats[C.no_free_slot]++;
       return;
     }
     const offset = this.engine.layout.headroom;
@@ -442,7 +458,7 @@ export class Router implements FrameHandler {
     b[icmpAt + 3] = c & 0xff;
     const totalLength = IPV4_MIN_HEADER + ICMP_HEADER + quoted;
     this.out.point(b, fat + ETH_HEADER).write({ totalLength, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_ICMP, src: from, dst: src, tos: 0xc0 });
-    this.counters.icmp_errors_sent++;
+    this.stats[C.icmp_errors_sent]++;
     this.output(slot, offset, ETH_HEADER + totalLength);
   }
 
@@ -451,7 +467,7 @@ export class Router implements FrameHandler {
   private sendArp(iface: Interface, op: number, dstMac: Uint8Array, senderIp: Ipv4, targetMac: Uint8Array, targetIp: Ipv4): void {
     const slot = this.engine.allocate();
     if (slot < 0) {
-      this.counters.no_free_slot++;
+      this.stats[C.no_free_slot]++;
       return;
     }
     const offset = this.engine.layout.headroom;
@@ -466,8 +482,8 @@ export class Router implements FrameHandler {
     return this.ipId;
   }
 
-  private drop(slot: number, reason: RouterCounterName | undefined): void {
-    if (reason !== undefined) this.counters[reason]++;
+  private drop(slot: number, reason: number): void {
+    if (reason !== NOT_COUNTED) this.stats[reason]++;
     this.engine.release(slot);
   }
 }

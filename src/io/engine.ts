@@ -8,6 +8,8 @@ import { JS_SLEEPING_BYTE, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayo
 import { Ring } from './ring.js';
 
 export interface FrameHandler {
+  /** Called once before each round of frames: per-batch work (reading the clock) goes here. */
+  beginBatch?(): void;
   /** The handler now owns `slot`: it must transmit() it, release() it, or keep it for later. */
   receive(port: number, slot: number, offset: number, length: number): void;
 }
@@ -33,6 +35,10 @@ export class PacketEngine {
   private readonly words: Uint32Array;
   private readonly portCounterViews: Float64Array[] = [];
   private readonly rings: Ring[][] = [];
+  /** rings[p][RingId.Tx], flat: transmit() runs once per frame. */
+  private readonly txRings: Ring[] = [];
+  private readonly slotsOffset: number;
+  private readonly slotSize: number;
   private readonly portWordBase: number[] = [];
   private readonly freeSlots: Uint32Array;
   private freeTop = 0;
@@ -51,9 +57,12 @@ export class PacketEngine {
     this.words = new Uint32Array(buffer, 0, this.layout.slotsOffset >>> 2);
     this.handler = handler;
     const l = this.layout;
+    this.slotsOffset = l.slotsOffset;
+    this.slotSize = l.slotSize;
     for (let p = 0; p < l.maxPorts; p++) {
       const base = l.portsOffset + p * l.portStride;
       this.rings.push([0, 1, 2, 3].map((r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
+      this.txRings.push(this.rings[p][RingId.Tx]);
       this.portWordBase.push((base + l.portControlOffset) >>> 2);
       this.portCounterViews.push(new Float64Array(buffer, base + l.portControlOffset + PORT_WORDS * 4, PORT_COUNTERS.length));
     }
@@ -72,15 +81,15 @@ export class PacketEngine {
     return this.freeTop;
   }
   slotOffset(slot: number): number {
-    return this.layout.slotsOffset + slot * this.layout.slotSize;
+    return this.slotsOffset + slot * this.slotSize;
   }
 
   /** Opens a TAP on a port and starts its thread. */
   openTap(port: number, name: string, mode: TapMode = 'auto'): TapInfo {
     this.checkPort(port);
     if (this.open[port]) throw new Error(`port ${port} is already open`);
-    const info = this.backend.openTap(port, name, mode);
     for (const ring of this.rings[port]) ring.reset();
+    const info = this.backend.openTap(port, name, mode);
     this.open[port] = true;
     this.refill(port);
     this.rings[port][RingId.Fill].publish();
@@ -97,6 +106,7 @@ export class PacketEngine {
     // The thread is gone: every slot still queued on this port's rings comes home.
     for (const ring of this.rings[port]) {
       ring.publish();
+      ring.resync(); // for the rings we produce, our consumer mirror is not the thread's
       const n = ring.available();
       for (let i = 0; i < n; i++) this.release(this.words[ring.peekWord(i)]);
       ring.reset();
@@ -110,10 +120,10 @@ export class PacketEngine {
   forwardNatively(a: number, b: number, tapA: string, tapB: string): void {
     this.closePort(a);
     this.closePort(b);
+    for (const p of [a, b]) for (const ring of this.rings[p]) ring.reset();
     this.backend.openTap(a, tapA, 'attach');
     this.backend.openTap(b, tapB, 'attach');
     for (const p of [a, b]) {
-      for (const ring of this.rings[p]) ring.reset();
       this.open[p] = true;
       this.native[p] = true;
       this.refill(p);
@@ -141,7 +151,7 @@ export class PacketEngine {
 
   /** Queues a frame for transmission; the slot is the port's until it completes. */
   transmit(port: number, slot: number, offset: number, length: number): boolean {
-    const tx = this.rings[port][RingId.Tx];
+    const tx = this.txRings[port];
     if (!this.open[port] || tx.free() === 0) {
       this.counters.tx_ring_full++;
       this.release(slot);
@@ -159,6 +169,7 @@ export class PacketEngine {
     let handled = 0;
     for (let round = 0; handled < limit; round++) {
       let thisRound = 0;
+      this.handler.beginBatch?.();
       for (let p = 0; p < this.open.length; p++) {
         if (!this.open[p] || this.native[p]) continue;
         this.reclaimCompleted(p);

@@ -1,7 +1,10 @@
 // JavaScript side of one single-producer/single-consumer descriptor ring in the shared region.
 // Indices are free-running u32 counters; a descriptor is [slot, length << 16 | offset].
-// Producer indices are stored with Atomics (a sequentially consistent store) so the store
-// cannot pass the following load of the native thread's sleeping flag.
+//
+// JavaScript is only ever one side of a ring, so it keeps its own index in a field and reads
+// the other side's index from shared memory only when its cached copy says the ring is
+// empty (consumer) or full (producer). Index stores use Atomics (sequentially consistent) so
+// a producer's store cannot pass its following load of the native thread's sleeping flag.
 
 import { RING_CONSUMER_BYTE, RING_ENTRIES_BYTE, RING_PRODUCER_BYTE } from './layout.js';
 
@@ -12,6 +15,12 @@ export class Ring {
   private readonly entryWord: number;
   private readonly mask: number;
   readonly size: number;
+  /** Our own index (consumer or producer, whichever side we are), mirrored from memory. */
+  private consumer = 0;
+  private producer = 0;
+  /** The other side's index as last read. */
+  private seenProducer = 0;
+  private seenConsumer = 0;
   /** Entries staged by put() but not yet published. */
   private staged = 0;
 
@@ -22,26 +31,34 @@ export class Ring {
     this.entryWord = (ringByte + RING_ENTRIES_BYTE) >>> 2;
     this.mask = size - 1;
     this.size = size;
+    this.reset();
   }
 
   // ---- consumer side
   available(): number {
-    return (Atomics.load(this.words, this.prodWord) - this.words[this.consWord]) >>> 0;
+    this.seenProducer = Atomics.load(this.words, this.prodWord);
+    return (this.seenProducer - this.consumer) >>> 0;
   }
   /** Word index of the descriptor `ahead` entries past the consumer index. */
   peekWord(ahead: number): number {
-    return this.entryWord + (((this.words[this.consWord] + ahead) & this.mask) << 1);
+    return this.entryWord + (((this.consumer + ahead) & this.mask) << 1);
   }
   consume(n: number): void {
-    Atomics.store(this.words, this.consWord, (this.words[this.consWord] + n) >>> 0);
+    this.consumer = (this.consumer + n) >>> 0;
+    Atomics.store(this.words, this.consWord, this.consumer);
   }
 
   // ---- producer side
   free(): number {
-    return this.size - ((this.words[this.prodWord] + this.staged - Atomics.load(this.words, this.consWord)) >>> 0);
+    let free = this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
+    if (free === 0) {
+      this.seenConsumer = Atomics.load(this.words, this.consWord);
+      free = this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
+    }
+    return free;
   }
   put(slot: number, offset: number, length: number): void {
-    const w = this.entryWord + (((this.words[this.prodWord] + this.staged) & this.mask) << 1);
+    const w = this.entryWord + (((this.producer + this.staged) & this.mask) << 1);
     this.words[w] = slot;
     this.words[w + 1] = ((length << 16) | offset) >>> 0;
     this.staged++;
@@ -51,13 +68,22 @@ export class Ring {
     const n = this.staged;
     if (n === 0) return 0;
     this.staged = 0;
-    Atomics.store(this.words, this.prodWord, (this.words[this.prodWord] + n) >>> 0);
+    this.producer = (this.producer + n) >>> 0;
+    Atomics.store(this.words, this.prodWord, this.producer);
     return n;
+  }
+
+  /** Re-reads both indices from memory, after the other side reset the ring. */
+  resync(): void {
+    this.staged = 0;
+    this.consumer = this.seenConsumer = this.words[this.consWord];
+    this.producer = this.seenProducer = this.words[this.prodWord];
   }
 
   /** Resets both indices; only while no thread is attached to the port. */
   reset(): void {
     this.staged = 0;
+    this.consumer = this.producer = this.seenProducer = this.seenConsumer = 0;
     this.words[this.prodWord] = 0;
     this.words[this.consWord] = 0;
   }

@@ -12,13 +12,18 @@ export interface InterfaceAddress {
 }
 
 export class Interface {
+  /** Directed broadcast addresses of our subnets, precomputed: checked for every packet. */
+  private readonly broadcasts: Uint32Array;
+
   constructor(
     readonly name: string,
     readonly port: number,
     readonly mac: Mac,
     readonly mtu: number,
     readonly addresses: InterfaceAddress[],
-  ) {}
+  ) {
+    this.broadcasts = Uint32Array.from(addresses.filter((a) => a.length < 31).map((a) => (a.address | ~prefixMask(a.length)) >>> 0));
+  }
 
   owns(ip: Ipv4): boolean {
     for (const a of this.addresses) if (a.address === ip) return true;
@@ -27,9 +32,8 @@ export class Interface {
 
   /** Is `ip` the directed broadcast address of one of our subnets? */
   isSubnetBroadcast(ip: Ipv4): boolean {
-    for (const a of this.addresses) {
-      if (a.length < 31 && ((a.address | ~prefixMask(a.length)) >>> 0) === ip) return true;
-    }
+    const b = this.broadcasts;
+    for (let i = 0; i < b.length; i++) if (b[i] === ip) return true;
     return false;
   }
 

@@ -2,6 +2,7 @@
 // frames waiting for resolution. It decides; the router sends (see Router.neighbourEvents).
 
 import type { Ipv4 } from '../packet/address.js';
+import { U32Map } from '../util/u32map.js';
 
 export const enum NeighbourState {
   /** Requests sent, no answer yet; frames wait in `pending`. */
@@ -56,24 +57,34 @@ export class Neighbour {
 }
 
 export class NeighbourTable {
-  private readonly entries = new Map<Ipv4, Neighbour>();
+  /** Address to entry number; entries are few, long-lived objects (not per-frame state). */
+  private readonly index = new U32Map();
+  private readonly entries: (Neighbour | undefined)[] = [];
+  private readonly freeIds: number[] = [];
   constructor(readonly timers: NeighbourTimers) {}
 
   get size(): number {
-    return this.entries.size;
+    return this.index.size;
   }
   get(ip: Ipv4): Neighbour | undefined {
-    return this.entries.get(ip);
+    const id = this.index.get(ip);
+    return id < 0 ? undefined : this.entries[id];
   }
   /** A new incomplete entry, or null when the table is full. */
   create(ip: Ipv4): Neighbour | null {
-    if (this.entries.size >= this.timers.maxEntries) return null;
+    if (this.index.size >= this.timers.maxEntries) return null;
     const n = new Neighbour(ip);
-    this.entries.set(ip, n);
+    const id = this.freeIds.pop() ?? this.entries.length;
+    this.entries[id] = n;
+    this.index.set(ip, id);
     return n;
   }
   delete(ip: Ipv4): void {
-    this.entries.delete(ip);
+    const id = this.index.get(ip);
+    if (id < 0) return;
+    this.index.delete(ip);
+    this.entries[id] = undefined;
+    this.freeIds.push(id);
   }
   /** An ARP packet from `ip` proved its MAC. */
   confirm(n: Neighbour, mac: Uint8Array, macOffset: number, now: number): void {
@@ -82,7 +93,11 @@ export class NeighbourTable {
     n.confirmedAt = now;
     n.probes = 0;
   }
-  values(): IterableIterator<Neighbour> {
-    return this.entries.values();
+  /** Every entry; deleting the current one while iterating is allowed. */
+  *values(): IterableIterator<Neighbour> {
+    for (let id = 0; id < this.entries.length; id++) {
+      const n = this.entries[id];
+      if (n !== undefined) yield n;
+    }
   }
 }

@@ -10,7 +10,9 @@ export function sum16(b: Uint8Array, start: number, length: number, initial = 0)
 }
 
 export function fold(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  // Sums of up to 64 KiB of data stay below 2^32, so shifts are safe after the first step.
+  if (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
 }
 
@@ -22,6 +24,16 @@ export function checksum(b: Uint8Array, start: number, length: number, initial =
 /** True when a region including its checksum field sums to all ones. */
 export function checksumValid(b: Uint8Array, start: number, length: number, initial = 0): boolean {
   return fold(sum16(b, start, length, initial)) === 0xffff;
+}
+
+/** checksumValid for an IPv4 header, unrolled for the common 20-byte case. */
+export function headerChecksumValid(b: Uint8Array, o: number, length: number): boolean {
+  if (length !== 20) return checksumValid(b, o, length);
+  const sum =
+    ((b[o] << 8) | b[o + 1]) + ((b[o + 2] << 8) | b[o + 3]) + ((b[o + 4] << 8) | b[o + 5]) + ((b[o + 6] << 8) | b[o + 7]) + ((b[o + 8] << 8) | b[o + 9]) +
+    ((b[o + 10] << 8) | b[o + 11]) + ((b[o + 12] << 8) | b[o + 13]) + ((b[o + 14] << 8) | b[o + 15]) + ((b[o + 16] << 8) | b[o + 17]) + ((b[o + 18] << 8) | b[o + 19]);
+  const folded = (sum & 0xffff) + (sum >>> 16);
+  return ((folded & 0xffff) + (folded >>> 16)) === 0xffff;
 }
 
 /**

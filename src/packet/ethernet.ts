@@ -33,15 +33,25 @@ export class EthernetView {
     return (this.b[this.o] & 1) === 1;
   }
   setDst(mac: Uint8Array): void {
-    this.b.set(mac, this.o);
+    copyMac(this.b, this.o, mac);
   }
   setSrc(mac: Uint8Array): void {
-    this.b.set(mac, this.o + 6);
+    copyMac(this.b, this.o + 6, mac);
   }
   /** Writes a whole header. */
   write(dst: Uint8Array, src: Uint8Array, etherType: number): void {
-    this.b.set(dst, this.o);
-    this.b.set(src, this.o + 6);
+    copyMac(this.b, this.o, dst);
+    copyMac(this.b, this.o + 6, src);
     this.etherType = etherType;
   }
+}
+
+/** Six byte stores beat TypedArray.set() for six bytes by several times. */
+function copyMac(b: Uint8Array, o: number, mac: Uint8Array): void {
+  b[o] = mac[0];
+  b[o + 1] = mac[1];
+  b[o + 2] = mac[2];
+  b[o + 3] = mac[3];
+  b[o + 4] = mac[4];
+  b[o + 5] = mac[5];
 }

@@ -1,7 +1,7 @@
 // IPv4 headers (RFC 791).
 
 import { readIpv4, writeIpv4, type Ipv4 } from './address.js';
-import { checksum, patchChecksum } from './checksum.js';
+import { checksum } from './checksum.js';
 
 export const IPV4_MIN_HEADER = 20;
 export const PROTO_ICMP = 1;
@@ -82,12 +82,18 @@ export class Ipv4View {
     return this.o + this.headerLength;
   }
 
-  /** TTL minus one, the checksum patched incrementally (the TTL shares a word with protocol). */
+  /**
+   * TTL minus one, the checksum patched incrementally (RFC 1624): the TTL is the high byte of
+   * its word, so the word falls by 0x0100 and the one's-complement checksum rises by as much,
+   * with the end-around carry. Never yields 0xffff (as Linux's ip_decrease_ttl).
+   */
   decrementTtl(): void {
     const b = this.b, o = this.o;
-    const oldWord = (b[o + 8] << 8) | b[o + 9];
     b[o + 8] = b[o + 8] - 1;
-    patchChecksum(b, o + 10, oldWord, oldWord - 0x100);
+    let c = ((b[o + 10] << 8) | b[o + 11]) + 0x0100;
+    if (c >= 0xffff) c -= 0xffff;
+    b[o + 10] = c >>> 8;
+    b[o + 11] = c & 0xff;
   }
 
   updateChecksum(): void {

@@ -1,0 +1,97 @@
+// A hash map from unsigned 32-bit keys (IPv4 addresses) to non-negative int32 values, in
+// typed arrays: open addressing, linear probing, backward-shift deletion (no tombstones).
+// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither.
+
+const EMPTY = -1;
+
+export class U32Map {
+  private keys: Uint32Array;
+  private values: Int32Array;
+  private mask: number;
+  private shift: number;
+  private count = 0;
+
+  constructor(initialCapacity = 16) {
+    let cap = 16;
+    while (cap < initialCapacity * 2) cap *= 2;
+    this.keys = new Uint32Array(cap);
+    this.values = new Int32Array(cap).fill(EMPTY);
+    this.mask = cap - 1;
+    this.shift = 32 - Math.log2(cap);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  private home(key: number): number {
+    return Math.imul(key, 0x9e3779b1) >>> this.shift; // Fibonacci hashing: top bits
+  }
+
+  /** The value for `key`, or -1. */
+  get(key: number): number {
+    const keys = this.keys, values = this.values, mask = this.mask;
+    for (let i = this.home(key); ; i = (i + 1) & mask) {
+      const v = values[i];
+      if (v === EMPTY) return EMPTY;
+      if (keys[i] === key) return v;
+    }
+  }
+
+  has(key: number): boolean {
+    return this.get(key) !== EMPTY;
+  }
+
+  set(key: number, value: number): void {
+    if (value < 0) throw new RangeError('U32Map values must be >= 0');
+    if ((this.count + 1) * 2 > this.keys.length) this.grow();
+    const keys = this.keys, values = this.values, mask = this.mask;
+    for (let i = this.home(key); ; i = (i + 1) & mask) {
+      if (values[i] === EMPTY) {
+        keys[i] = key;
+        values[i] = value;
+        this.count++;
+        return;
+      }
+      if (keys[i] === key) {
+        values[i] = value;
+        return;
+      }
+    }
+  }
+
+  delete(key: number): boolean {
+    const keys = this.keys, values = this.values, mask = this.mask;
+    let i = this.home(key);
+    while (values[i] !== EMPTY && keys[i] !== key) i = (i + 1) & mask;
+    if (values[i] === EMPTY) return false;
+    // Backward shift: pull later members of the probe run into the hole if their home allows.
+    let hole = i;
+    for (let j = (i + 1) & mask; values[j] !== EMPTY; j = (j + 1) & mask) {
+      const h = this.home(keys[j]);
+      if (((j - h) & mask) >= ((j - hole) & mask)) {
+        keys[hole] = keys[j];
+        values[hole] = values[j];
+        hole = j;
+      }
+    }
+    values[hole] = EMPTY;
+    this.count--;
+    return true;
+  }
+
+  forEach(fn: (key: number, value: number) => void): void {
+    for (let i = 0; i < this.keys.length; i++) if (this.values[i] !== EMPTY) fn(this.keys[i], this.values[i]);
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys, oldValues = this.values;
+    const cap = oldKeys.length * 2;
+    this.keys = new Uint32Array(cap);
+    this.values = new Int32Array(cap).fill(EMPTY);
+    this.mask = cap - 1;
+    this.shift = 32 - Math.log2(cap);
+    this.count = 0;
+    for (let i = 0; i < oldKeys.length; i++) if (oldValues[i] !== EMPTY) this.set(oldKeys[i], oldValues[i]);
+  }
+}
