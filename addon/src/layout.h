@@ -52,6 +52,7 @@ enum RingId : uint32_t { kRingFill = 0, kRingRx = 1, kRingTx = 2, kRingComp = 3,
 enum PortWord : uint32_t {
   kPortState = 0,     // 0 closed, 1 running
   kPortSleeping = 1,  // thread is (about to be) blocked in poll(); JS must kick it
+  kPortRxStalled = 2, // reading stopped for want of free slots or RX ring space
   kPortWords = 16,
 };
 // Counters (f64 index after the u32 words), written only by the port thread.

@@ -123,10 +123,14 @@ bool Port::Receive(bool& drained) {
   Ring& rx_out = peer_ ? peer_->ring(kRingTx) : rings_[kRingRx];
   uint32_t todo = std::min({fill.Available(), rx_out.Free(), kBatch});
   if (todo == 0) {
-    if (!stalled_) Counter(kCtrRxStalls)++;
+    if (!stalled_) {
+      Counter(kCtrRxStalls)++;
+      __atomic_store_n(&Word(kPortRxStalled), 1, __ATOMIC_SEQ_CST);
+    }
     stalled_ = true;
     return false;
   }
+  if (stalled_) __atomic_store_n(&Word(kPortRxStalled), 0, __ATOMIC_SEQ_CST);
   stalled_ = false;
   uint8_t* slots = engine_.slots();
   const Layout& l = engine_.layout();

@@ -44,7 +44,6 @@ export class PacketEngine {
   private freeTop = 0;
   private readonly open: boolean[];
   private readonly native: boolean[];
-  private readonly txStaged: boolean[];
   private readonly jsSleepingWord = JS_SLEEPING_BYTE >>> 2;
   private destroyed = false;
   private turnScheduled = false;
@@ -68,7 +67,6 @@ export class PacketEngine {
     }
     this.open = new Array(l.maxPorts).fill(false);
     this.native = new Array(l.maxPorts).fill(false);
-    this.txStaged = new Array(l.maxPorts).fill(false);
     this.freeSlots = new Uint32Array(l.slotCount);
     for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
     Atomics.store(this.words, this.jsSleepingWord, 1);
@@ -158,23 +156,31 @@ export class PacketEngine {
       return false;
     }
     tx.put(slot, offset, length);
-    this.txStaged[port] = true;
     return true;
   }
 
   // ---- batches
 
-  /** Handles every frame that is waiting; returns how many. Tests call it directly. */
+  /**
+   * Handles every frame that is waiting; returns how many. Tests call it directly.
+   *
+   * Back-pressure: a round takes no more frames than the fullest TX ring has room for. What
+   * cannot go out stays in its RX ring, so the port thread stops reading and the kernel drops
+   * at the TAP queue, instead of our reading a frame only to drop it (the native forwarder
+   * behaves the same way). Completions wake us when TX rings drain.
+   */
   poll(limit = FRAMES_PER_TURN): number {
     let handled = 0;
     for (let round = 0; handled < limit; round++) {
       let thisRound = 0;
       this.handler.beginBatch?.();
-      for (let p = 0; p < this.open.length; p++) {
+      for (let p = 0; p < this.open.length; p++) if (this.open[p] && !this.native[p]) this.reclaimCompleted(p);
+      let budget = this.txBudget();
+      for (let p = 0; p < this.open.length && budget > 0; p++) {
         if (!this.open[p] || this.native[p]) continue;
-        this.reclaimCompleted(p);
         const rx = this.rings[p][RingId.Rx];
-        const n = rx.available();
+        const n = Math.min(rx.available(), budget);
+        budget -= n;
         for (let i = 0; i < n; i++) {
           const w = rx.peekWord(i);
           const packed = this.words[w + 1];
@@ -190,15 +196,28 @@ export class PacketEngine {
     return handled;
   }
 
-  /** Publishes staged transmissions and refills, and kicks the port threads that sleep. */
+  /** Room in the fullest TX ring: how many frames this round may take. */
+  private txBudget(): number {
+    let budget = this.layout.ringSize;
+    for (let p = 0; p < this.open.length; p++) {
+      if (this.open[p] && !this.native[p]) budget = Math.min(budget, this.txRings[p].freeNow());
+    }
+    return budget;
+  }
+
+  /**
+   * Publishes staged transmissions and refills, and kicks a sleeping port thread only when it
+   * has something new to do: frames to send, or slots after it stalled for want of them.
+   */
   flush(): void {
     for (let p = 0; p < this.open.length; p++) {
       if (!this.open[p] || this.native[p]) continue;
-      const sent = this.rings[p][RingId.Tx].publish();
-      this.txStaged[p] = false;
+      const sent = this.txRings[p].publish();
       this.refill(p);
       const filled = this.rings[p][RingId.Fill].publish();
-      if ((sent || filled) && Atomics.load(this.words, this.portWordBase[p] + PortWord.Sleeping)) this.backend.kick(p);
+      const w = this.portWordBase[p];
+      if (!(sent || filled) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
+      if (sent || Atomics.load(this.words, w + PortWord.RxStalled)) this.backend.kick(p);
     }
   }
 
@@ -215,10 +234,12 @@ export class PacketEngine {
     while (n-- > 0) fill.put(this.freeSlots[--this.freeTop], 0, 0);
   }
 
+  /** Work that is ours now: completions, or frames we have TX room for. */
   private pending(): boolean {
+    const canSend = this.txBudget() > 0;
     for (let p = 0; p < this.open.length; p++) {
       if (!this.open[p] || this.native[p]) continue;
-      if (this.rings[p][RingId.Rx].available() || this.rings[p][RingId.Comp].available()) return true;
+      if (this.rings[p][RingId.Comp].available() || (canSend && this.rings[p][RingId.Rx].available())) return true;
     }
     return false;
   }

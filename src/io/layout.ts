@@ -35,6 +35,7 @@ export const RING_COUNT = 4;
 export const enum PortWord {
   State = 0,
   Sleeping = 1,
+  RxStalled = 2,
 }
 export const PORT_WORDS = 16;
 

@@ -57,6 +57,11 @@ export class Ring {
     }
     return free;
   }
+  /** Free space with the consumer index read afresh (once per batch, not per frame). */
+  freeNow(): number {
+    this.seenConsumer = Atomics.load(this.words, this.consWord);
+    return this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
+  }
   put(slot: number, offset: number, length: number): void {
     const w = this.entryWord + (((this.producer + this.staged) & this.mask) << 1);
     this.words[w] = slot;

@@ -18,6 +18,8 @@ export interface LabHost {
   segment: string;
   /** CIDR, e.g. 10.1.0.2/24 */
   address: string;
+  /** More CIDRs on the same interface. */
+  extraAddresses?: string[];
   gateway?: string;
   mtu?: number;
 }
@@ -121,7 +123,7 @@ function buildNetwork(spec: LabSpec): void {
     ipIn(sw, 'link', 'add', host.name.slice(0, 15), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
     ipIn(sw, 'link', 'set', host.name.slice(0, 15), 'master', bridgeName(host.segment), 'up');
     if (host.mtu) ipIn(ns, 'link', 'set', 'eth0', 'mtu', String(host.mtu));
-    ipIn(ns, 'addr', 'add', host.address, 'dev', 'eth0');
+    for (const cidr of [host.address, ...(host.extraAddresses ?? [])]) ipIn(ns, 'addr', 'add', cidr, 'dev', 'eth0');
     ipIn(ns, 'link', 'set', 'eth0', 'up');
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
   }

@@ -56,7 +56,7 @@ test('the native forwarder joins two segments: ping and a bulk transfer cross it
     onHost(prefix, 'sw', ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
     onHost(prefix, 'sw', ['ip', 'link', 'set', tap, 'master', `br-${seg}`, 'up']);
   }
-  const fwd = spawnOnHost(prefix, 'sw', [...tsx, join(fixtures, 'native-forward.ts'), 'nfa', 'nfb']);
+  const fwd = spawnOnHost(prefix, 'sw', [...tsx, join(fixtures, '../../bench/native-forward.ts'), 'nfa', 'nfb']);
   let out = '';
   fwd.stdout!.on('data', (d) => (out += d));
   for (let i = 0; i < 200 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
