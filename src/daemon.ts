@@ -1,6 +1,6 @@
 // `tapvs run`: the router on real TAPs, until SIGTERM.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
 import { createLogger, type Logger } from './control/log.js';
 import { PacketEngine } from './io/engine.js';
@@ -61,8 +61,14 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   };
 }
 
-export function counterSnapshot(r: RunningRouter): Record<string, unknown> {
-  const ports = r.router.interfaces.map((i) => ({ iface: i.name, ...r.engine.portCounters(i.port) }));
+/** Frames the kernel dropped at the TAP queue while our reader was stalled (the TAP's own TX side). */
+function kernelTapDrops(tap: string): number | null {
+  const file = `/sys/class/net/${tap}/statistics/tx_dropped`;
+  return existsSync(file) ? Number(readFileSync(file, 'utf8')) : null;
+}
+
+export function counterSnapshot(r: RunningRouter, config: Config): Record<string, unknown> {
+  const ports = r.router.interfaces.map((i) => ({ iface: i.name, ...r.engine.portCounters(i.port), kernel_queue_drops: kernelTapDrops(config.interfaces[i.port].tap) }));
   // Started with --expose-gc (the benchmark does), heap figures are taken after a full GC.
   (globalThis as { gc?: () => void }).gc?.();
   const mem = process.memoryUsage();
@@ -74,9 +80,9 @@ export function runDaemon(configFile: string): void {
   const log = createLogger(config.log.level);
   const running = startRouter(config, log);
   log.info({ interfaces: config.interfaces.length, routes: running.router.routes.list().length }, 'ready');
-  process.on('SIGUSR1', () => log.info(counterSnapshot(running), 'counters'));
+  process.on('SIGUSR1', () => log.info(counterSnapshot(running, config), 'counters'));
   const shutdown = (signal: string) => {
-    log.info({ signal, ...counterSnapshot(running) }, 'stopping');
+    log.info({ signal, ...counterSnapshot(running, config) }, 'stopping');
     running.stop();
     process.exit(0);
   };

@@ -71,6 +71,28 @@ test('closing a port returns every slot queued on its rings', () => {
   assert.is(engine.freeSlotCount, total);
 });
 
+test('an in-memory port pair: what one port sends, the other receives', () => {
+  let backend!: MemoryBackend;
+  const got: [number, number][] = [];
+  const engine: PacketEngine = new PacketEngine((w) => (backend = new MemoryBackend({ ringSize: 16, slotCount: 128, maxPorts: 2 }, w)), {
+    receive(port, slot, offset) {
+      got.push([port, engine.bytes[engine.slotOffset(slot) + offset]]);
+      engine.release(slot);
+    },
+  });
+  engine.openTap(0, 'left');
+  engine.openTap(1, 'right');
+  backend.connect(0, 1);
+  for (const [port, tag] of [[0, 7], [1, 9]]) {
+    const slot = engine.allocate();
+    engine.bytes[engine.slotOffset(slot) + 128] = tag;
+    engine.transmit(port, slot, 128, 60);
+  }
+  engine.flush();
+  engine.poll();
+  assert.equal(got, [[0, 9], [1, 7]]);
+});
+
 test('an out-of-range port is a RangeError, not a crash', () => {
   const { engine } = echoEngine();
   assert.throws(() => engine.openTap(9, 'x'), /out of range/);
