@@ -1,0 +1,100 @@
+// Virtual services and their real servers (IPVS's ip_vs_service and ip_vs_dest).
+
+import type { Scheduler } from './schedulers/scheduler.js';
+
+/** Forwarding methods, numbered as they are stored in the connection table. */
+export const enum Method {
+  Dr = 0, // direct routing: rewrite the destination MAC only ("Route" in ipvsadm -L)
+  Nat = 1, // rewrite destination address/port, and the replies' source ("Masq")
+  Tun = 2, // IP-in-IP to the real server ("Tunnel")
+}
+export const METHOD_NAMES = ['Route', 'Masq', 'Tunnel'] as const;
+
+/** Per-object traffic counters, as ipvsadm --stats shows them. */
+export class TrafficStats {
+  conns = 0;
+  inPackets = 0;
+  outPackets = 0;
+  inBytes = 0;
+  outBytes = 0;
+  reset(): void {
+    this.conns = this.inPackets = this.outPackets = this.inBytes = this.outBytes = 0;
+  }
+}
+
+export class RealServer {
+  activeConns = 0;
+  inactConns = 0;
+  persistConns = 0;
+  /** Over its upper threshold: no new connections until it falls to the lower one. */
+  overloaded = false;
+  readonly stats = new TrafficStats();
+  /** Set when removed from its service: connections to it may not be scheduled anew. */
+  removed = false;
+
+  constructor(
+    /** Index in the director's real-server array (stored in connection entries). */
+    readonly id: number,
+    readonly addr: number,
+    readonly port: number,
+    public weight: number,
+    public method: Method,
+    public upperThreshold = 0,
+    public lowerThreshold = 0,
+  ) {}
+
+  get totalConns(): number {
+    return this.activeConns + this.inactConns;
+  }
+
+  /** May the scheduler choose it? Weight 0 quiesces a server (no new connections). */
+  get available(): boolean {
+    return this.weight > 0 && !this.overloaded && !this.removed;
+  }
+
+  /** IPVS's threshold rule: overloaded at upper; clear at lower, or at 3/4 of upper without one. */
+  updateOverload(): void {
+    const total = this.totalConns;
+    if (this.upperThreshold && total >= this.upperThreshold) this.overloaded = true;
+    else if (this.overloaded && (this.lowerThreshold ? total <= this.lowerThreshold : total * 4 < this.upperThreshold * 3)) this.overloaded = false;
+    else if (!this.upperThreshold) this.overloaded = false;
+  }
+}
+
+export interface ServiceKey {
+  /** 6 TCP, 17 UDP; 0 for a firewall-mark service. */
+  protocol: number;
+  vaddr: number;
+  vport: number;
+  /** Nonzero for a firewall-mark service (tapvs matches it by address and a port/protocol list). */
+  fwmark: number;
+}
+
+export class VirtualService {
+  readonly dests: RealServer[] = [];
+  readonly stats = new TrafficStats();
+  /** Firewall-mark services: the protocol/port pairs grouped under the mark. */
+  members: { protocol: number; port: number }[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly key: ServiceKey,
+    public scheduler: Scheduler,
+    /** Persistence timeout in seconds; 0 for none. */
+    public persistenceS = 0,
+    public persistenceMask = 0xffffffff,
+    /** One-packet scheduling (UDP): every datagram scheduled alone, no entry kept. */
+    public onePacket = false,
+    /** Scheduler flags (sh-fallback, sh-port, mh-fallback, mh-port). */
+    public schedFlags: string[] = [],
+  ) {}
+
+  get persistent(): boolean {
+    return this.persistenceS > 0;
+  }
+
+  /** Re-tells the scheduler after servers or weights change. */
+  refresh(): void {
+    this.scheduler.update(this.dests, this.schedFlags);
+  }
+}
