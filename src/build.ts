@@ -2,16 +2,25 @@
 
 import { ConfigError, type Config } from './control/config.js';
 import { formatIpv4 } from './packet/address.js';
-import { Interface } from './l2/interface.js';
+import { Interface, type InterfaceAddress } from './l2/interface.js';
+import { Director, defaultTimeouts } from './lvs/director.js';
+import { Method } from './lvs/service.js';
+import { TcpState } from './lvs/tcp-states.js';
 import { RouteTable } from './l3/routes.js';
 import type { PacketEngine } from './io/engine.js';
 import { Router, type Log } from './router.js';
 
-/** Interfaces take ports 0..n-1 in config order. */
+const METHODS = { dr: Method.Dr, nat: Method.Nat, tun: Method.Tun } as const;
+
+/** Interfaces take ports 0..n-1 in config order. VIPs become /32 addresses of their interface. */
 export function buildRouter(config: Config, engine: PacketEngine, log: Log, now: () => number = () => performance.now()): Router {
-  const interfaces = config.interfaces.map(
-    (c, port) => new Interface(c.name, port, c.mac, c.mtu, c.addresses.map((a) => ({ ...a, role: 'primary' as const }))),
-  );
+  const interfaces = config.interfaces.map((c, port) => {
+    const addresses: InterfaceAddress[] = c.addresses.map((a) => ({ ...a, role: 'primary' as const }));
+    for (const svc of config.services) {
+      if (svc.iface === c.name && !addresses.some((a) => a.address === svc.vip)) addresses.push({ address: svc.vip, length: 32, role: 'vip' });
+    }
+    return new Interface(c.name, port, c.mac, c.mtu, addresses);
+  });
   const routes = new RouteTable();
   for (const iface of interfaces) {
     for (const a of iface.addresses) routes.add({ network: a.address, length: a.length, via: 0, iface, kind: 'connected' });
@@ -30,5 +39,33 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
     log,
   });
   engine.handler = router;
+  if (config.services.length) buildDirector(config, router, engine, routes);
   return router;
+}
+
+function buildDirector(config: Config, router: Router, engine: PacketEngine, routes: RouteTable): Director {
+  const t = config.director.timeouts;
+  const timeouts = defaultTimeouts();
+  timeouts.tcp[TcpState.Established] = t.tcp;
+  timeouts.tcp[TcpState.FinWait] = t.tcpfin;
+  timeouts.udp = t.udp;
+  const director = new Director(router, engine, config.director.maxConnections, timeouts);
+  config.services.forEach((s, i) => {
+    const svc = director.addService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark }, s.scheduler, {
+      persistenceS: s.persistence,
+      persistenceMask: s.netmask,
+      onePacket: s.onePacket,
+      flags: s.flags,
+    });
+    svc.members = s.members;
+    s.realServers.forEach((r, j) => {
+      const route = routes.lookup(r.address);
+      if (!route) throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `${formatIpv4(r.address)} is not reachable by any route`);
+      if (r.method === 'dr' && route.via !== 0) {
+        throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `direct routing needs ${formatIpv4(r.address)} on a directly connected network (it is behind ${formatIpv4(route.via)}); use tun or nat`);
+      }
+      director.addRealServer(svc, r.address, r.port, r.weight, METHODS[r.method], r.upperThreshold, r.lowerThreshold);
+    });
+  });
+  return director;
 }

@@ -37,6 +37,18 @@ export interface Log {
   error(obj: object, msg: string): void;
 }
 
+/** The load balancer's hooks into the router (src/lvs/director.ts). */
+export interface L4Director {
+  /** Any NAT service configured: only then are forwarded packets offered to outbound(). */
+  readonly hasNat: boolean;
+  /** A packet for one of our addresses: true when a virtual service took it (and its slot). */
+  inbound(ingress: Interface, slot: number, offset: number, at: number, frameLength: number): boolean;
+  /** A packet being forwarded: rewrites a NAT reply's source in place; true when it did. */
+  outbound(slot: number, at: number): boolean;
+  /** Timers: connection expiry. */
+  tick(now: number): void;
+}
+
 export interface RouterOptions {
   /** ICMP errors per second across the router, and the burst allowed (RFC 1812 4.3.2.8). */
   icmpRatePerSecond: number;
@@ -70,6 +82,8 @@ export class Router implements FrameHandler {
   readonly routes: RouteTable;
   private readonly engine: PacketEngine;
   private readonly opts: RouterOptions;
+  /** Set by the director when virtual services are configured. */
+  director: L4Director | null = null;
   private readonly log: Log;
   private readonly b: Uint8Array;
   private readonly ifaceByPort: (Interface | undefined)[];
@@ -111,6 +125,11 @@ export class Router implements FrameHandler {
 
   beginBatch(): void {
     this.now = this.opts.now();
+  }
+
+  /** The clock as of this batch. */
+  get clock(): number {
+    return this.now;
   }
 
   /** Announces every address once (a gratuitous ARP request, RFC 5227 2.3). */
@@ -209,7 +228,10 @@ export class Router implements FrameHandler {
     const dst = ip.dst;
     const frameLength = ETH_HEADER + total; // Ethernet padding stays behind
 
-    if (this.local.has(dst)) return this.deliverLocal(slot, offset, at, frameLength);
+    if (this.local.has(dst)) {
+      if (this.director !== null && this.director.inbound(iface, slot, offset, at, frameLength)) return;
+      return this.deliverLocal(slot, offset, at, frameLength);
+    }
     // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
     if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
     if (dst >>> 28 === 0xe) return this.drop(slot, C.ip_multicast);
@@ -230,21 +252,28 @@ export class Router implements FrameHandler {
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_NET, 0);
       return this.drop(slot, C.no_route);
     }
-    const egress = route.iface;
-    const total = frameLength - ETH_HEADER;
-    if (total > egress.mtu) {
-      if (ip.dontFragment) {
+    // NAT replies from real servers leave with the virtual service's address.
+    if (this.director !== null && this.director.hasNat && this.director.outbound(slot, at)) this.stats[C.lvs_nat_out]++;
+    ip.point(this.b, at + ETH_HEADER).decrementTtl();
+    this.stats[C.forwarded]++;
+    // No ICMP redirect even when the packet leaves by the interface it came in on.
+    this.transmitIp(route.iface, route.via || dst, slot, offset, frameLength);
+  }
+
+  /**
+   * Sends an IPv4 packet (TTL already handled) toward `nextHop` on `egress`: too big for the
+   * egress MTU, it is refused with frag-needed (DF) or fragmented; then next-hop resolution.
+   */
+  transmitIp(egress: Interface, nextHop: Ipv4, slot: number, offset: number, frameLength: number): void {
+    if (frameLength - ETH_HEADER > egress.mtu) {
+      const at = this.engine.slotOffset(slot) + offset;
+      if (this.out.point(this.b, at + ETH_HEADER).dontFragment) {
         this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu);
         return this.drop(slot, C.frag_needed);
       }
-      ip.decrementTtl();
-      this.stats[C.forwarded]++;
-      return this.fragment(egress, route.via || dst, slot, at);
+      return this.fragment(egress, nextHop, slot, at);
     }
-    ip.decrementTtl();
-    this.stats[C.forwarded]++;
-    // No ICMP redirect even when the packet leaves by the interface it came in on.
-    this.sendToNextHop(egress, route.via || dst, slot, offset, frameLength);
+    this.sendToNextHop(egress, nextHop, slot, offset, frameLength);
   }
 
   /** RFC 791 fragmentation into fresh slots; the original slot is released. */
@@ -327,6 +356,7 @@ export class Router implements FrameHandler {
   /** Neighbour timers: retransmit, give up (host unreachable for what waited), age, forget. */
   tick(now = this.opts.now()): void {
     this.now = now;
+    this.director?.tick(now);
     const t = this.opts.neighbour;
     for (const iface of this.interfaces) {
       const table = this.neighbours(iface);
@@ -409,7 +439,7 @@ export class Router implements FrameHandler {
    * ICMP error, a non-first fragment, a broadcast or multicast, or a martian source
    * (RFC 1122 3.2.2, RFC 1812 4.3.2.7); rate-limited by a token bucket.
    */
-  private icmpError(at: number, type: number, code: number, mtu: number): void {
+  icmpError(at: number, type: number, code: number, mtu: number): void {
     const b = this.b;
     const orig = this.ip.point(b, at + ETH_HEADER);
     const src = orig.src;
@@ -482,7 +512,8 @@ export class Router implements FrameHandler {
     return this.ipId;
   }
 
-  private drop(slot: number, reason: number): void {
+  /** Releases a frame's slot, counting why (C index, or NOT_COUNTED). */
+  drop(slot: number, reason: number): void {
     if (reason !== NOT_COUNTED) this.stats[reason]++;
     this.engine.release(slot);
   }

@@ -2,7 +2,8 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
+import { inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
+import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
 import type { TapMode } from '../io/backend.js';
 
@@ -23,8 +24,43 @@ export interface RouteConfig {
   dev: string | null;
 }
 
+export type MethodName = 'dr' | 'nat' | 'tun';
+
+export interface RealServerConfig {
+  address: Ipv4;
+  port: number;
+  weight: number;
+  method: MethodName;
+  upperThreshold: number;
+  lowerThreshold: number;
+}
+
+export interface ServiceConfig {
+  /** 6 or 17; 0 for a firewall-mark service. */
+  protocol: number;
+  vip: Ipv4;
+  port: number;
+  fwmark: number;
+  members: { protocol: number; port: number }[];
+  scheduler: string;
+  persistence: number;
+  netmask: number;
+  onePacket: boolean;
+  flags: string[];
+  /** The interface that answers ARP for the VIP. */
+  iface: string;
+  realServers: RealServerConfig[];
+}
+
+export interface DirectorConfig {
+  maxConnections: number;
+  timeouts: { tcp: number; tcpfin: number; udp: number };
+}
+
 export interface Config {
   interfaces: InterfaceConfig[];
+  services: ServiceConfig[];
+  director: DirectorConfig;
   routes: RouteConfig[];
   icmp: { ratePerSecond: number; burst: number };
   neighbour: NeighbourTimers;
@@ -133,8 +169,95 @@ function parseRoute(v: Json, path: string, interfaces: InterfaceConfig[]): Route
   return { network: to.address, length: to.length, via, dev };
 }
 
+const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17 };
+
+function protocolOf(v: Json, path: string): number {
+  const p = PROTOCOLS[string(v, path)];
+  if (p === undefined) throw new ConfigError(path, `must be tcp or udp (got ${JSON.stringify(v)})`);
+  return p;
+}
+
+function ipv4Field(v: Json, path: string): Ipv4 {
+  const a = parseIpv4(string(v, path));
+  if (a === null) throw new ConfigError(path, `'${v}' is not an IPv4 address`);
+  return a;
+}
+
+function parseRealServer(v: Json, path: string, servicePort: number): RealServerConfig {
+  const o = object(v, path, ['address', 'port', 'weight', 'method', 'upperThreshold', 'lowerThreshold']);
+  const method = (o.method ?? 'dr') as MethodName;
+  if (!['dr', 'nat', 'tun'].includes(method)) throw new ConfigError(`${path}.method`, "must be dr, nat or tun (ipvsadm's -g, -m, -i)");
+  const port = o.port === undefined ? servicePort : integer(o.port, `${path}.port`, 0, 65535);
+  if (method !== 'nat' && port !== servicePort) {
+    throw new ConfigError(`${path}.port`, `${method} cannot change the port (${servicePort} -> ${port}): only nat can; leave it out or use the service port`);
+  }
+  const upperThreshold = o.upperThreshold === undefined ? 0 : integer(o.upperThreshold, `${path}.upperThreshold`, 0, 2 ** 31 - 1);
+  const lowerThreshold = o.lowerThreshold === undefined ? 0 : integer(o.lowerThreshold, `${path}.lowerThreshold`, 0, 2 ** 31 - 1);
+  if (upperThreshold && lowerThreshold > upperThreshold) throw new ConfigError(`${path}.lowerThreshold`, 'must not exceed upperThreshold');
+  return {
+    address: ipv4Field(o.address, `${path}.address`),
+    port,
+    weight: o.weight === undefined ? 1 : integer(o.weight, `${path}.weight`, 0, 65535),
+    method,
+    upperThreshold,
+    lowerThreshold,
+  };
+}
+
+function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): ServiceConfig {
+  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'flags', 'iface', 'realServers']);
+  const vip = ipv4Field(o.vip, `${path}.vip`);
+  const fwmark = o.fwmark === undefined ? 0 : integer(o.fwmark, `${path}.fwmark`, 1, 2 ** 32 - 1);
+  const members = array(o.members ?? [], `${path}.members`).map((m, i) => {
+    const mo = object(m, `${path}.members[${i}]`, ['protocol', 'port']);
+    return { protocol: protocolOf(mo.protocol, `${path}.members[${i}].protocol`), port: integer(mo.port ?? 0, `${path}.members[${i}].port`, 0, 65535) };
+  });
+  if (fwmark && members.length === 0) throw new ConfigError(`${path}.members`, 'a firewall-mark service needs the protocol/port pairs it groups');
+  if (!fwmark && members.length) throw new ConfigError(`${path}.members`, "only a firewall-mark service ('fwmark') groups members");
+  const protocol = fwmark ? 0 : protocolOf(o.protocol ?? 'tcp', `${path}.protocol`);
+  const port = fwmark ? 0 : integer(o.port, `${path}.port`, 0, 65535);
+  const scheduler = string(o.scheduler ?? 'wlc', `${path}.scheduler`);
+  if (!SCHEDULER_NAMES.includes(scheduler)) throw new ConfigError(`${path}.scheduler`, `unknown scheduler '${scheduler}' (known: ${SCHEDULER_NAMES.join(', ')})`);
+  const flags = array(o.flags ?? [], `${path}.flags`).map((f, i) => {
+    const flag = string(f, `${path}.flags[${i}]`);
+    if (!SCHEDULER_FLAGS.includes(flag)) throw new ConfigError(`${path}.flags[${i}]`, `unknown flag '${flag}' (known: ${SCHEDULER_FLAGS.join(', ')})`);
+    return flag;
+  });
+  const netmask = o.netmask === undefined ? 0xffffffff : ipv4Field(o.netmask, `${path}.netmask`);
+  let iface = o.iface === undefined ? null : string(o.iface, `${path}.iface`);
+  if (iface !== null && !interfaces.some((i) => i.name === iface)) throw new ConfigError(`${path}.iface`, `no interface named '${iface}'`);
+  iface ??= interfaces.find((i) => i.addresses.some((a) => inSubnet(vip, a.address, a.length)))?.name ?? null;
+  if (iface === null) throw new ConfigError(`${path}.iface`, `VIP is on no interface's network: say which interface answers ARP for it`);
+  const onePacket = o.onePacket === undefined ? false : o.onePacket === true;
+  if (onePacket && protocol !== 17 && !fwmark) throw new ConfigError(`${path}.onePacket`, 'one-packet scheduling is for UDP services');
+  return {
+    protocol,
+    vip,
+    port,
+    fwmark,
+    members,
+    scheduler,
+    persistence: o.persistence === undefined ? 0 : integer(o.persistence, `${path}.persistence`, 0, 2 ** 31 - 1),
+    netmask,
+    onePacket,
+    flags,
+    iface,
+    realServers: array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port)),
+  };
+}
+
+function parseDirector(v: Json): DirectorConfig {
+  const o = object(v ?? {}, '$.director', ['maxConnections', 'timeouts']);
+  const t = object(o.timeouts ?? {}, '$.director.timeouts', ['tcp', 'tcpfin', 'udp']);
+  const seconds = (x: Json, name: string, fallback: number) => (x === undefined ? fallback : integer(x, `$.director.timeouts.${name}`, 1, 31 * 24 * 3600));
+  return {
+    maxConnections: o.maxConnections === undefined ? 1 << 20 : integer(o.maxConnections, '$.director.maxConnections', 16, 1 << 26),
+    timeouts: { tcp: seconds(t.tcp, 'tcp', 900), tcpfin: seconds(t.tcpfin, 'tcpfin', 120), udp: seconds(t.udp, 'udp', 300) },
+  };
+}
+
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['interfaces', 'routes', 'icmp', 'neighbour', 'ttl', 'log']);
+  const o = object(json, '$', ['interfaces', 'routes', 'services', 'director', 'icmp', 'neighbour', 'ttl', 'log']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -160,7 +283,14 @@ export function parseConfig(json: Json): Config {
   const logIn = object(o.log ?? {}, '$.log', ['level']);
   const level = (logIn.level ?? 'info') as Config['log']['level'];
   if (!['trace', 'debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError('$.log.level', 'must be trace, debug, info, warn or error');
-  return { interfaces, routes, icmp, neighbour, ttl, log: { level } };
+  const services = array(o.services ?? [], '$.services').map((v, i) => parseService(v, `$.services[${i}]`, interfaces));
+  const keys = new Set<string>();
+  services.forEach((svc, i) => {
+    const k = svc.fwmark ? `fwm:${svc.fwmark}` : `${svc.protocol}:${svc.vip}:${svc.port}`;
+    if (keys.has(k)) throw new ConfigError(`$.services[${i}]`, 'the same virtual service is defined twice');
+    keys.add(k);
+  });
+  return { interfaces, routes, services, director: parseDirector(o.director), icmp, neighbour, ttl, log: { level } };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

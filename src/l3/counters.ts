@@ -45,6 +45,17 @@ export const ROUTER_COUNTERS = [
   'icmp_error_suppressed',
   // resources
   'no_free_slot',
+  // director (virtual services)
+  'lvs_in_packets',
+  'lvs_conns_created',
+  'lvs_nat_out',
+  'lvs_no_service',
+  'lvs_no_dest',
+  'lvs_no_conn',
+  'lvs_table_full',
+  'lvs_fragment',
+  'lvs_malformed',
+  'lvs_dest_unroutable',
 ] as const;
 
 export type RouterCounterName = (typeof ROUTER_COUNTERS)[number];

@@ -1,0 +1,418 @@
+// The director: virtual services on the router. Packets for a VIP are matched to a service,
+// to a tracked connection (or scheduled onto a real server, through a persistence template
+// when the service is persistent), and forwarded by the real server's method. NAT replies
+// are rewritten back to the VIP on their way through. Every method decrements TTL like a
+// router (seed 000).
+
+import { ConnFlag, ConnTable, NONE } from './conn-table.js';
+import { createScheduler, type SchedulingKey } from './schedulers/index.js';
+import { Method, RealServer, VirtualService, type ServiceKey } from './service.js';
+import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, TCP_TRANSITIONS, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
+import type { Interface } from '../l2/interface.js';
+import { C } from '../l3/counters.js';
+import type { PacketEngine } from '../io/engine.js';
+import { readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
+import { patchChecksum } from '../packet/checksum.js';
+import { ETH_HEADER } from '../packet/ethernet.js';
+import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED } from '../packet/icmp.js';
+import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
+import type { L4Director, Router } from '../router.js';
+import { U32Map } from '../util/u32map.js';
+
+export interface Timeouts {
+  /** Seconds per TCP state (TcpState order), UDP seconds. */
+  tcp: number[];
+  udp: number;
+}
+
+export const defaultTimeouts = (): Timeouts => ({ tcp: [...DEFAULT_TCP_TIMEOUTS_S], udp: DEFAULT_UDP_TIMEOUT_S });
+
+/** How many connection entries expiry may examine per tick: bounds the cost of one tick. */
+const EXPIRE_BUDGET = 200_000;
+const IPIP_OVERHEAD = IPV4_MIN_HEADER;
+
+export class Director implements L4Director {
+  readonly table: ConnTable;
+  readonly services: VirtualService[] = [];
+  /** Real servers by id (the id is what connection entries store). */
+  readonly dests: RealServer[] = [];
+  timeouts: Timeouts;
+  hasNat = false;
+
+  private readonly router: Router;
+  private readonly engine: PacketEngine;
+  private readonly b: Uint8Array;
+  private readonly vipIndex = new U32Map();
+  private readonly byVip: VirtualService[][] = [];
+  private readonly tcpTimeoutMs = new Float64Array(DEFAULT_TCP_TIMEOUTS_S.length);
+  private udpTimeoutMs = 0;
+  private readonly key: SchedulingKey = { caddr: 0, cport: 0, daddr: 0 };
+  private readonly ip = new Ipv4View();
+  private readonly outer = new Ipv4View();
+  private ipId = 1;
+
+  constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts()) {
+    this.router = router;
+    this.engine = engine;
+    this.b = engine.bytes;
+    this.table = new ConnTable(capacity, router.clock);
+    this.timeouts = timeouts;
+    this.setTimeouts(timeouts);
+    router.director = this;
+  }
+
+  setTimeouts(t: Timeouts): void {
+    this.timeouts = t;
+    t.tcp.forEach((s, i) => (this.tcpTimeoutMs[i] = s * 1000));
+    this.udpTimeoutMs = t.udp * 1000;
+  }
+
+  // ---- configuration
+
+  addService(key: ServiceKey, scheduler: string, opts: { persistenceS?: number; persistenceMask?: number; onePacket?: boolean; flags?: string[] } = {}): VirtualService {
+    if (this.findService(key)) throw new Error(`service ${describeKey(key)} already exists`);
+    const svc = new VirtualService(this.services.length, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? 0xffffffff, opts.onePacket ?? false, opts.flags ?? []);
+    this.services.push(svc);
+    let v = this.vipIndex.get(key.vaddr);
+    if (v < 0) {
+      v = this.byVip.length;
+      this.byVip.push([]);
+      this.vipIndex.set(key.vaddr, v);
+    }
+    this.byVip[v].push(svc);
+    svc.refresh();
+    return svc;
+  }
+
+  addRealServer(svc: VirtualService, addr: Ipv4, port: number, weight: number, method: Method, upper = 0, lower = 0): RealServer {
+    if (svc.dests.some((d) => d.addr === addr && d.port === port)) throw new Error(`real server already in ${describeKey(svc.key)}`);
+    const d = new RealServer(this.dests.length, addr, port, weight, method, upper, lower);
+    this.dests.push(d);
+    svc.dests.push(d);
+    if (method === Method.Nat) this.hasNat = true;
+    svc.refresh();
+    return d;
+  }
+
+  findService(key: ServiceKey): VirtualService | undefined {
+    const v = this.vipIndex.get(key.vaddr);
+    if (v < 0) return undefined;
+    return this.byVip[v].find((s) => s.key.protocol === key.protocol && s.key.vport === key.vport && s.key.fwmark === key.fwmark);
+  }
+
+  isVip(addr: Ipv4): boolean {
+    return this.vipIndex.has(addr);
+  }
+
+  /** The service a packet belongs to: exact protocol and port, a port-0 (all ports) service, or a mark group. */
+  private match(addr: Ipv4, protocol: number, port: number): VirtualService | null {
+    const v = this.vipIndex.get(addr);
+    if (v < 0) return null;
+    const list = this.byVip[v];
+    let wildcard: VirtualService | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
+      if (s.key.fwmark !== 0) {
+        for (const m of s.members) if (m.protocol === protocol && (m.port === port || m.port === 0)) return s;
+      } else if (s.key.protocol === protocol) {
+        if (s.key.vport === port) return s;
+        if (s.key.vport === 0) wildcard = s;
+      }
+    }
+    return wildcard;
+  }
+
+  // ---- packets from clients
+
+  inbound(_ingress: Interface, slot: number, offset: number, at: number, frameLength: number): boolean {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const protocol = b[ipAt + 9];
+    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
+    const ip = this.ip.point(b, ipAt);
+    const vaddr = ip.dst;
+    if (!this.vipIndex.has(vaddr)) return false;
+    const stats = this.router.stats;
+    if (ip.isFragment) {
+      // Later fragments carry no ports to match; we reassemble nothing.
+      this.router.drop(slot, C.lvs_fragment);
+      return true;
+    }
+    const l4 = ipAt + ip.headerLength;
+    const l4Length = ip.totalLength - ip.headerLength;
+    if (l4Length < (protocol === PROTO_TCP ? 20 : 8)) {
+      this.router.drop(slot, C.lvs_malformed);
+      return true;
+    }
+    const cport = (b[l4] << 8) | b[l4 + 1];
+    const vport = (b[l4 + 2] << 8) | b[l4 + 3];
+    const svc = this.match(vaddr, protocol, vport);
+    if (svc === null) return false; // not a service port: the router answers as for any local address
+    stats[C.lvs_in_packets]++;
+    const caddr = ip.src;
+    const now = this.router.clock;
+    const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
+
+    let e = svc.onePacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
+    let dest: RealServer;
+    if (e === NONE) {
+      // Only a SYN (without ACK) opens a TCP connection; anything else has nothing to follow.
+      if (protocol === PROTO_TCP && (tcpFlags & 0x12) !== 0x02) {
+        this.router.drop(slot, C.lvs_no_conn);
+        return true;
+      }
+      const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now);
+      if (chosen === null) {
+        this.router.drop(slot, C.lvs_no_dest);
+        return true;
+      }
+      dest = chosen;
+      svc.stats.conns++;
+      dest.stats.conns++;
+      if (!svc.onePacket) {
+        e = this.open(svc, dest, protocol, caddr, cport, vaddr, vport, now);
+        if (e === NONE) {
+          this.router.drop(slot, C.lvs_table_full);
+          return true;
+        }
+      }
+    } else {
+      dest = this.dests[this.table.dest[e]];
+    }
+
+    if (e !== NONE) {
+      if (protocol === PROTO_TCP) this.tcpTransition(e, dest, dest.method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
+      else this.table.setTimeout(e, this.udpTimeoutMs, now);
+      this.table.packets[e]++;
+    }
+    const bytes = ip.totalLength;
+    svc.stats.inPackets++;
+    svc.stats.inBytes += bytes;
+    dest.stats.inPackets++;
+    dest.stats.inBytes += bytes;
+    this.transmit(dest, slot, offset, at, frameLength);
+    return true;
+  }
+
+  private schedule(svc: VirtualService, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): RealServer | null {
+    const key = this.key;
+    key.caddr = caddr;
+    key.cport = cport;
+    key.daddr = vaddr;
+    if (!svc.persistent) return svc.scheduler.pick(svc.dests, key);
+
+    // Persistence: a template per (masked) client and service remembers its server.
+    const masked = (caddr & svc.persistenceMask) >>> 0;
+    const tplPort = svc.key.fwmark ? 0 : svc.key.vport;
+    const tplProto = svc.key.fwmark ? 0 : protocol;
+    const tpl = this.table.lookupTemplate(tplProto, masked, vaddr, tplPort);
+    if (tpl !== NONE) {
+      const d = this.dests[this.table.dest[tpl]];
+      if (d.available) {
+        this.table.setTimeout(tpl, svc.persistenceS * 1000, now);
+        return d;
+      }
+      this.closeTemplate(tpl); // its server went away: choose anew
+    }
+    const d = svc.scheduler.pick(svc.dests, key);
+    if (d === null) return null;
+    const t = this.table.insert(
+      { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template, state: 0, timeoutMs: svc.persistenceS * 1000 },
+      now,
+    );
+    if (t !== NONE) d.persistConns++;
+    return d;
+  }
+
+  private open(svc: VirtualService, d: RealServer, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): number {
+    const nat = d.method === Method.Nat;
+    const e = this.table.insert(
+      {
+        proto: protocol,
+        caddr,
+        cport,
+        vaddr,
+        vport,
+        daddr: d.addr,
+        dport: nat ? d.port || vport : vport,
+        dest: d.id,
+        service: svc.id,
+        method: d.method,
+        flags: nat ? ConnFlag.HashedOut : ConnFlag.InputOnly,
+        state: TcpState.None,
+        timeoutMs: protocol === PROTO_TCP ? this.tcpTimeoutMs[TcpState.None] : this.udpTimeoutMs,
+      },
+      now,
+    );
+    if (e === NONE) return NONE;
+    this.router.stats[C.lvs_conns_created]++;
+    d.activeConns++; // as IPVS: active until the protocol says otherwise
+    d.updateOverload();
+    if (svc.persistent) {
+      const tpl = this.table.lookupTemplate(svc.key.fwmark ? 0 : protocol, (caddr & svc.persistenceMask) >>> 0, vaddr, svc.key.fwmark ? 0 : svc.key.vport);
+      if (tpl !== NONE) this.table.packets[tpl]++; // a template counts the connections it controls
+    }
+    return e;
+  }
+
+  private tcpTransition(e: number, d: RealServer, dir: Direction, flags: number, now: number): void {
+    const t = this.table;
+    const old = t.state[e];
+    const state = nextTcpState(TCP_TRANSITIONS, dir, tcpEvent(flags), old);
+    if (state !== old) {
+      t.state[e] = state;
+      const inactive = (t.flags[e] & ConnFlag.Inactive) !== 0;
+      if (!inactive && state !== TcpState.Established) {
+        d.activeConns--;
+        d.inactConns++;
+        t.flags[e] |= ConnFlag.Inactive;
+      } else if (inactive && state === TcpState.Established) {
+        d.inactConns--;
+        d.activeConns++;
+        t.flags[e] &= ~ConnFlag.Inactive;
+      }
+    }
+    t.setTimeout(e, this.tcpTimeoutMs[state], now);
+  }
+
+  // ---- forwarding methods
+
+  private transmit(d: RealServer, slot: number, offset: number, at: number, frameLength: number): void {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const ip = this.ip.point(b, ipAt);
+    if (ip.ttl <= 1) {
+      this.router.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
+      return this.router.drop(slot, C.ttl_expired);
+    }
+    const route = this.router.routes.lookup(d.addr);
+    if (route === undefined) return this.router.drop(slot, C.lvs_dest_unroutable);
+    const nextHop = route.via || d.addr;
+
+    if (d.method === Method.Nat) {
+      const l4 = ipAt + ip.headerLength;
+      const vport = (b[l4 + 2] << 8) | b[l4 + 3];
+      rewriteAddressPort(b, ipAt, l4, ip.protocol, 16, 2, d.addr, d.port || vport);
+    }
+    ip.decrementTtl();
+
+    if (d.method === Method.Tun) {
+      const egress = route.iface;
+      const total = ip.totalLength;
+      if (total + IPIP_OVERHEAD > egress.mtu && ip.dontFragment) {
+        // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
+        this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu - IPIP_OVERHEAD);
+        return this.router.drop(slot, C.frag_needed);
+      }
+      const source = egress.sourceFor(d.addr);
+      if (source === null || offset < IPIP_OVERHEAD) return this.router.drop(slot, C.lvs_dest_unroutable);
+      // The outer header goes in the headroom in front of the inner one: no copy of the packet.
+      this.outer.point(b, ipAt - IPIP_OVERHEAD).write({
+        tos: ip.tos,
+        totalLength: total + IPIP_OVERHEAD,
+        id: (this.ipId = (this.ipId + 1) & 0xffff),
+        flagsFragment: ip.flagsFragment & 0x4000,
+        ttl: ip.ttl,
+        protocol: PROTO_IPIP,
+        src: source,
+        dst: d.addr,
+      });
+      return this.router.transmitIp(egress, nextHop, slot, offset - IPIP_OVERHEAD, frameLength + IPIP_OVERHEAD);
+    }
+    this.router.transmitIp(route.iface, nextHop, slot, offset, frameLength);
+  }
+
+  // ---- NAT replies
+
+  outbound(_slot: number, at: number): boolean {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const protocol = b[ipAt + 9];
+    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
+    const ip = this.ip.point(b, ipAt);
+    if ((ip.flagsFragment & OFFSET_MASK) !== 0) return false;
+    const l4 = ipAt + ip.headerLength;
+    if (ip.totalLength - ip.headerLength < (protocol === PROTO_TCP ? 20 : 8)) return false;
+    const e = this.table.lookupOut(protocol, ip.src, (b[l4] << 8) | b[l4 + 1], ip.dst, (b[l4 + 2] << 8) | b[l4 + 3]);
+    if (e === NONE) return false;
+    const t = this.table;
+    const d = this.dests[t.dest[e]];
+    rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr[e], t.vport[e]);
+    const now = this.router.clock;
+    if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, b[l4 + 13], now);
+    else t.setTimeout(e, this.udpTimeoutMs, now);
+    const bytes = ip.totalLength;
+    const svc = this.services[t.service[e]];
+    svc.stats.outPackets++;
+    svc.stats.outBytes += bytes;
+    d.stats.outPackets++;
+    d.stats.outBytes += bytes;
+    return true;
+  }
+
+  // ---- expiry
+
+  /** Runs connection expiry (bounded work per call). */
+  tick(now: number): void {
+    this.table.expire(now, this.onExpire, EXPIRE_BUDGET);
+  }
+
+  private readonly onExpire = (e: number): boolean => {
+    const t = this.table;
+    const d = this.dests[t.dest[e]];
+    const svc = this.services[t.service[e]];
+    if (t.flags[e] & ConnFlag.Template) {
+      // A template outlives its timeout while connections it chose are still alive.
+      if (t.packets[e] > 0) {
+        t.extend(e, svc.persistenceS * 1000, this.router.clock);
+        return false;
+      }
+      d.persistConns--;
+      return true;
+    }
+    if (t.flags[e] & ConnFlag.Inactive) d.inactConns--;
+    else d.activeConns--;
+    d.updateOverload();
+    if (svc.persistent) {
+      const tpl = t.lookupTemplate(svc.key.fwmark ? 0 : t.proto[e], (t.caddr[e] & svc.persistenceMask) >>> 0, t.vaddr[e], svc.key.fwmark ? 0 : svc.key.vport);
+      if (tpl !== NONE && t.packets[tpl] > 0) t.packets[tpl]--;
+    }
+    return true;
+  };
+
+  private closeTemplate(tpl: number): void {
+    this.dests[this.table.dest[tpl]].persistConns--;
+    this.table.remove(tpl);
+  }
+}
+
+/**
+ * Rewrites one address (at ipAt + addrField) and one port (at l4 + portField) of a TCP or UDP
+ * packet, patching the IPv4 header checksum and the transport checksum incrementally
+ * (RFC 1624): NAT without touching the payload.
+ */
+function rewriteAddressPort(b: Uint8Array, ipAt: number, l4: number, protocol: number, addrField: number, portField: number, addr: number, port: number): void {
+  const oldAddr = readIpv4(b, ipAt + addrField);
+  const oldPort = (b[l4 + portField] << 8) | b[l4 + portField + 1];
+  const hiOld = oldAddr >>> 16, loOld = oldAddr & 0xffff, hiNew = addr >>> 16, loNew = addr & 0xffff;
+  patchChecksum(b, ipAt + 10, hiOld, hiNew);
+  patchChecksum(b, ipAt + 10, loOld, loNew);
+  const sumAt = l4 + (protocol === PROTO_TCP ? 16 : 6);
+  const udpNoSum = protocol === PROTO_UDP && b[sumAt] === 0 && b[sumAt + 1] === 0;
+  if (!udpNoSum) {
+    // The address is in the pseudo-header, so the transport checksum covers it too.
+    patchChecksum(b, sumAt, hiOld, hiNew);
+    patchChecksum(b, sumAt, loOld, loNew);
+    patchChecksum(b, sumAt, oldPort, port);
+    if (protocol === PROTO_UDP && b[sumAt] === 0 && b[sumAt + 1] === 0) b[sumAt] = b[sumAt + 1] = 0xff;
+  }
+  writeIpv4(b, ipAt + addrField, addr);
+  b[l4 + portField] = port >>> 8;
+  b[l4 + portField + 1] = port & 0xff;
+}
+
+export function describeKey(k: ServiceKey): string {
+  if (k.fwmark) return `FWM ${k.fwmark}`;
+  const a = k.vaddr;
+  return `${k.protocol === PROTO_TCP ? 'TCP' : 'UDP'} ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}:${k.vport}`;
+}

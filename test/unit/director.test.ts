@@ -1,0 +1,217 @@
+// The director frame by frame on the in-memory backend: every forwarding method, NAT replies,
+// persistence, TCP state accounting, and what is refused.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
+import { checksumValid, pseudoHeaderSum, fold, sum16 } from '../../src/packet/checksum.js';
+import type { Director } from '../../src/lvs/director.js';
+import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, udpPayload } from '../helpers/frames.js';
+import { testRouter, type TestRouter } from '../helpers/memory-router.js';
+
+const LAN_MAC = mac('02:00:00:00:01:01');
+const GW_MAC = mac('02:cc:00:00:00:01');
+const RS1_MAC = mac('02:aa:00:00:00:11');
+const RS2_MAC = mac('02:aa:00:00:00:12');
+const VIP = '192.168.1.2';
+const CLIENT = '10.10.10.10';
+
+const config = (method: string, extra: Record<string, unknown> = {}) => ({
+  interfaces: [{ name: 'lan', tap: 'lan', mac: '02:00:00:00:01:01', addresses: ['192.168.1.10/24'] }],
+  routes: [{ to: 'default', via: '192.168.1.1' }],
+  services: [
+    {
+      protocol: 'tcp',
+      vip: VIP,
+      port: 80,
+      scheduler: 'rr',
+      realServers: [
+        { address: '192.168.1.11', method, ...(method === 'nat' ? { port: 8080 } : {}) },
+        { address: '192.168.1.12', method, ...(method === 'nat' ? { port: 8080 } : {}) },
+      ],
+      ...extra,
+    },
+  ],
+  icmp: { ratePerSecond: 1000, burst: 1000 },
+});
+
+function tcpSegment(src: string, dst: string, sport: number, dport: number, flags: number, payload = new Uint8Array(0)): Uint8Array {
+  const t = new Uint8Array(20 + payload.length);
+  t[0] = sport >> 8;
+  t[1] = sport & 255;
+  t[2] = dport >> 8;
+  t[3] = dport & 255;
+  t[12] = 0x50;
+  t[13] = flags;
+  t[14] = 0xff;
+  t.set(payload, 20);
+  const c = ~fold(sum16(t, 0, t.length, pseudoHeaderSum(ip(src), ip(dst), 6, t.length))) & 0xffff;
+  t[16] = c >> 8;
+  t[17] = c & 255;
+  return t;
+}
+
+const fromClient = (sport: number, flags: number, ttl = 64) =>
+  ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 6, ttl, payload: tcpSegment(CLIENT, VIP, sport, 80, flags) }));
+
+function lan(t: TestRouter): void {
+  for (const [m, a] of [[GW_MAC, '192.168.1.1'], [RS1_MAC, '192.168.1.11'], [RS2_MAC, '192.168.1.12']] as const) {
+    t.inject(0, ethernet(BROADCAST_MAC, m, 0x0806, arpPacket(1, m, a, ZERO_MAC, '192.168.1.10')));
+  }
+  t.take(0);
+}
+
+const director = (t: TestRouter) => t.router.director as unknown as Director;
+const tcpSumOk = (f: ReturnType<typeof parse>) => checksumValid(f.ip!.payload, 0, f.ip!.payload.length, pseudoHeaderSum(ip(f.ip!.src), ip(f.ip!.dst), f.ip!.protocol, f.ip!.payload.length));
+
+const dr = suite('direct routing');
+
+dr('the director answers ARP for the VIP', () => {
+  const t = testRouter(config('dr'));
+  t.inject(0, ethernet(BROADCAST_MAC, GW_MAC, 0x0806, arpPacket(1, GW_MAC, '192.168.1.1', ZERO_MAC, VIP)));
+  const [r] = t.take(0).map(parse);
+  assert.equal([r.arp!.op, r.arp!.senderIp, r.arp!.senderMac], [2, VIP, '02:00:00:00:01:01']);
+});
+
+dr('rewrites only the destination MAC (and TTL), round robin across real servers', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.inject(0, fromClient(40001, 0x02));
+  const out = t.take(0).map(parse);
+  assert.equal(out.map((f) => f.dstMac), ['02:aa:00:00:00:11', '02:aa:00:00:00:12']);
+  for (const f of out) {
+    assert.equal([f.ip!.src, f.ip!.dst, f.ip!.ttl, f.srcMac], [CLIENT, VIP, 63, '02:00:00:00:01:01']);
+    assert.ok(f.ip!.headerOk);
+    assert.ok(tcpSumOk(f), 'payload untouched');
+  }
+});
+
+dr('later packets of a connection follow it; a non-SYN without a connection is dropped', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.inject(0, fromClient(40001, 0x02));
+  t.inject(0, fromClient(40000, 0x10));
+  t.inject(0, fromClient(40000, 0x18));
+  t.inject(0, fromClient(49999, 0x10));
+  assert.equal(t.take(0).map((f) => parse(f).dstMac.slice(-2)), ['11', '12', '11', '11']);
+  assert.is(t.router.counters.lvs_no_conn, 1);
+});
+
+dr('TCP states: SYN is inactive, the ACK makes it active, FIN makes it inactive again', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const rs1 = director(t).dests[0];
+  t.inject(0, fromClient(40000, 0x02));
+  assert.equal([rs1.activeConns, rs1.inactConns], [0, 1]);
+  t.inject(0, fromClient(40000, 0x10));
+  assert.equal([rs1.activeConns, rs1.inactConns], [1, 0]);
+  t.inject(0, fromClient(40000, 0x11));
+  assert.equal([rs1.activeConns, rs1.inactConns], [0, 1]);
+});
+
+dr('connections expire after their state timeout, and the counters follow', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const rs1 = director(t).dests[0];
+  t.inject(0, fromClient(40000, 0x02)); // SYN_RECV: 60 s
+  t.advance(59_000);
+  assert.is(director(t).table.size, 1);
+  t.advance(2_000);
+  assert.is(director(t).table.size, 0);
+  assert.equal([rs1.activeConns, rs1.inactConns], [0, 0]);
+});
+
+dr('TTL 1 at the VIP: time exceeded, not forwarded', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02, 1));
+  const out = t.take(0).map(parse);
+  assert.is(out.length, 1);
+  assert.equal([out[0].icmp!.type, out[0].ip!.dst], [11, CLIENT]);
+});
+
+dr('weight 0 quiesces: new connections go elsewhere, none at all when every weight is 0', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  director(t).dests[0].weight = 0;
+  for (let p = 0; p < 4; p++) t.inject(0, fromClient(41000 + p, 0x02));
+  assert.ok(t.take(0).every((f) => parse(f).dstMac === '02:aa:00:00:00:12'));
+  director(t).dests[1].weight = 0;
+  t.inject(0, fromClient(42000, 0x02));
+  assert.is(t.take(0).length, 0);
+  assert.is(t.router.counters.lvs_no_dest, 1);
+});
+
+dr('persistence keeps a client on one server across connections', () => {
+  const t = testRouter(config('dr', { persistence: 300 }));
+  lan(t);
+  for (let p = 0; p < 6; p++) t.inject(0, fromClient(43000 + p, 0x02));
+  assert.is(new Set(t.take(0).map((f) => parse(f).dstMac)).size, 1);
+  assert.is(director(t).dests.reduce((n, d) => n + d.persistConns, 0), 1);
+});
+
+dr.run();
+
+const nat = suite('NAT');
+
+nat('rewrites destination address and port with valid checksums, and the reply back to the VIP', () => {
+  const t = testRouter(config('nat'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  const [toRs] = t.take(0).map(parse);
+  assert.equal([toRs.ip!.src, toRs.ip!.dst, toRs.ip!.ttl, toRs.dstMac], [CLIENT, '192.168.1.11', 63, '02:aa:00:00:00:11']);
+  assert.is((toRs.ip!.payload[2] << 8) | toRs.ip!.payload[3], 8080);
+  assert.ok(toRs.ip!.headerOk);
+  assert.ok(tcpSumOk(toRs));
+  // The real server answers the client through the director (its default gateway).
+  const reply = ethernet(LAN_MAC, RS1_MAC, 0x0800, ipv4Packet({ src: '192.168.1.11', dst: CLIENT, protocol: 6, payload: tcpSegment('192.168.1.11', CLIENT, 8080, 40000, 0x12) }));
+  t.inject(0, reply);
+  const [toClient] = t.take(0).map(parse);
+  assert.equal([toClient.ip!.src, toClient.ip!.dst, toClient.dstMac], [VIP, CLIENT, '02:cc:00:00:00:01']);
+  assert.is((toClient.ip!.payload[0] << 8) | toClient.ip!.payload[1], 80);
+  assert.ok(toClient.ip!.headerOk);
+  assert.ok(tcpSumOk(toClient));
+  assert.is(t.router.counters.lvs_nat_out, 1);
+});
+
+nat('UDP through NAT keeps a valid checksum', () => {
+  const cfg = config('nat');
+  (cfg.services[0] as Record<string, unknown>).protocol = 'udp';
+  const t = testRouter(cfg);
+  lan(t);
+  t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 17, payload: udpPayload(CLIENT, VIP, 5353, 80, new Uint8Array([1, 2, 3])) })));
+  const [f] = t.take(0).map(parse);
+  assert.is(f.ip!.dst, '192.168.1.11');
+  assert.ok(tcpSumOk(f));
+});
+
+nat.run();
+
+const tun = suite('IP-in-IP');
+
+tun('encapsulates toward the real server from the director address, inner TTL decremented', () => {
+  const t = testRouter(config('tun'));
+  lan(t);
+  const frame = fromClient(40000, 0x02);
+  t.inject(0, frame);
+  const [f] = t.take(0).map(parse);
+  assert.equal([f.ip!.src, f.ip!.dst, f.ip!.protocol, f.dstMac], ['192.168.1.10', '192.168.1.11', 4, '02:aa:00:00:00:11']);
+  assert.ok(f.ip!.headerOk);
+  const inner = f.ip!.payload;
+  assert.is(inner[8], 63, 'inner TTL');
+  assert.ok(checksumValid(inner, 0, 20));
+  assert.equal([...inner.subarray(20)], [...frame.subarray(34)], 'inner payload unchanged');
+});
+
+tun('a DF packet too big for the tunnel gets frag-needed with the MTU less 20', () => {
+  const t = testRouter(config('tun'));
+  lan(t);
+  const big = ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 6, df: true, payload: tcpSegment(CLIENT, VIP, 40000, 80, 0x02, new Uint8Array(1460)) }));
+  t.inject(0, big);
+  const [e] = t.take(0).map(parse);
+  assert.equal([e.icmp!.type, e.icmp!.code, e.icmp!.mtu, e.ip!.dst], [3, 4, 1480, CLIENT]);
+});
+
+tun.run();
