@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
+import { directorLab, type DirectorTopology } from '../lab/director.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
 
 function fail(e: unknown): never {
@@ -34,15 +35,22 @@ await yargs(hideBin(process.argv))
       .command(
         'up',
         'build the lab and start tapvs in it',
-        (y) => y.option('prefix', prefixOption).option('json', { type: 'boolean', default: false }),
+        (y) =>
+          y
+            .option('prefix', prefixOption)
+            .option('json', { type: 'boolean', default: false })
+            .option('topology', { choices: ['basic', 'dr', 'nat'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat: a director with real servers' })
+            .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' }),
         async (argv) => {
-          const state = await labUp(defaultLab(argv.prefix)).catch(fail);
+          if (argv.servers < 1 || argv.servers > 8) fail(new Error('--servers must be 1..8'));
+          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers });
+          const state = await labUp(spec).catch(fail);
           if (argv.json) {
             console.log(JSON.stringify(describeLab(state), null, 2));
           } else {
             const d = describeLab(state) as { hosts: { name: string; address: string }[] };
             console.log(`lab '${argv.prefix}' is up: ${d.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
-            console.log(`try: tapvs lab exec client -- ping -c 3 10.2.0.2`);
+            console.log(argv.topology === 'basic' ? 'try: tapvs lab exec client -- ping -c 3 10.2.0.2' : 'try: tapvs lab exec client -- curl -s http://192.168.1.2/');
           }
         },
       )

@@ -22,6 +22,14 @@ export interface LabHost {
   extraAddresses?: string[];
   gateway?: string;
   mtu?: number;
+  /** More NICs (eth1, eth2, ...) on other segments. */
+  moreInterfaces?: { segment: string; address: string }[];
+  /** The host's kernel routes between its NICs (a gateway). */
+  forwarding?: boolean;
+  /** Commands run on the host after its network is up (sysctls, a VIP on lo, ...). */
+  setup?: string[][];
+  /** Long-running programs started on the host (servers); stopped by lab down. */
+  daemons?: { name: string; cmd: string[] }[];
 }
 
 export interface LabRouterInterface {
@@ -35,6 +43,7 @@ export interface LabRouter {
   name: string;
   interfaces: LabRouterInterface[];
   routes?: { to: string; via?: string; dev?: string }[];
+  services?: Record<string, unknown>[];
   /** Extra top-level config fields (icmp, neighbour, log). */
   extra?: Record<string, unknown>;
 }
@@ -49,6 +58,7 @@ export interface LabSpec {
 export interface LabState {
   spec: LabSpec;
   routers: { name: string; pid: number; config: string; log: string; namespace: string; taps: string[] }[];
+  daemons?: { host: string; name: string; pid: number; log: string }[];
 }
 
 const STATE_ROOT = process.env.TAPVS_LAB_STATE ?? '/run/tapvs-lab';
@@ -125,7 +135,16 @@ function buildNetwork(spec: LabSpec): void {
     if (host.mtu) ipIn(ns, 'link', 'set', 'eth0', 'mtu', String(host.mtu));
     for (const cidr of [host.address, ...(host.extraAddresses ?? [])]) ipIn(ns, 'addr', 'add', cidr, 'dev', 'eth0');
     ipIn(ns, 'link', 'set', 'eth0', 'up');
+    (host.moreInterfaces ?? []).forEach((nic, i) => {
+      const peer = `${host.name}${i + 1}`.slice(0, 15);
+      ipIn(sw, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', `eth${i + 1}`, 'netns', ns);
+      ipIn(sw, 'link', 'set', peer, 'master', bridgeName(nic.segment), 'up');
+      ipIn(ns, 'addr', 'add', nic.address, 'dev', `eth${i + 1}`);
+      ipIn(ns, 'link', 'set', `eth${i + 1}`, 'up');
+    });
+    if (host.forwarding) execIn(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
+    for (const cmd of host.setup ?? []) execIn(ns, cmd);
   }
   for (const router of spec.routers) {
     for (const iface of router.interfaces) {
@@ -150,6 +169,7 @@ export function routerConfig(prefix: string, router: LabRouter): Record<string, 
       ...(i.mtu ? { mtu: i.mtu } : {}),
     })),
     routes: router.routes ?? [],
+    ...(router.services ? { services: router.services } : {}),
     ...(router.extra ?? {}),
   };
 }
@@ -175,6 +195,17 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
   const state: LabState = { spec, routers: [] };
   try {
     buildNetwork(spec);
+    state.daemons = [];
+    for (const host of spec.hosts) {
+      for (const d of host.daemons ?? []) {
+        const log = join(dir, `${host.name}-${d.name}.log`);
+        const fd = openSync(log, 'w');
+        const child = spawn('ip', ['netns', 'exec', hostNs(spec.prefix, host.name), ...d.cmd], { detached: true, stdio: ['ignore', fd, fd] });
+        closeSync(fd);
+        child.unref();
+        state.daemons.push({ host: host.name, name: d.name, pid: child.pid!, log });
+      }
+    }
     const bundle = tapvsBundle();
     for (const router of spec.routers) {
       const config = join(dir, `${router.name}.json`);
@@ -216,6 +247,7 @@ export async function labDown(prefix: string): Promise<void> {
   validatePrefix(prefix);
   const state = readState(prefix);
   for (const r of state?.routers ?? []) await stopProcess(r.pid);
+  for (const d of state?.daemons ?? []) await stopProcess(d.pid);
   for (const ns of listNamespaces()) {
     if (ns.startsWith(`${prefix}-`)) run('ip', ['netns', 'delete', ns], { allowFail: true });
   }
@@ -233,13 +265,31 @@ export function labNamespace(prefix: string, host: string): string {
   return hostNs(prefix, host);
 }
 
+function hostMac(prefix: string, host: string): string | null {
+  try {
+    return run('ip', ['-n', hostNs(prefix, host), '-j', 'link', 'show', 'eth0']).match(/"address":"([0-9a-f:]{17})"/)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** The lab as data for scripts: namespaces, interfaces, addresses, routers. */
 export function describeLab(state: LabState): Record<string, unknown> {
   const { spec } = state;
   return {
     prefix: spec.prefix,
     switchNamespace: switchNs(spec.prefix),
-    hosts: spec.hosts.map((h) => ({ name: h.name, namespace: hostNs(spec.prefix, h.name), interface: 'eth0', address: h.address, gateway: h.gateway ?? null, segment: h.segment })),
+    hosts: spec.hosts.map((h) => ({
+      name: h.name,
+      namespace: hostNs(spec.prefix, h.name),
+      interface: 'eth0',
+      address: h.address,
+      mac: hostMac(spec.prefix, h.name),
+      gateway: h.gateway ?? null,
+      segment: h.segment,
+      moreInterfaces: (h.moreInterfaces ?? []).map((n, i) => ({ interface: `eth${i + 1}`, ...n })),
+    })),
+    services: spec.routers.flatMap((r) => r.services ?? []),
     routers: state.routers.map((r) => {
       const def = spec.routers.find((x) => x.name === r.name)!;
       return {
