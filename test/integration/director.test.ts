@@ -1,0 +1,98 @@
+// tapvs as an LVS director between real Linux hosts: DR and NAT, real HTTP servers, curl and
+// wrk as clients, and what the gateway's ARP cache and the wire say about the VIP.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { VIP, directorLab } from '../../src/lab/director.js';
+import { labRouterMac, type LabState } from '../../src/lab/lab.js';
+import { Capture, onHost, routerCounters, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
+
+const requestsServed = (state: LabState, host: string) => readFileSync(state.daemons!.find((d) => d.host === host)!.log, 'utf8').split('\n').filter((l) => l.includes('"GET ')).length;
+const curl = (prefix: string, path = '/') => onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}${path}`]);
+
+// ---- direct routing
+
+const dr = suite('director: direct routing');
+const drPrefix = uniquePrefix('dr');
+let drState: LabState;
+let lanArp: Capture;
+
+dr.before(async () => {
+  drState = await startLab(directorLab(drPrefix, 'dr'));
+  lanArp = await Capture.start(drPrefix, 'br-lan', 'arp');
+});
+dr.after(async () => {
+  await stopLab(drPrefix);
+});
+
+dr('round robin: sequential requests alternate between the real servers', () => {
+  const names = Array.from({ length: 10 }, () => curl(drPrefix).stdout.trim());
+  assert.equal(names, ['rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2', 'rs1', 'rs2']);
+});
+
+dr('a download through DR arrives intact (the reply goes straight from the real server)', () => {
+  const want = onHost(drPrefix, 'rs1', ['sha256sum', `/tmp/${drPrefix}-rs1-www/blob`]).stdout.split(' ')[0];
+  const want2 = onHost(drPrefix, 'rs2', ['sha256sum', `/tmp/${drPrefix}-rs2-www/blob`]).stdout.split(' ')[0];
+  const got = onHost(drPrefix, 'client', ['sh', '-c', `curl -s --max-time 20 http://${VIP}/blob | sha256sum`]).stdout.split(' ')[0];
+  assert.ok(got === want || got === want2, 'the blob of one of the servers');
+});
+
+dr('wrk with 200 concurrent connections: no errors, and the load is spread evenly', async () => {
+  const before = [requestsServed(drState, 'rs1'), requestsServed(drState, 'rs2')];
+  const r = onHost(drPrefix, 'client', ['wrk', '-t', '2', '-c', '200', '-d', '3s', '--timeout', '5s', `http://${VIP}/`], 60_000);
+  assert.is(r.status, 0, r.stderr);
+  assert.not.match(r.stdout, /Socket errors|Non-2xx/, r.stdout);
+  const total = Number(/(\d+) requests in/.exec(r.stdout)?.[1]);
+  assert.ok(total > 200, r.stdout);
+  await new Promise((res) => setTimeout(res, 300));
+  const served = [requestsServed(drState, 'rs1') - before[0], requestsServed(drState, 'rs2') - before[1]];
+  const share = served[0] / (served[0] + served[1]);
+  assert.ok(share > 0.4 && share < 0.6, `rs1 served ${served[0]}, rs2 ${served[1]}`);
+  const c = await routerCounters(drState, 'director');
+  assert.ok(c.router.lvs_conns_created >= 200);
+  assert.is(c.router.lvs_table_full, 0);
+});
+
+dr("the gateway's ARP cache maps the VIP to the director's MAC, and no real server ever claims it", async () => {
+  const directorMac = labRouterMac(drPrefix, 'director', 'lan');
+  const neigh = onHost(drPrefix, 'gateway', ['ip', 'neigh', 'show', VIP]).stdout;
+  assert.match(neigh, new RegExp(`${VIP} dev eth1 lladdr ${directorMac}`));
+  const replies = await lanArp.fields(`arp.opcode == 2 && arp.src.proto_ipv4 == ${VIP}`, ['eth.src']);
+  assert.ok(replies.length >= 1, 'the director answered');
+  for (const [mac] of replies) assert.is(mac, directorMac, 'only the director answers for the VIP');
+  // Ask again after traffic: still the director.
+  onHost(drPrefix, 'gateway', ['ip', 'neigh', 'flush', VIP]);
+  curl(drPrefix);
+  assert.match(onHost(drPrefix, 'gateway', ['ip', 'neigh', 'show', VIP]).stdout, new RegExp(directorMac));
+});
+
+if (!skipUnlessRoot('director.test.ts (dr)')) dr.run();
+
+// ---- NAT, with persistence
+
+const nat = suite('director: NAT with persistence');
+const natPrefix = uniquePrefix('nt');
+const natSpec = directorLab(natPrefix, 'nat', { persistence: 60 });
+
+nat.before(async () => {
+  await startLab(natSpec);
+});
+nat.after(async () => {
+  await stopLab(natPrefix);
+});
+
+nat('persistence keeps the client on one real server', () => {
+  const names = new Set(Array.from({ length: 8 }, () => curl(natPrefix).stdout.trim()));
+  assert.is(names.size, 1, [...names].join(','));
+  assert.match([...names][0], /^rs[12]$/);
+});
+
+nat('a download through NAT arrives intact, replies rewritten to the VIP', () => {
+  const server = curl(natPrefix).stdout.trim();
+  const want = onHost(natPrefix, server, ['sha256sum', `/tmp/${natPrefix}-${server}-www/blob`]).stdout.split(' ')[0];
+  const got = onHost(natPrefix, 'client', ['sh', '-c', `curl -s --max-time 20 http://${VIP}/blob | sha256sum`]).stdout.split(' ')[0];
+  assert.is(got, want);
+});
+
+if (!skipUnlessRoot('director.test.ts (nat)')) nat.run();
