@@ -39,10 +39,11 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
     log,
   });
   engine.handler = router;
-  if (config.services.length) buildDirector(config, router, engine, routes);
+  buildDirector(config, router, engine, routes);
   return router;
 }
 
+/** The director is always there, so tapvsadm can add the first service to a running router. */
 function buildDirector(config: Config, router: Router, engine: PacketEngine, routes: RouteTable): Director {
   const t = config.director.timeouts;
   const timeouts = defaultTimeouts();

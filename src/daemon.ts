@@ -8,6 +8,10 @@ import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
 import { buildRouter } from './build.js';
 import type { Router } from './router.js';
+import { Admin } from './control/admin.js';
+import { applyConfig } from './control/reload.js';
+import { startControlServer } from './control/socket.js';
+import type { Director } from './lvs/director.js';
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -15,6 +19,8 @@ const TICK_MS = 200;
 export interface RunningRouter {
   engine: PacketEngine;
   router: Router;
+  director: Director;
+  admin: Admin;
   stop(): void;
 }
 
@@ -51,9 +57,12 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   }
   router.announce();
   const timer = setInterval(() => router.tick(), TICK_MS);
+  const director = router.director as Director;
   return {
     engine,
     router,
+    director,
+    admin: new Admin(director, router),
     stop() {
       clearInterval(timer);
       engine.destroy();
@@ -75,17 +84,80 @@ export function counterSnapshot(r: RunningRouter, config: Config): Record<string
   return { router: { ...r.router.counters, ...r.engine.counters }, ports, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
 }
 
-export function runDaemon(configFile: string): void {
-  const config = loadConfig(configFile);
+export async function runDaemon(configFile: string): Promise<void> {
+  let config = loadConfig(configFile);
   const log = createLogger(config.log.level);
   const running = startRouter(config, log);
-  log.info({ interfaces: config.interfaces.length, routes: running.router.routes.list().length }, 'ready');
+
+  const reload = () => {
+    const next = loadConfig(configFile); // throws, naming the field: the old config stays
+    const report = applyConfig(running.admin, config, next);
+    config = next;
+    log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
+    return report;
+  };
+  const server = await startControlServer(
+    config.control.socket,
+    config.control.mode,
+    (op, args) => controlOp(running, config, reload, op, args),
+    log,
+  );
+  log.info({ interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket }, 'ready');
   process.on('SIGUSR1', () => log.info(counterSnapshot(running, config), 'counters'));
+  process.on('SIGHUP', () => {
+    try {
+      reload();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged');
+    }
+  });
   const shutdown = (signal: string) => {
     log.info({ signal, ...counterSnapshot(running, config) }, 'stopping');
+    server.close();
     running.stop();
     process.exit(0);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+type Args = Record<string, unknown>;
+
+/** The control socket's operations (tapvsadm speaks these). */
+function controlOp(r: RunningRouter, config: Config, reload: () => unknown, op: string, a: Args): unknown {
+  const { admin } = r;
+  const svc = a.service as Parameters<Admin['deleteService']>[0];
+  const dest = a.dest as Parameters<Admin['addDest']>[1];
+  switch (op) {
+    case 'list':
+      return admin.list();
+    case 'add-service':
+      return admin.addService(a.service as Parameters<Admin['addService']>[0]);
+    case 'edit-service':
+      return admin.editService(a.service as Parameters<Admin['editService']>[0]);
+    case 'delete-service':
+      return admin.deleteService(svc);
+    case 'add-dest':
+      return admin.addDest(svc, dest);
+    case 'edit-dest':
+      return admin.editDest(svc, dest);
+    case 'delete-dest':
+      return admin.deleteDest(svc, dest);
+    case 'clear':
+      return admin.clear();
+    case 'zero':
+      return admin.zero(a.service ? svc : undefined);
+    case 'get-timeouts':
+      return admin.getTimeouts();
+    case 'set-timeouts':
+      return admin.setTimeouts(a.timeouts as Parameters<Admin['setTimeouts']>[0]);
+    case 'connections':
+      return admin.connections(typeof a.limit === 'number' ? a.limit : undefined);
+    case 'counters':
+      return counterSnapshot(r, config);
+    case 'reload':
+      return reload();
+    default:
+      throw new Error(`unknown operation '${op}'`);
+  }
 }

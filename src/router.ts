@@ -140,6 +140,27 @@ export class Router implements FrameHandler {
     this.engine.flush();
   }
 
+  /** A VIP comes up on an interface: answered in ARP from now on, and announced. */
+  addVip(iface: Interface, addr: Ipv4): void {
+    if (iface.owns(addr)) return;
+    iface.addresses.push({ address: addr, length: 32, role: 'vip' });
+    this.local.set(addr, iface.port);
+    this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, addr, ZERO_MAC, addr);
+    this.engine.flush();
+  }
+
+  removeVip(addr: Ipv4): void {
+    for (const iface of this.interfaces) {
+      const i = iface.addresses.findIndex((a) => a.address === addr && a.role === 'vip');
+      if (i >= 0) iface.addresses.splice(i, 1);
+    }
+    this.local.delete(addr);
+  }
+
+  interfaceByName(name: string): Interface | undefined {
+    return this.interfaces.find((i) => i.name === name);
+  }
+
   neighbours(iface: Interface): NeighbourTable {
     return this.neighboursByPort[iface.port]!;
   }

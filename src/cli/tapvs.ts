@@ -22,12 +22,8 @@ await yargs(hideBin(process.argv))
     'run',
     'run the router on the TAPs a config names',
     (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
-    (argv) => {
-      try {
-        runDaemon(argv.config);
-      } catch (e) {
-        fail(e);
-      }
+    async (argv) => {
+      await runDaemon(argv.config).catch(fail);
     },
   )
   .command('lab', 'a lab of Linux hosts in network namespaces, routed by tapvs', (lab) =>

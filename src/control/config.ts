@@ -57,10 +57,16 @@ export interface DirectorConfig {
   timeouts: { tcp: number; tcpfin: number; udp: number };
 }
 
+export interface ControlConfig {
+  socket: string;
+  mode: number;
+}
+
 export interface Config {
   interfaces: InterfaceConfig[];
   services: ServiceConfig[];
   director: DirectorConfig;
+  control: ControlConfig;
   routes: RouteConfig[];
   icmp: { ratePerSecond: number; burst: number };
   neighbour: NeighbourTimers;
@@ -169,6 +175,8 @@ function parseRoute(v: Json, path: string, interfaces: InterfaceConfig[]): Route
   return { network: to.address, length: to.length, via, dev };
 }
 
+export const DEFAULT_CONTROL_SOCKET = '/run/tapvs/tapvs.sock';
+
 const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17 };
 
 function protocolOf(v: Json, path: string): number {
@@ -257,7 +265,7 @@ function parseDirector(v: Json): DirectorConfig {
 }
 
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['interfaces', 'routes', 'services', 'director', 'icmp', 'neighbour', 'ttl', 'log']);
+  const o = object(json, '$', ['interfaces', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -290,7 +298,11 @@ export function parseConfig(json: Json): Config {
     if (keys.has(k)) throw new ConfigError(`$.services[${i}]`, 'the same virtual service is defined twice');
     keys.add(k);
   });
-  return { interfaces, routes, services, director: parseDirector(o.director), icmp, neighbour, ttl, log: { level } };
+  const controlIn = object(o.control ?? {}, '$.control', ['socket', 'mode']);
+  const mode = controlIn.mode === undefined ? '0600' : string(controlIn.mode, '$.control.mode');
+  if (!/^0?[0-7]{3}$/.test(mode)) throw new ConfigError('$.control.mode', `'${mode}' is not an octal file mode like 0600`);
+  const control = { socket: controlIn.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(controlIn.socket, '$.control.socket'), mode: parseInt(mode, 8) };
+  return { interfaces, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -155,6 +155,9 @@ function buildNetwork(spec: LabSpec): void {
   }
 }
 
+/** Where a lab router's control socket is (tapvsadm --socket, or TAPVS_SOCKET). */
+export const controlSocket = (prefix: string, router: string) => join(stateDir(prefix), `${router}.sock`);
+
 /** Lab routers get MACs derived from the lab, so scripts and tests can know them. */
 export const labRouterMac = (prefix: string, router: string, iface: string) => formatMac(defaultMac(`lab:${prefix}:${router}:${iface}`));
 
@@ -170,6 +173,7 @@ export function routerConfig(prefix: string, router: LabRouter): Record<string, 
     })),
     routes: router.routes ?? [],
     ...(router.services ? { services: router.services } : {}),
+    control: { socket: controlSocket(prefix, router.name) },
     ...(router.extra ?? {}),
   };
 }
@@ -299,6 +303,7 @@ export function describeLab(state: LabState): Record<string, unknown> {
         namespace: r.namespace,
         config: r.config,
         log: r.log,
+        socket: controlSocket(spec.prefix, r.name),
         interfaces: def.interfaces.map((i, n) => ({ name: i.name, tap: r.taps[n], mac: labRouterMac(spec.prefix, r.name, i.name), segment: i.segment, addresses: i.addresses })),
       };
     }),

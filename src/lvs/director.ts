@@ -30,10 +30,12 @@ export const defaultTimeouts = (): Timeouts => ({ tcp: [...DEFAULT_TCP_TIMEOUTS_
 /** How many connection entries expiry may examine per tick: bounds the cost of one tick. */
 const EXPIRE_BUDGET = 200_000;
 const IPIP_OVERHEAD = IPV4_MIN_HEADER;
+const ESTIMATOR_INTERVAL_MS = 2000;
 
 export class Director implements L4Director {
   readonly table: ConnTable;
-  readonly services: VirtualService[] = [];
+  /** By id; a deleted service leaves null, so connection entries keep valid ids. */
+  readonly services: (VirtualService | null)[] = [];
   /** Real servers by id (the id is what connection entries store). */
   readonly dests: RealServer[] = [];
   timeouts: Timeouts;
@@ -69,7 +71,7 @@ export class Director implements L4Director {
 
   // ---- configuration
 
-  addService(key: ServiceKey, scheduler: string, opts: { persistenceS?: number; persistenceMask?: number; onePacket?: boolean; flags?: string[] } = {}): VirtualService {
+  addService(key: ServiceKey, scheduler: string, opts: { persistenceS?: number; persistenceMask?: number; onePacket?: boolean; flags?: string[]; iface?: Interface } = {}): VirtualService {
     if (this.findService(key)) throw new Error(`service ${describeKey(key)} already exists`);
     const svc = new VirtualService(this.services.length, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? 0xffffffff, opts.onePacket ?? false, opts.flags ?? []);
     this.services.push(svc);
@@ -80,6 +82,7 @@ export class Director implements L4Director {
       this.vipIndex.set(key.vaddr, v);
     }
     this.byVip[v].push(svc);
+    if (opts.iface) this.router.addVip(opts.iface, key.vaddr);
     svc.refresh();
     return svc;
   }
@@ -92,6 +95,61 @@ export class Director implements L4Director {
     if (method === Method.Nat) this.hasNat = true;
     svc.refresh();
     return d;
+  }
+
+  /** Changes a service's scheduler, persistence or flags; its connections carry on. */
+  editService(svc: VirtualService, scheduler: string, opts: { persistenceS?: number; persistenceMask?: number; onePacket?: boolean; flags?: string[] }): void {
+    if (scheduler !== svc.scheduler.name) svc.scheduler = createScheduler(scheduler);
+    if (opts.persistenceS !== undefined) svc.persistenceS = opts.persistenceS;
+    if (opts.persistenceMask !== undefined) svc.persistenceMask = opts.persistenceMask;
+    if (opts.onePacket !== undefined) svc.onePacket = opts.onePacket;
+    if (opts.flags !== undefined) svc.schedFlags = opts.flags;
+    svc.refresh();
+  }
+
+  /** Removes a service: its servers take no new connections; tracked ones run out their timers. */
+  deleteService(svc: VirtualService): void {
+    for (const d of svc.dests) d.removed = true;
+    svc.dests.length = 0;
+    const v = this.vipIndex.get(svc.key.vaddr);
+    const list = this.byVip[v];
+    list.splice(list.indexOf(svc), 1);
+    if (list.length === 0) {
+      this.vipIndex.delete(svc.key.vaddr);
+      this.router.removeVip(svc.key.vaddr);
+    }
+    this.services[svc.id] = null;
+    this.hasNat = this.liveServices().some((s) => s.dests.some((d) => d.method === Method.Nat));
+  }
+
+  editRealServer(svc: VirtualService, d: RealServer, weight: number, method: Method, upper: number, lower: number): void {
+    d.weight = weight;
+    d.method = method;
+    d.upperThreshold = upper;
+    d.lowerThreshold = lower;
+    d.updateOverload();
+    if (method === Method.Nat) this.hasNat = true;
+    svc.refresh();
+  }
+
+  /** Removes a real server from its service: no new connections; tracked ones run out their timers. */
+  deleteRealServer(svc: VirtualService, d: RealServer): void {
+    d.removed = true;
+    svc.dests.splice(svc.dests.indexOf(d), 1);
+    svc.refresh();
+  }
+
+  /** Services that exist (deleted ones leave a hole, so connection entries keep valid ids). */
+  liveServices(): VirtualService[] {
+    return this.services.filter((s): s is VirtualService => s !== null);
+  }
+
+  /** Zeroes traffic counters (ipvsadm -Z). */
+  zero(svc?: VirtualService): void {
+    for (const s of svc ? [svc] : this.liveServices()) {
+      s.stats.reset();
+      for (const d of s.dests) d.stats.reset();
+    }
   }
 
   findService(key: ServiceKey): VirtualService | undefined {
@@ -343,8 +401,10 @@ export class Director implements L4Director {
     else t.setTimeout(e, this.udpTimeoutMs, now);
     const bytes = ip.totalLength;
     const svc = this.services[t.service[e]];
-    svc.stats.outPackets++;
-    svc.stats.outBytes += bytes;
+    if (svc) {
+      svc.stats.outPackets++;
+      svc.stats.outBytes += bytes;
+    }
     d.stats.outPackets++;
     d.stats.outBytes += bytes;
     return true;
@@ -352,9 +412,19 @@ export class Director implements L4Director {
 
   // ---- expiry
 
-  /** Runs connection expiry (bounded work per call). */
+  private lastEstimate = -Infinity;
+
+  /** Runs connection expiry (bounded work per call), and the rate estimator every 2 s. */
   tick(now: number): void {
     this.table.expire(now, this.onExpire, EXPIRE_BUDGET);
+    if (now - this.lastEstimate >= ESTIMATOR_INTERVAL_MS) {
+      const interval = this.lastEstimate === -Infinity ? ESTIMATOR_INTERVAL_MS / 1000 : (now - this.lastEstimate) / 1000;
+      this.lastEstimate = now;
+      for (const svc of this.liveServices()) {
+        svc.rates.sample(svc.stats, interval);
+        for (const d of svc.dests) d.rates.sample(d.stats, interval);
+      }
+    }
   }
 
   private readonly onExpire = (e: number): boolean => {
@@ -363,7 +433,7 @@ export class Director implements L4Director {
     const svc = this.services[t.service[e]];
     if (t.flags[e] & ConnFlag.Template) {
       // A template outlives its timeout while connections it chose are still alive.
-      if (t.packets[e] > 0) {
+      if (t.packets[e] > 0 && svc !== null) {
         t.extend(e, svc.persistenceS * 1000, this.router.clock);
         return false;
       }
@@ -373,7 +443,7 @@ export class Director implements L4Director {
     if (t.flags[e] & ConnFlag.Inactive) d.inactConns--;
     else d.activeConns--;
     d.updateOverload();
-    if (svc.persistent) {
+    if (svc?.persistent) {
       const tpl = t.lookupTemplate(svc.key.fwmark ? 0 : t.proto[e], (t.caddr[e] & svc.persistenceMask) >>> 0, t.vaddr[e], svc.key.fwmark ? 0 : svc.key.vport);
       if (tpl !== NONE && t.packets[tpl] > 0) t.packets[tpl]--;
     }

@@ -22,6 +22,29 @@ export class TrafficStats {
   }
 }
 
+/**
+ * Rates as IPVS's estimator keeps them: sampled every 2 s, smoothed by a quarter of each
+ * new sample (about an 8-second average), per second.
+ */
+export class RateEstimator {
+  cps = 0;
+  inpps = 0;
+  outpps = 0;
+  inbps = 0;
+  outbps = 0;
+  private last = [0, 0, 0, 0, 0];
+  sample(s: TrafficStats, intervalS: number): void {
+    const now = [s.conns, s.inPackets, s.outPackets, s.inBytes, s.outBytes];
+    const rate = now.map((v, i) => Math.max(0, v - this.last[i]) / intervalS);
+    this.last = now;
+    this.cps += (rate[0] - this.cps) / 4;
+    this.inpps += (rate[1] - this.inpps) / 4;
+    this.outpps += (rate[2] - this.outpps) / 4;
+    this.inbps += (rate[3] * 8 - this.inbps) / 4;
+    this.outbps += (rate[4] * 8 - this.outbps) / 4;
+  }
+}
+
 export class RealServer {
   activeConns = 0;
   inactConns = 0;
@@ -29,6 +52,7 @@ export class RealServer {
   /** Over its upper threshold: no new connections until it falls to the lower one. */
   overloaded = false;
   readonly stats = new TrafficStats();
+  readonly rates = new RateEstimator();
   /** Set when removed from its service: connections to it may not be scheduled anew. */
   removed = false;
 
@@ -73,6 +97,7 @@ export interface ServiceKey {
 export class VirtualService {
   readonly dests: RealServer[] = [];
   readonly stats = new TrafficStats();
+  readonly rates = new RateEstimator();
   /** Firewall-mark services: the protocol/port pairs grouped under the mark. */
   members: { protocol: number; port: number }[] = [];
 

@@ -1,0 +1,86 @@
+// `tapvsadm`: ipvsadm's syntax and output, talking to tapvs over its control socket.
+
+import { readFileSync } from 'node:fs';
+import type { ConnView, ListView, ServiceRef, Timeouts } from '../control/admin.js';
+import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
+import { USAGE, UsageError, parseIpvsadm, type Parsed } from '../control/ipvsadm-args.js';
+import { formatConnections, formatList, formatSave, formatTimeout } from '../control/ipvsadm-format.js';
+import { controlRequest } from '../control/socket.js';
+
+const sameService = (a: ServiceRef, b: ServiceRef) => a.fwmark === b.fwmark && (a.fwmark !== 0 || (a.protocol === b.protocol && a.vip === b.vip && a.port === b.port));
+
+async function execute(p: Parsed, socket: string, out: (s: string) => void): Promise<void> {
+  const ask = (op: string, args: Record<string, unknown> = {}) => controlRequest(socket, op, args);
+  switch (p.command) {
+    case 'help':
+      return out(`${USAGE}\n`);
+    case 'version':
+      return out('tapvsadm 0.1.0 (ipvsadm 1.2.1 compatible)\n');
+    case 'list': {
+      if (p.list.connections) return out(formatConnections((await ask('connections')) as ConnView[]));
+      if (p.list.timeout) return out(formatTimeout((await ask('get-timeouts')) as Timeouts));
+      const view = (await ask('list')) as ListView;
+      if (p.service) {
+        const only = view.services.find((s) => sameService(s, p.service!));
+        if (!only) throw new Error('Service not defined');
+        return out(formatList(view, p.list, only));
+      }
+      return out(formatList(view, p.list));
+    }
+    case 'save':
+      return out(formatSave((await ask('list')) as ListView));
+    case 'restore': {
+      const lines = readFileSync(0, 'utf8').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const words = lines[i].trim().split(/\s+/).filter(Boolean);
+        if (words.length === 0 || words[0].startsWith('#')) continue;
+        try {
+          const rule = parseIpvsadm(words);
+          if (['restore', 'save', 'list', 'help', 'version'].includes(rule.command)) throw new UsageError(`'${words[0]}' cannot be restored`);
+          await execute(rule, socket, out);
+        } catch (e) {
+          throw new Error(`line ${i + 1} (${lines[i].trim()}): ${(e as Error).message}`);
+        }
+      }
+      return;
+    }
+    case 'add-service':
+      return void (await ask('add-service', { service: p.service }));
+    case 'edit-service':
+      return void (await ask('edit-service', { service: p.service }));
+    case 'delete-service':
+      return void (await ask('delete-service', { service: p.service }));
+    case 'add-dest':
+      return void (await ask('add-dest', { service: p.service, dest: p.dest }));
+    case 'edit-dest':
+      return void (await ask('edit-dest', { service: p.service, dest: p.dest }));
+    case 'delete-dest':
+      return void (await ask('delete-dest', { service: p.service, dest: p.dest }));
+    case 'clear':
+      return void (await ask('clear'));
+    case 'zero':
+      return void (await ask('zero', p.service ? { service: p.service } : {}));
+    case 'set':
+      return void (await ask('set-timeouts', { timeouts: p.set }));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: Parsed;
+  try {
+    parsed = parseIpvsadm(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const socket = parsed.socket ?? process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET;
+  try {
+    await execute(parsed, socket, (s) => process.stdout.write(s));
+    return 0;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,117 @@
+// ipvsadm's output formats, column for column, from the control socket's plain data.
+
+import type { ConnView, DestView, ListView, ServiceView, Timeouts } from './admin.js';
+import type { ListOptions } from './ipvsadm-args.js';
+
+const pad = (s: string | number, n: number) => String(s).padEnd(n);
+const lpad = (s: string | number, n: number) => String(s).padStart(n);
+
+/** ipvsadm's print_largenum: 9 columns, scaled with K/M/G/T unless --exact. */
+export function largeNumber(n: number, exact: boolean): string {
+  if (exact) {
+    const s = String(n);
+    return lpad(s, s.length <= 8 ? 9 : s.length + 1);
+  }
+  if (n < 1e8) return lpad(n, 9);
+  if (n < 1e9) return `${lpad(Math.floor(n / 1e3), 8)}K`;
+  if (n < 1e11) return `${lpad(Math.floor(n / 1e6), 8)}M`;
+  if (n < 1e14) return `${lpad(Math.floor(n / 1e9), 8)}G`;
+  return `${lpad(Math.floor(n / 1e12), 8)}T`;
+}
+
+function serviceName(s: ServiceView): string {
+  if (s.fwmark) return `FWM  ${s.fwmark}`;
+  return `${s.protocol === 'tcp' ? 'TCP' : 'UDP'}  ${s.vip}:${s.port}`.slice(0, 33);
+}
+
+const destName = (d: DestView) => `${d.address}:${d.port}`.slice(0, 28);
+
+function title(o: ListOptions): string {
+  const head = (cols: string[], w: number[]) => `${pad('Prot LocalAddress:Port', 33)} ${cols.map((c, i) => (w[i] > 0 ? lpad(c, w[i]) : pad(c, -w[i]))).join(' ')}\n  -> RemoteAddress:Port\n`;
+  if (o.stats) return head(['Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'], [8, 8, 8, 8, 8]);
+  if (o.rate) return head(['CPS', 'InPPS', 'OutPPS', 'InBPS', 'OutBPS'], [8, 8, 8, 8, 8]);
+  if (o.thresholds) return head(['Uthreshold', 'Lthreshold', 'ActiveConn', 'InActConn'], [-10, -10, -10, -10]);
+  if (o.persistentConn) return head(['Weight', 'PersistConn', 'ActiveConn', 'InActConn'], [-9, -11, -10, -10]);
+  return 'Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+}
+
+function serviceLine(s: ServiceView, o: ListOptions): string {
+  const name = serviceName(s);
+  if (o.stats) return pad(name, 33) + [s.stats.conns, s.stats.inPackets, s.stats.outPackets, s.stats.inBytes, s.stats.outBytes].map((n) => largeNumber(n, o.exact)).join('');
+  if (o.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((n) => largeNumber(n, o.exact)).join('');
+  let line = `${name} ${s.scheduler}`;
+  if (s.persistence) {
+    line += ` persistent ${s.persistence}`;
+    if (s.netmask !== '255.255.255.255') line += ` mask ${s.netmask}`;
+  }
+  if (s.onePacket) line += ' ops';
+  if (s.flags.length) line += ` (${s.flags.join(',')})`;
+  return line;
+}
+
+function destLine(d: DestView, o: ListOptions): string {
+  const name = destName(d);
+  if (o.stats) return `  -> ${pad(name, 28)}${[d.stats.conns, d.stats.inPackets, d.stats.outPackets, d.stats.inBytes, d.stats.outBytes].map((n) => largeNumber(n, o.exact)).join('')}`;
+  if (o.rate) return `  -> ${pad(name, 28)} ${lpad(d.rates.cps, 8)} ${lpad(d.rates.inpps, 8)} ${lpad(d.rates.outpps, 8)}${largeNumber(d.rates.inbps, o.exact)}${largeNumber(d.rates.outbps, o.exact)}`;
+  if (o.thresholds) return `  -> ${pad(name, 28)} ${pad(d.upperThreshold, 10)} ${pad(d.lowerThreshold, 10)} ${pad(d.activeConns, 10)} ${pad(d.inactConns, 10)}`;
+  if (o.persistentConn) return `  -> ${pad(name, 28)} ${pad(d.weight, 9)} ${pad(d.persistConns, 11)} ${pad(d.activeConns, 10)} ${pad(d.inactConns, 10)}`;
+  return `  -> ${pad(name, 28)} ${pad(d.forward, 7)} ${pad(d.weight, 6)} ${pad(d.activeConns, 10)} ${pad(d.inactConns, 10)}`;
+}
+
+const ipNum = (a: string) => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+
+/** ipvsadm's order: services by protocol, address, port (fwmark last); servers by address, port. */
+function sorted(view: ListView): ServiceView[] {
+  const protoRank = (s: ServiceView) => (s.fwmark ? 2 : s.protocol === 'tcp' ? 0 : 1);
+  return [...view.services]
+    .sort((a, b) => protoRank(a) - protoRank(b) || a.fwmark - b.fwmark || ipNum(a.vip) - ipNum(b.vip) || a.port - b.port)
+    .map((s) => ({ ...s, dests: [...s.dests].sort((x, y) => ipNum(x.address) - ipNum(y.address) || x.port - y.port) }));
+}
+
+export function formatList(view: ListView, o: ListOptions, only?: ServiceView): string {
+  const services = only ? [only] : sorted(view); // ipvsadm sorts by default; --sort is accepted
+  let out = only ? '' : `IP Virtual Server version ${view.version} (size=${view.size})\n`;
+  out += title(o);
+  for (const s of services) {
+    out += `${serviceLine(s, o)}\n`;
+    for (const d of s.dests) out += `${destLine(d, o)}\n`;
+  }
+  return out;
+}
+
+/** ipvsadm -S: the rules, replayable by -R. */
+export function formatSave(view: ListView): string {
+  let out = '';
+  for (const s of sorted(view)) {
+    const name = s.fwmark ? `-f ${s.fwmark}` : `${s.protocol === 'tcp' ? '-t' : '-u'} ${s.vip}:${s.port}`;
+    let line = `-A ${name} -s ${s.scheduler}`;
+    if (s.persistence) {
+      line += ` -p ${s.persistence}`;
+      if (s.netmask !== '255.255.255.255') line += ` -M ${s.netmask}`;
+    }
+    if (s.onePacket) line += ' -o';
+    if (s.flags.length) line += ` -b ${s.flags.join(',')}`;
+    out += `${line}\n`;
+    for (const d of s.dests) {
+      const sw = d.method === 'nat' ? '-m' : d.method === 'tun' ? '-i' : '-g';
+      let dl = `-a ${name} -r ${d.address}:${d.port} ${sw} -w ${d.weight}`;
+      if (d.upperThreshold) dl += ` -x ${d.upperThreshold}`;
+      if (d.lowerThreshold) dl += ` -y ${d.lowerThreshold}`;
+      out += `${dl}\n`;
+    }
+  }
+  return out;
+}
+
+export function formatConnections(conns: ConnView[]): string {
+  let out = 'IPVS connection entries\n';
+  out += `pro expire ${pad('state', 11)} ${pad('source', 18)} ${pad('virtual', 18)} destination\n`;
+  for (const c of conns) {
+    const mm = String(Math.floor(c.expiresS / 60)).padStart(2, '0');
+    const ss = String(c.expiresS % 60).padStart(2, '0');
+    out += `${pad(c.protocol, 3)} ${mm}:${ss}  ${pad(c.state, 11)} ${pad(c.client, 18)} ${pad(c.virtual, 18)} ${c.destination}\n`;
+  }
+  return out;
+}
+
+export const formatTimeout = (t: Timeouts) => `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`;
