@@ -3,6 +3,7 @@
 // wording where it has one.
 
 import type { DestSpec, MethodName, ServiceRef, ServiceSpec } from './admin.js';
+import { parseIpv4 } from '../packet/address.js';
 
 export type Command =
   | 'add-service'
@@ -90,7 +91,7 @@ const DEFAULT_PERSISTENCE = 300;
 
 function parseAddrPort(text: string, what: string, needPort: boolean): { address: string; port: number } {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
-  if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new UsageError(`Illegal ${what} address[:port] specified`);
+  if (!m || parseIpv4(m[1]) === null || (m[2] !== undefined && Number(m[2]) > 65535)) throw new UsageError(`Illegal ${what} address[:port] specified`);
   if (needPort && m[2] === undefined) throw new UsageError(`Illegal ${what} address[:port] specified`);
   return { address: m[1], port: m[2] === undefined ? 0 : Number(m[2]) };
 }

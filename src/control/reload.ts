@@ -25,41 +25,49 @@ const spec = (s: ServiceConfig): ServiceSpec => ({
   iface: s.iface,
 });
 
+/**
+ * Makes the director's live services match `next`, whatever tapvsadm changed since the last
+ * load: services and real servers missing from it go, new ones come, the rest are edited in
+ * place (their connections carry on).
+ */
 export function applyConfig(admin: Admin, old: Config, next: Config): ReloadReport {
   const report: ReloadReport = { added: [], removed: [], changed: [], needsRestart: [] };
   if (JSON.stringify(old.interfaces) !== JSON.stringify(next.interfaces)) report.needsRestart.push('interfaces');
   if (JSON.stringify(old.routes) !== JSON.stringify(next.routes)) report.needsRestart.push('routes');
   if (old.director.maxConnections !== next.director.maxConnections) report.needsRestart.push('director.maxConnections');
+  if (old.control.socket !== next.control.socket) report.needsRestart.push('control.socket');
 
-  const key = (s: ServiceConfig) => name(s);
-  const before = new Map(old.services.map((s) => [key(s), s]));
-  const after = new Map(next.services.map((s) => [key(s), s]));
-  for (const [k, s] of before) {
-    if (!after.has(k)) {
-      admin.deleteService(ref(s));
+  const liveName = (v: ServiceRef) => (v.fwmark ? `FWM ${v.fwmark}` : `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${v.vip}:${v.port}`);
+  const live = new Map(admin.list().services.map((v) => [liveName(v), v]));
+  const wanted = new Map(next.services.map((s) => [name(s), s]));
+  for (const [k, v] of live) {
+    if (!wanted.has(k)) {
+      admin.deleteService(v);
       report.removed.push(k);
     }
   }
-  for (const [k, s] of after) {
-    const was = before.get(k);
-    if (!was) {
-      admin.addService(spec(s));
-      for (const r of s.realServers) admin.addDest(ref(s), { ...r, address: formatIpv4(r.address) });
-      report.added.push(k);
-      continue;
+  for (const [k, s] of wanted) {
+    const current = live.get(k);
+    if (!current) admin.addService(spec(s));
+    else admin.editService(spec(s));
+    const have = new Map((current?.dests ?? []).map((d) => [`${d.address}:${d.port}`, d]));
+    const want = new Map(s.realServers.map((r) => [`${formatIpv4(r.address)}:${r.port}`, { ...r, address: formatIpv4(r.address) }]));
+    let changed = false;
+    for (const [dk, d] of have) {
+      if (!want.has(dk)) {
+        admin.deleteDest(ref(s), d);
+        changed = true;
+      }
     }
-    if (JSON.stringify(was) === JSON.stringify(s)) continue;
-    admin.editService(spec(s));
-    const destKey = (r: { address: number; port: number }) => `${r.address}:${r.port}`;
-    const oldDests = new Map(was.realServers.map((r) => [destKey(r), r]));
-    const newDests = new Map(s.realServers.map((r) => [destKey(r), r]));
-    for (const [dk, r] of oldDests) if (!newDests.has(dk)) admin.deleteDest(ref(s), { address: formatIpv4(r.address), port: r.port });
-    for (const [dk, r] of newDests) {
-      const d = { ...r, address: formatIpv4(r.address) };
-      if (oldDests.has(dk)) admin.editDest(ref(s), d);
-      else admin.addDest(ref(s), d);
+    for (const [dk, d] of want) {
+      const h = have.get(dk);
+      if (!h) admin.addDest(ref(s), d);
+      else if (h.weight !== d.weight || h.method !== d.method || h.upperThreshold !== d.upperThreshold || h.lowerThreshold !== d.lowerThreshold) admin.editDest(ref(s), d);
+      else continue;
+      changed = true;
     }
-    report.changed.push(k);
+    if (!current) report.added.push(k);
+    else if (changed || current.scheduler !== s.scheduler || current.persistence !== s.persistence) report.changed.push(k);
   }
   const t = next.director.timeouts;
   admin.setTimeouts({ tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp });

@@ -1,0 +1,120 @@
+// tapvsadm against a running director: ipvsadm's output, weight changes and removals taking
+// effect on real traffic, save / clear / restore, and a reload during a download.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VIP, directorLab } from '../../src/lab/director.js';
+import { controlSocket, type LabState } from '../../src/lab/lab.js';
+import { onHost, skipUnlessRoot, sleep, spawnOnHost, startLab, stopChild, stopLab, uniquePrefix } from '../helpers/lab.js';
+
+const test = suite('tapvsadm');
+const prefix = uniquePrefix('ad');
+const TAPVSADM = join(dirname(fileURLToPath(import.meta.url)), '../../dist/tapvsadm.js');
+let state: LabState;
+
+function adm(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [TAPVSADM, ...args], { encoding: 'utf8', input, env: { ...process.env, TAPVS_SOCKET: controlSocket(prefix, 'director') }, timeout: 20_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+const curlNames = (n: number) => Array.from({ length: n }, () => onHost(prefix, 'client', ['curl', '-s', '--max-time', '3', `http://${VIP}/`]).stdout.trim());
+
+test.before(async () => {
+  state = await startLab(directorLab(prefix, 'dr'));
+});
+test.after(async () => {
+  await stopLab(prefix);
+});
+
+test('tapvsadm -L -n prints what ipvsadm prints', () => {
+  const r = adm(['-L', '-n']);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(
+    r.stdout,
+    [
+      'IP Virtual Server version 1.2.1 (size=1048576)',
+      'Prot LocalAddress:Port Scheduler Flags',
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+      'TCP  192.168.1.2:80 rr',
+      '  -> 192.168.1.11:80              Route   1      0          0         ',
+      '  -> 192.168.1.12:80              Route   1      0          0         ',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('a weight of 0 quiesces a server at once; a removed server gets nothing', () => {
+  assert.is(adm(['-e', '-t', `${VIP}:80`, '-r', '192.168.1.11', '-w', '0']).status, 0);
+  assert.equal(new Set(curlNames(4)), new Set(['rs2']));
+  assert.is(adm(['-e', '-t', `${VIP}:80`, '-r', '192.168.1.11', '-w', '1']).status, 0);
+  assert.is(adm(['-d', '-t', `${VIP}:80`, '-r', '192.168.1.12']).status, 0);
+  assert.equal(new Set(curlNames(4)), new Set(['rs1']));
+  assert.match(adm(['-Ln']).stdout, /192\.168\.1\.11:80 +Route +1 /);
+  assert.not.match(adm(['-Ln']).stdout, /192\.168\.1\.12/);
+});
+
+test('-S, then -C, then -R: the same rules, and traffic flows again', () => {
+  assert.is(adm(['-a', '-t', `${VIP}:80`, '-r', '192.168.1.12', '-g', '-w', '2']).status, 0);
+  const saved = adm(['-S', '-n']).stdout;
+  assert.is(saved, `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r 192.168.1.11:80 -g -w 1\n-a -t ${VIP}:80 -r 192.168.1.12:80 -g -w 2\n`);
+  assert.is(adm(['-C']).status, 0);
+  assert.not.match(adm(['-Ln']).stdout, /TCP/);
+  assert.is(onHost(prefix, 'client', ['curl', '-s', '--max-time', '2', `http://${VIP}/`]).stdout, '', 'no service, no answer');
+  const restored = adm(['-R'], saved);
+  assert.is(restored.status, 0, restored.stderr);
+  assert.is(adm(['-S', '-n']).stdout, saved);
+  assert.equal(new Set(curlNames(6)), new Set(['rs1', 'rs2']));
+});
+
+test('--set changes the timeouts ipvsadm shows with --timeout', () => {
+  assert.is(adm(['--set', '600', '60', '120']).status, 0);
+  assert.is(adm(['-L', '--timeout']).stdout, 'Timeout (tcp tcpfin udp): 600 60 120\n');
+});
+
+test('errors: bad syntax exits 2, a refused operation exits 1, both say why', () => {
+  const bad = adm(['-A', '-t', '192.168.1.300:80']);
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /Illegal virtual server address\[:port\] specified/);
+  const dup = adm(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+  assert.is(dup.status, 1);
+  assert.match(dup.stderr, /Service already exists/);
+  assert.match(adm(['-e', '-t', `${VIP}:81`, '-r', '192.168.1.11']).stderr, /Service not defined/);
+});
+
+test('a reload (SIGHUP) applies the config file while a download carries on', async () => {
+  const router = state.routers[0];
+  const want = new Set(['rs1', 'rs2'].map((h) => onHost(prefix, h, ['sha256sum', `/tmp/${prefix}-${h}-www/blob`]).stdout.split(' ')[0]));
+  const download = spawnOnHost(prefix, 'client', ['sh', '-c', `curl -s --limit-rate 700k --max-time 30 http://${VIP}/blob | sha256sum`]);
+  let out = '';
+  download.stdout!.on('data', (d) => (out += d));
+  const finished = new Promise((r) => download.on('exit', r));
+  await sleep(1000);
+  const config = JSON.parse(readFileSync(router.config, 'utf8'));
+  config.services[0].scheduler = 'wrr';
+  config.services[0].realServers[0].weight = 3;
+  writeFileSync(router.config, JSON.stringify(config));
+  process.kill(router.pid, 'SIGHUP');
+  await sleep(500);
+  assert.match(adm(['-Ln']).stdout, /TCP  192\.168\.1\.2:80 wrr\n  -> 192\.168\.1\.11:80 +Route +3 /);
+  await Promise.race([finished, sleep(30_000)]);
+  await stopChild(download);
+  assert.ok(want.has(out.split(' ')[0]), 'the download that spanned the reload arrived whole');
+  assert.match(readFileSync(router.log, 'utf8'), /"msg":"reloaded"/);
+});
+
+test('a reload with a bad config is refused and changes nothing', async () => {
+  const router = state.routers[0];
+  const before = adm(['-S', '-n']).stdout;
+  const good = readFileSync(router.config, 'utf8');
+  writeFileSync(router.config, good.replace('"wrr"', '"nosuch"'));
+  process.kill(router.pid, 'SIGHUP');
+  await sleep(500);
+  writeFileSync(router.config, good);
+  assert.is(adm(['-S', '-n']).stdout, before);
+  assert.match(readFileSync(router.log, 'utf8'), /unknown scheduler 'nosuch'.*reload refused/);
+});
+
+if (!skipUnlessRoot('director-admin.test.ts')) test.run();

@@ -1,0 +1,109 @@
+// tapvsadm's command line and output against ipvsadm's documented forms.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { ListView } from '../../src/control/admin.js';
+import { UsageError, parseIpvsadm } from '../../src/control/ipvsadm-args.js';
+import { formatConnections, formatList, formatSave, largeNumber } from '../../src/control/ipvsadm-format.js';
+
+const listOpts = (over = {}) => ({ numeric: true, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false, ...over });
+const zeroStats = { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 };
+const zeroRates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+const dest = (address: string, method: 'dr' | 'nat' | 'tun', weight: number, active: number, inact: number) => ({
+  address, port: 80, method, forward: { dr: 'Route', nat: 'Masq', tun: 'Tunnel' }[method], weight, activeConns: active, inactConns: inact, persistConns: 0, upperThreshold: 0, lowerThreshold: 0, stats: zeroStats, rates: zeroRates,
+});
+const VIEW: ListView = {
+  version: '1.2.1',
+  size: 4096,
+  services: [
+    { protocol: 'udp', vip: '192.168.1.2', port: 53, fwmark: 0, scheduler: 'rr', persistence: 0, netmask: '255.255.255.255', onePacket: true, flags: [], stats: zeroStats, rates: zeroRates, dests: [dest('192.168.1.11', 'dr', 1, 0, 0)] },
+    {
+      protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'wrr', persistence: 50, netmask: '255.255.255.0', onePacket: false, flags: [],
+      stats: { conns: 123456789, inPackets: 5, outPackets: 0, inBytes: 1e12, outBytes: 0 }, rates: zeroRates,
+      dests: [dest('192.168.1.12', 'dr', 2, 0, 0), dest('192.168.1.11', 'nat', 1, 3, 22)],
+    },
+  ],
+};
+
+test('parses ipvsadm commands: clustered flags, -p with and without a timeout, --set', () => {
+  const l = parseIpvsadm(['-Ln']);
+  assert.is(l.command, 'list');
+  assert.ok(l.list.numeric);
+  assert.ok(parseIpvsadm(['-lnc']).list.connections);
+  const a = parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-s', 'rr', '-p']);
+  assert.equal(a.service, { protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'rr', persistence: 300 });
+  assert.is(parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-p', '600']).service!.persistence, 600);
+  assert.is(parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-p600']).service!.persistence, 600);
+  assert.equal(parseIpvsadm(['-a', '-t', '192.168.1.2:80', '-r', '192.168.1.11:8080', '-m', '-w', '3']).dest, { address: '192.168.1.11', port: 8080, method: 'nat', weight: 3 });
+  assert.is(parseIpvsadm(['-a', '-u', '192.168.1.2:53', '-r', '192.168.1.11']).dest!.method, 'dr', 'gatewaying is the default');
+  assert.equal(parseIpvsadm(['--set', '900', '120', '300']).set, { tcp: 900, tcpfin: 120, udp: 300 });
+  assert.equal(parseIpvsadm(['-A', '-f', '7', '-s', 'sh', '-b', 'sh-port,sh-fallback']).service!.flags, ['sh-port', 'sh-fallback']);
+  assert.is(parseIpvsadm([]).command, 'list');
+});
+
+test('refuses bad syntax with ipvsadm wording', () => {
+  const err = (argv: string[]) => {
+    try {
+      parseIpvsadm(argv);
+    } catch (e) {
+      assert.instance(e, UsageError);
+      return (e as Error).message;
+    }
+    throw new Error(`accepted ${argv.join(' ')}`);
+  };
+  assert.match(err(['-A', '-D', '-t', '1.2.3.4:80']), /only specify one command/);
+  assert.match(err(['-A', '-t', '1.2.3.400:80']), /Illegal virtual server address\[:port\] specified/);
+  assert.match(err(['-A', '-t', '1.2.3.4:0']), /Zero port specified for non-persistent service/);
+  assert.match(err(['-a', '-t', '1.2.3.4:80', '-r', '5.6.7.8', '-w', 'x']), /Illegal weight specified/);
+  assert.match(err(['-a', '-t', '1.2.3.4:80', '-r', '5.6.7.8', '-g', '-m']), /one forwarding method/);
+  assert.match(err(['-a', '-r', '5.6.7.8']), /No virtual service specified/);
+  assert.match(err(['-L', '--bogus']), /Unknown option --bogus/);
+});
+
+test('-L -n in ipvsadm columns, services and servers sorted', () => {
+  assert.is(
+    formatList(VIEW, listOpts()),
+    [
+      'IP Virtual Server version 1.2.1 (size=4096)',
+      'Prot LocalAddress:Port Scheduler Flags',
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+      'TCP  192.168.1.2:80 wrr persistent 50 mask 255.255.255.0',
+      '  -> 192.168.1.11:80              Masq    1      3          22        ',
+      '  -> 192.168.1.12:80              Route   2      0          0         ',
+      'UDP  192.168.1.2:53 rr ops',
+      '  -> 192.168.1.11:80              Route   1      0          0         ',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('--stats scales large numbers as ipvsadm does, --exact does not', () => {
+  const out = formatList(VIEW, listOpts({ stats: true }));
+  assert.match(out, /Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n/);
+  assert.ok(out.includes(`${'TCP  192.168.1.2:80'.padEnd(33)}  123456K        5        0    1000G        0\n`), out);
+  assert.is(largeNumber(123456789, true), ' 123456789');
+  assert.is(largeNumber(99, false), '       99');
+});
+
+test('-S writes rules that name every setting', () => {
+  assert.is(
+    formatSave(VIEW),
+    [
+      '-A -t 192.168.1.2:80 -s wrr -p 50 -M 255.255.255.0',
+      '-a -t 192.168.1.2:80 -r 192.168.1.11:80 -m -w 1',
+      '-a -t 192.168.1.2:80 -r 192.168.1.12:80 -g -w 2',
+      '-A -u 192.168.1.2:53 -s rr -o',
+      '-a -u 192.168.1.2:53 -r 192.168.1.11:80 -g -w 1',
+      '',
+    ].join('\n'),
+  );
+  // Every saved line parses back to the same request.
+  for (const line of formatSave(VIEW).trim().split('\n')) assert.ok(parseIpvsadm(line.split(' ')).command.startsWith('add-'));
+});
+
+test('-L -c lists connections with expiry as mm:ss', () => {
+  const out = formatConnections([{ protocol: 'TCP', expiresS: 899, state: 'ESTABLISHED', client: '10.0.0.2:40000', virtual: '192.168.1.2:80', destination: '192.168.1.11:80', template: false }]);
+  assert.is(out, 'IPVS connection entries\npro expire state       source             virtual            destination\nTCP 14:59  ESTABLISHED 10.0.0.2:40000     192.168.1.2:80     192.168.1.11:80\n');
+});
+
+test.run();
