@@ -10,7 +10,8 @@ import { buildRouter } from './build.js';
 import type { Router } from './router.js';
 import { Admin } from './control/admin.js';
 import { applyConfig } from './control/reload.js';
-import { startControlServer } from './control/socket.js';
+import { Stream, startControlServer } from './control/socket.js';
+import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 
 /** How often neighbour timers run. */
@@ -123,6 +124,19 @@ export async function runDaemon(configFile: string): Promise<void> {
 
 type Args = Record<string, unknown>;
 
+/** Attaches a tracer while anyone watches, and takes it away with the last watcher. */
+function traceStream(router: Router, filter: ReturnType<typeof parseTraceFilter>): Stream {
+  return new Stream((send) => {
+    const tracer = router.tracer ?? new PacketTracer();
+    router.tracer = tracer;
+    const unwatch = tracer.watch(filter, send);
+    return () => {
+      unwatch();
+      if (!tracer.watching && router.tracer === tracer) router.tracer = null;
+    };
+  });
+}
+
 /** The control socket's operations (tapvsadm speaks these). */
 function controlOp(r: RunningRouter, config: Config, reload: () => unknown, op: string, a: Args): unknown {
   const { admin } = r;
@@ -157,6 +171,8 @@ function controlOp(r: RunningRouter, config: Config, reload: () => unknown, op: 
       return counterSnapshot(r, config);
     case 'reload':
       return reload();
+    case 'trace':
+      return traceStream(r.router, parseTraceFilter(typeof a.match === 'string' ? a.match : undefined));
     default:
       throw new Error(`unknown operation '${op}'`);
   }

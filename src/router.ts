@@ -5,7 +5,8 @@
 
 import { Interface } from './l2/interface.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, Neighbour, NeighbourState, NeighbourTable, type NeighbourTimers } from './l2/neighbours.js';
-import { C, counterRecord, newCounterArray, type RouterCounters } from './l3/counters.js';
+import { C, ROUTER_COUNTERS, counterRecord, newCounterArray, type RouterCounters } from './l3/counters.js';
+import type { PacketTracer } from './control/trace.js';
 import { U32Map } from './util/u32map.js';
 import { TokenBucket } from './l3/ratelimit.js';
 import { RouteTable } from './l3/routes.js';
@@ -84,6 +85,8 @@ export class Router implements FrameHandler {
   private readonly opts: RouterOptions;
   /** Set by the director when virtual services are configured. */
   director: L4Director | null = null;
+  /** Set only while someone runs `tapvs trace`: otherwise frames take the plain path. */
+  tracer: PacketTracer | null = null;
   private readonly log: Log;
   private readonly b: Uint8Array;
   private readonly ifaceByPort: (Interface | undefined)[];
@@ -168,6 +171,23 @@ export class Router implements FrameHandler {
   // ---- receive path
 
   receive(port: number, slot: number, offset: number, length: number): void {
+    const tracer = this.tracer;
+    if (tracer === null) return this.process(port, slot, offset, length);
+    tracer.begin(this.b, this.engine.slotOffset(slot) + offset, length, this.ifaceByPort[port]?.name ?? `port ${port}`);
+    this.process(port, slot, offset, length);
+    tracer.end();
+  }
+
+  /** A note for `tapvs trace`, when the current frame is traced. */
+  trace(decision: string): void {
+    if (this.tracer !== null && this.tracer.on) this.tracer.note(decision);
+  }
+
+  get tracing(): boolean {
+    return this.tracer !== null && this.tracer.on;
+  }
+
+  private process(port: number, slot: number, offset: number, length: number): void {
     this.stats[C.rx_frames]++;
     const iface = this.ifaceByPort[port];
     if (iface === undefined) return this.drop(slot, C.eth_other_host);
@@ -273,6 +293,7 @@ export class Router implements FrameHandler {
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_NET, 0);
       return this.drop(slot, C.no_route);
     }
+    if (this.tracing) this.trace(`route ${formatIpv4(route.network)}/${route.length} ${route.via ? `via ${formatIpv4(route.via)}` : 'on-link'} dev ${route.iface.name}`);
     // NAT replies from real servers leave with the virtual service's address.
     if (this.director !== null && this.director.hasNat && this.director.outbound(slot, at)) this.stats[C.lvs_nat_out]++;
     ip.point(this.b, at + ETH_HEADER).decrementTtl();
@@ -337,6 +358,7 @@ export class Router implements FrameHandler {
     let n = table.get(nextHop);
     const now = this.now;
     if (n !== undefined && n.state !== NeighbourState.Incomplete) {
+      if (this.tracing) this.trace(`send ${egress.name} to ${formatIpv4(nextHop)} at ${formatMac(n.mac)}`);
       n.usedAt = now;
       if (n.state === NeighbourState.Stale && n.probes === 0) this.probe(egress, n, now, n.mac);
       const at = this.engine.slotOffset(slot) + offset;
@@ -350,6 +372,7 @@ export class Router implements FrameHandler {
       n.usedAt = now;
       this.probe(egress, n, now, BROADCAST_MAC);
     }
+    if (this.tracing) this.trace(`wait for ARP: ${formatIpv4(nextHop)} on ${egress.name}`);
     if (n.pending.length >= table.timers.queuePerNeighbour) {
       this.drop(n.pending.shift()!.slot, C.arp_queue_full);
     }
@@ -510,6 +533,7 @@ export class Router implements FrameHandler {
     const totalLength = IPV4_MIN_HEADER + ICMP_HEADER + quoted;
     this.out.point(b, fat + ETH_HEADER).write({ totalLength, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_ICMP, src: from, dst: src, tos: 0xc0 });
     this.stats[C.icmp_errors_sent]++;
+    if (this.tracing) this.trace(`icmp error type ${type} code ${code} to ${formatIpv4(src)}`);
     this.output(slot, offset, ETH_HEADER + totalLength);
   }
 
@@ -536,6 +560,7 @@ export class Router implements FrameHandler {
   /** Releases a frame's slot, counting why (C index, or NOT_COUNTED). */
   drop(slot: number, reason: number): void {
     if (reason !== NOT_COUNTED) this.stats[reason]++;
+    if (this.tracing) this.trace(reason === NOT_COUNTED ? 'consumed' : `drop: ${ROUTER_COUNTERS[reason]}`);
     this.engine.release(slot);
   }
 }

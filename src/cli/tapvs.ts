@@ -4,6 +4,9 @@ import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
+import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
+import { controlStream } from '../control/socket.js';
+import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
 import { directorLab, type DirectorTopology } from '../lab/director.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
@@ -24,6 +27,40 @@ await yargs(hideBin(process.argv))
     (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
     async (argv) => {
       await runDaemon(argv.config).catch(fail);
+    },
+  )
+  .command(
+    'trace',
+    'stream every decision tapvs makes on matching packets',
+    (y) =>
+      y
+        .option('match', { type: 'string', describe: 'ADDR[/LEN][:PORT]: packets from or to it' })
+        .option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET })
+        .option('count', { type: 'number', describe: 'stop after this many packets' })
+        .option('json', { type: 'boolean', default: false }),
+    async (argv) => {
+      try {
+        parseTraceFilter(argv.match);
+      } catch (e) {
+        fail(e);
+      }
+      let seen = 0;
+      await new Promise<void>((resolve) => {
+        const stream = controlStream(
+          argv.socket,
+          'trace',
+          { match: argv.match },
+          (event) => {
+            console.log(argv.json ? JSON.stringify(event) : formatTraceRecord(event as TraceRecord));
+            if (argv.count !== undefined && ++seen >= argv.count) stream.close();
+          },
+          (err) => {
+            if (err) fail(err);
+            resolve();
+          },
+        );
+        process.once('SIGINT', () => stream.close());
+      });
     },
   )
   .command('lab', 'a lab of Linux hosts in network namespaces, routed by tapvs', (lab) =>
@@ -104,7 +141,7 @@ await yargs(hideBin(process.argv))
       )
       .demandCommand(1, 'lab: say up, down, status or exec'),
   )
-  .demandCommand(1, 'say what to do: run, or lab')
+  .demandCommand(1, 'say what to do: run, trace, or lab')
   .strict()
   .help()
   .parseAsync();

@@ -13,6 +13,14 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 export type Handler = (op: string, args: Record<string, unknown>) => unknown;
 
+/**
+ * A handler's answer that goes on: the client gets {"id", "ok": true, "streaming": true},
+ * then {"id", "event": ...} lines until it disconnects, when `start`'s returned stop runs.
+ */
+export class Stream {
+  constructor(readonly start: (send: (event: unknown) => void) => () => void) {}
+}
+
 export interface ControlLog {
   warn(obj: object, msg: string): void;
 }
@@ -52,12 +60,28 @@ function serve(socket: Socket, handler: Handler, log: ControlLog): void {
     while ((nl = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 1);
-      if (line.trim()) reply(handle(line, handler, log));
+      if (!line.trim()) continue;
+      const answer = handle(line, handler, log);
+      if (answer instanceof StreamingAnswer) {
+        socket.setTimeout(0);
+        reply({ id: answer.id, ok: true, streaming: true });
+        const stop = answer.stream.start((event) => reply({ id: answer.id, event }));
+        socket.once('close', stop);
+        return; // a streaming connection takes no more requests
+      }
+      reply(answer);
     }
   });
 }
 
-function handle(line: string, handler: Handler, log: ControlLog): object {
+class StreamingAnswer {
+  constructor(
+    readonly id: unknown,
+    readonly stream: Stream,
+  ) {}
+}
+
+function handle(line: string, handler: Handler, log: ControlLog): object | StreamingAnswer {
   let req: unknown;
   try {
     req = JSON.parse(line);
@@ -69,7 +93,9 @@ function handle(line: string, handler: Handler, log: ControlLog): object {
   }
   const { id = null, op, ...args } = req as { id?: unknown; op: string };
   try {
-    return { id, ok: true, result: handler(op, args) ?? null };
+    const result = handler(op, args);
+    if (result instanceof Stream) return new StreamingAnswer(id, result);
+    return { id, ok: true, result: result ?? null };
   } catch (e) {
     const message = (e as Error).message;
     if (!(e instanceof Error) || e.constructor === Error || e instanceof TypeError) log.warn({ op, err: message }, 'control request failed');
@@ -104,4 +130,35 @@ export function controlRequest(path: string, op: string, args: Record<string, un
     });
     socket.write(`${JSON.stringify({ id: 1, op, ...args })}\n`);
   });
+}
+
+/** A streaming request: `onEvent` for each event until close() (or the server goes away). */
+export function controlStream(path: string, op: string, args: Record<string, unknown>, onEvent: (event: unknown) => void, onEnd: (error?: Error) => void): { close(): void } {
+  const socket = createConnection(path);
+  let buffer = '';
+  let started = false;
+  socket.setEncoding('utf8');
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'is tapvs running? (set --socket or TAPVS_SOCKET)' : e.message;
+    onEnd(new Error(`cannot reach tapvs at ${path}: ${why}`));
+  });
+  socket.on('close', () => onEnd());
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buffer.slice(0, nl)) as { ok?: boolean; error?: string; streaming?: boolean; event?: unknown };
+      buffer = buffer.slice(nl + 1);
+      if (!started) {
+        if (!msg.ok) {
+          onEnd(new Error(msg.error));
+          socket.destroy();
+          return;
+        }
+        started = true;
+      } else onEvent(msg.event);
+    }
+  });
+  socket.write(`${JSON.stringify({ id: 1, op, ...args })}\n`);
+  return { close: () => socket.destroy() };
 }

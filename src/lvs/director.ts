@@ -6,12 +6,12 @@
 
 import { ConnFlag, ConnTable, NONE } from './conn-table.js';
 import { createScheduler, type SchedulingKey } from './schedulers/index.js';
-import { Method, RealServer, VirtualService, type ServiceKey } from './service.js';
-import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, TCP_TRANSITIONS, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
+import { METHOD_NAMES, Method, RealServer, VirtualService, type ServiceKey } from './service.js';
+import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, TCP_STATE_NAMES, TCP_TRANSITIONS, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
 import type { Interface } from '../l2/interface.js';
 import { C } from '../l3/counters.js';
 import type { PacketEngine } from '../io/engine.js';
-import { readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
+import { formatIpv4, readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
 import { patchChecksum } from '../packet/checksum.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED } from '../packet/icmp.js';
@@ -207,6 +207,8 @@ export class Director implements L4Director {
     const svc = this.match(vaddr, protocol, vport);
     if (svc === null) return false; // not a service port: the router answers as for any local address
     stats[C.lvs_in_packets]++;
+    const tracing = this.router.tracing;
+    if (tracing) this.router.trace(`service ${describeKey(svc.key)} ${svc.scheduler.name}${svc.persistent ? ` persistent ${svc.persistenceS}` : ''}${svc.onePacket ? ' ops' : ''}`);
     const caddr = ip.src;
     const now = this.router.clock;
     const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
@@ -225,6 +227,7 @@ export class Director implements L4Director {
         return true;
       }
       dest = chosen;
+      if (tracing) this.router.trace(`new connection: ${this.lastChoice} -> ${formatIpv4(dest.addr)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
       svc.stats.conns++;
       dest.stats.conns++;
       if (!svc.onePacket) {
@@ -236,6 +239,7 @@ export class Director implements L4Director {
       }
     } else {
       dest = this.dests[this.table.dest[e]];
+      if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state[e]] ?? ''} -> ${formatIpv4(dest.addr)}:${dest.port}`);
     }
 
     if (e !== NONE) {
@@ -252,11 +256,15 @@ export class Director implements L4Director {
     return true;
   }
 
+  /** How the last server was chosen, for the trace. */
+  private lastChoice = '';
+
   private schedule(svc: VirtualService, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): RealServer | null {
     const key = this.key;
     key.caddr = caddr;
     key.cport = cport;
     key.daddr = vaddr;
+    this.lastChoice = `scheduler ${svc.scheduler.name}`;
     if (!svc.persistent) return svc.scheduler.pick(svc.dests, key);
 
     // Persistence: a template per (masked) client and service remembers its server.
@@ -268,6 +276,7 @@ export class Director implements L4Director {
       const d = this.dests[this.table.dest[tpl]];
       if (d.available) {
         this.table.setTimeout(tpl, svc.persistenceS * 1000, now);
+        this.lastChoice = `persistence template ${formatIpv4(masked)}`;
         return d;
       }
       this.closeTemplate(tpl); // its server went away: choose anew
@@ -318,6 +327,7 @@ export class Director implements L4Director {
     const old = t.state[e];
     const state = nextTcpState(TCP_TRANSITIONS, dir, tcpEvent(flags), old);
     if (state !== old) {
+      if (this.router.tracing) this.router.trace(`state ${TCP_STATE_NAMES[old]} -> ${TCP_STATE_NAMES[state]}`);
       t.state[e] = state;
       const inactive = (t.flags[e] & ConnFlag.Inactive) !== 0;
       if (!inactive && state !== TcpState.Established) {
@@ -347,6 +357,7 @@ export class Director implements L4Director {
     if (route === undefined) return this.router.drop(slot, C.lvs_dest_unroutable);
     const nextHop = route.via || d.addr;
 
+    if (this.router.tracing) this.router.trace(`${METHOD_NAMES[d.method]} to ${formatIpv4(d.addr)}:${d.port}`);
     if (d.method === Method.Nat) {
       const l4 = ipAt + ip.headerLength;
       const vport = (b[l4 + 2] << 8) | b[l4 + 3];
@@ -396,6 +407,7 @@ export class Director implements L4Director {
     const t = this.table;
     const d = this.dests[t.dest[e]];
     rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr[e], t.vport[e]);
+    if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr[e])}:${t.vport[e]}`);
     const now = this.router.clock;
     if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, b[l4 + 13], now);
     else t.setTimeout(e, this.udpTimeoutMs, now);
