@@ -284,14 +284,14 @@ export class Admin {
     const out: ConnView[] = [];
     t.forEach((e) => {
       if (out.length >= limit) return;
-      const template = (t.flags[e] & ConnFlag.Template) !== 0;
-      const proto = t.proto[e];
+      const template = (t.flags(e) & ConnFlag.Template) !== 0;
+      const proto = t.proto(e);
       out.push({
         protocol: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : 'IP',
-        expiresS: Math.max(0, Math.round(((t.expires[e] - nowTick) * TICK_MS) / 1000)),
-        state: template ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state[e]] : proto === 17 ? 'UDP' : 'NONE',
-        client: `${formatIpv4(t.caddr[e])}:${t.cport[e]}`,
-        virtual: `${formatIpv4(t.vaddr[e])}:${t.vport[e]}`,
+        expiresS: Math.max(0, Math.round(((t.expiresAt(e) - nowTick) * TICK_MS) / 1000)),
+        state: template ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state(e)] : proto === 17 ? 'UDP' : 'NONE',
+        client: `${formatIpv4(t.caddr(e))}:${t.cport(e)}`,
+        virtual: `${formatIpv4(t.vaddr(e))}:${t.vport(e)}`,
         destination: `${formatIpv4(t.daddr[e])}:${t.dport[e]}`,
         template,
       });

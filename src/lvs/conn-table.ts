@@ -9,9 +9,13 @@
 // doubly linked list; extending a timeout leaves them where they are (they are re-filed when
 // their old slot comes round), shortening one moves them at once.
 //
-// Memory per entry: 12 bytes of addresses, 6 of ports, 4 of proto/state/flags/method, 4 dest,
-// 2 service, 4 expiry, 4 packets, 16 of list links, and 8 of hash buckets (one per entry per
-// index, for a power-of-two capacity): 60 bytes, plus the fixed 64 KiB wheel.
+// Layout: what a lookup and a forwarded packet touch lives in one 32-byte record per entry
+// (two to a cache line): client and virtual address, both ports, protocol/flags/state/method,
+// the in-chain link, the real server, the expiry and the packet count. A lookup that hits
+// costs the bucket head and that record: two cache misses at most, however large the table.
+// Cold fields (the real server's address and port for NAT, the service, the out-chain and
+// wheel links) are arrays of their own. Per entry: 32 + 20 + 8 of hash buckets = 60 bytes,
+// plus the fixed 64 KiB wheel.
 
 import { randomInt } from 'node:crypto';
 
@@ -50,25 +54,28 @@ export interface NewConn {
   timeoutMs: number;
 }
 
+// Record words.
+const REC = 8;
+const W_CADDR = 0;
+const W_VADDR = 1;
+const W_PORTS = 2; // cport << 16 | vport
+const W_META = 3; // proto | flags << 8 | state << 16 | method << 24
+const W_IN_NEXT = 4;
+const W_DEST = 5;
+const W_EXPIRES = 6;
+const W_PACKETS = 7;
+const TEMPLATE_BIT = ConnFlag.Template << 8;
+
 export class ConnTable {
   readonly capacity: number;
-  // entry fields
-  readonly proto: Uint8Array;
-  readonly state: Uint8Array;
-  readonly flags: Uint8Array;
-  readonly method: Uint8Array;
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
+  /** The hot record of each entry (see the layout above); read it through the accessors. */
+  private readonly rec: Uint32Array;
+  private readonly recI: Int32Array;
+  // cold fields
   readonly daddr: Uint32Array;
-  readonly cport: Uint16Array;
-  readonly vport: Uint16Array;
   readonly dport: Uint16Array;
-  readonly dest: Int32Array;
   readonly service: Uint16Array;
-  readonly expires: Uint32Array;
-  readonly packets: Uint32Array;
   // links
-  private readonly inNext: Int32Array;
   private readonly outNext: Int32Array;
   private readonly wheelNext: Int32Array; // also the free list
   private readonly wheelPrev: Int32Array;
@@ -87,21 +94,11 @@ export class ConnTable {
   constructor(capacity: number, nowMs: number, seed = randomInt(0, 2 ** 31)) {
     if (!Number.isInteger(capacity) || capacity < 16 || capacity > 1 << 26) throw new RangeError('connection table capacity must be 16..67108864');
     this.capacity = capacity;
-    this.proto = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.method = new Uint8Array(capacity);
-    this.caddr = new Uint32Array(capacity);
-    this.vaddr = new Uint32Array(capacity);
+    this.rec = new Uint32Array(capacity * REC);
+    this.recI = new Int32Array(this.rec.buffer);
     this.daddr = new Uint32Array(capacity);
-    this.cport = new Uint16Array(capacity);
-    this.vport = new Uint16Array(capacity);
     this.dport = new Uint16Array(capacity);
-    this.dest = new Int32Array(capacity);
     this.service = new Uint16Array(capacity);
-    this.expires = new Uint32Array(capacity);
-    this.packets = new Uint32Array(capacity);
-    this.inNext = new Int32Array(capacity);
     this.outNext = new Int32Array(capacity);
     this.wheelNext = new Int32Array(capacity);
     this.wheelPrev = new Int32Array(capacity);
@@ -122,10 +119,58 @@ export class ConnTable {
     return this.used;
   }
 
+  // ---- fields of an entry
+
+  caddr(e: number): number {
+    return this.rec[e * REC + W_CADDR];
+  }
+  vaddr(e: number): number {
+    return this.rec[e * REC + W_VADDR];
+  }
+  cport(e: number): number {
+    return this.rec[e * REC + W_PORTS] >>> 16;
+  }
+  vport(e: number): number {
+    return this.rec[e * REC + W_PORTS] & 0xffff;
+  }
+  proto(e: number): number {
+    return this.rec[e * REC + W_META] & 0xff;
+  }
+  flags(e: number): number {
+    return (this.rec[e * REC + W_META] >>> 8) & 0xff;
+  }
+  setFlags(e: number, flags: number): void {
+    const o = e * REC + W_META;
+    this.rec[o] = (this.rec[o] & ~0xff00) | ((flags & 0xff) << 8);
+  }
+  state(e: number): number {
+    return (this.rec[e * REC + W_META] >>> 16) & 0xff;
+  }
+  setState(e: number, state: number): void {
+    const o = e * REC + W_META;
+    this.rec[o] = (this.rec[o] & ~0xff0000) | ((state & 0xff) << 16);
+  }
+  method(e: number): number {
+    return this.rec[e * REC + W_META] >>> 24;
+  }
+  dest(e: number): number {
+    return this.recI[e * REC + W_DEST];
+  }
+  /** Expiry in ticks (see tick()). */
+  expiresAt(e: number): number {
+    return this.rec[e * REC + W_EXPIRES];
+  }
+  packets(e: number): number {
+    return this.rec[e * REC + W_PACKETS];
+  }
+  addPackets(e: number, n: number): void {
+    this.rec[e * REC + W_PACKETS] += n;
+  }
+
   /** Bytes of typed-array memory per entry, including its share of the hash buckets. */
   get bytesPerEntry(): number {
-    const arrays = [this.proto, this.state, this.flags, this.method, this.caddr, this.vaddr, this.daddr, this.cport, this.vport, this.dport, this.dest, this.service, this.expires, this.packets, this.inNext, this.outNext, this.wheelNext, this.wheelPrev];
-    const perEntry = arrays.reduce((n, a) => n + a.BYTES_PER_ELEMENT, 0);
+    const arrays = [this.daddr, this.dport, this.service, this.outNext, this.wheelNext, this.wheelPrev];
+    const perEntry = REC * 4 + arrays.reduce((n, a) => n + a.BYTES_PER_ELEMENT, 0);
     return perEntry + ((this.inHeads.byteLength + this.outHeads.byteLength) / this.capacity);
   }
 
@@ -145,8 +190,11 @@ export class ConnTable {
 
   /** A connection (not a template) by the client's view of it, or NONE. */
   lookupIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number): number {
-    for (let e = this.inHeads[this.hash(proto, caddr, cport, vaddr, vport)]; e !== NONE; e = this.inNext[e]) {
-      if (this.caddr[e] === caddr && this.cport[e] === cport && this.vaddr[e] === vaddr && this.vport[e] === vport && this.proto[e] === proto && !(this.flags[e] & ConnFlag.Template)) return e;
+    const rec = this.rec;
+    const ports = ((cport << 16) | vport) >>> 0;
+    for (let e = this.inHeads[this.hash(proto, caddr, cport, vaddr, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
+      const o = e * REC;
+      if (rec[o] === caddr && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & 0x1ff) === proto) return e;
     }
     return NONE;
   }
@@ -154,15 +202,17 @@ export class ConnTable {
   /** A NAT connection by the real server's reply: <proto, daddr, dport, caddr, cport>. */
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
     for (let e = this.outHeads[this.hash(proto, daddr, dport, caddr, cport)]; e !== NONE; e = this.outNext[e]) {
-      if (this.daddr[e] === daddr && this.dport[e] === dport && this.caddr[e] === caddr && this.cport[e] === cport && this.proto[e] === proto) return e;
+      if (this.daddr[e] === daddr && this.dport[e] === dport && this.caddr(e) === caddr && this.cport(e) === cport && this.proto(e) === proto) return e;
     }
     return NONE;
   }
 
   /** A persistence template: client (masked) and service address; port 0 for port-less. */
   lookupTemplate(proto: number, caddr: number, vaddr: number, vport: number): number {
-    for (let e = this.inHeads[this.hash(proto, caddr, 0, vaddr, vport)]; e !== NONE; e = this.inNext[e]) {
-      if (this.caddr[e] === caddr && this.vaddr[e] === vaddr && this.vport[e] === vport && this.proto[e] === proto && this.flags[e] & ConnFlag.Template) return e;
+    const rec = this.rec;
+    for (let e = this.inHeads[this.hash(proto, caddr, 0, vaddr, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
+      const o = e * REC;
+      if (rec[o] === caddr && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & 0x1ff) === (proto | TEMPLATE_BIT)) return e;
     }
     return NONE;
   }
@@ -176,31 +226,29 @@ export class ConnTable {
     const cport = c.flags & ConnFlag.Template ? 0 : c.cport;
     const inBucket = this.hash(c.proto, c.caddr, cport, c.vaddr, c.vport);
     const outBucket = c.flags & ConnFlag.HashedOut ? this.hash(c.proto, c.daddr, c.dport, c.caddr, cport) : -1;
-    if (this.chainLength(this.inHeads[inBucket], this.inNext) >= MAX_CHAIN || (outBucket >= 0 && this.chainLength(this.outHeads[outBucket], this.outNext) >= MAX_CHAIN)) {
+    if (this.inChainLength(this.inHeads[inBucket]) >= MAX_CHAIN || (outBucket >= 0 && this.outChainLength(this.outHeads[outBucket]) >= MAX_CHAIN)) {
       this.chainFull++;
       return NONE;
     }
     this.freeHead = this.wheelNext[e];
-    this.proto[e] = c.proto;
-    this.caddr[e] = c.caddr;
-    this.cport[e] = cport;
-    this.vaddr[e] = c.vaddr;
-    this.vport[e] = c.vport;
+    const o = e * REC;
+    const rec = this.rec;
+    rec[o + W_CADDR] = c.caddr;
+    rec[o + W_VADDR] = c.vaddr;
+    rec[o + W_PORTS] = ((cport << 16) | c.vport) >>> 0;
+    rec[o + W_META] = (c.proto & 0xff) | ((c.flags & 0xff) << 8) | ((c.state & 0xff) << 16) | ((c.method & 0xff) << 24);
+    this.recI[o + W_DEST] = c.dest;
+    rec[o + W_PACKETS] = 0;
     this.daddr[e] = c.daddr;
     this.dport[e] = c.dport;
-    this.dest[e] = c.dest;
     this.service[e] = c.service;
-    this.method[e] = c.method;
-    this.flags[e] = c.flags;
-    this.state[e] = c.state;
-    this.packets[e] = 0;
-    this.inNext[e] = this.inHeads[inBucket];
+    this.recI[o + W_IN_NEXT] = this.inHeads[inBucket];
     this.inHeads[inBucket] = e;
     if (outBucket >= 0) {
       this.outNext[e] = this.outHeads[outBucket];
       this.outHeads[outBucket] = e;
     }
-    this.expires[e] = this.tick(nowMs) + Math.ceil(c.timeoutMs / TICK_MS);
+    rec[o + W_EXPIRES] = this.tick(nowMs) + Math.ceil(c.timeoutMs / TICK_MS);
     this.wheelLink(e);
     this.used++;
     return e;
@@ -209,8 +257,8 @@ export class ConnTable {
   /** Restarts an entry's timer. Extending is free; shortening re-files it on the wheel. */
   setTimeout(e: number, timeoutMs: number, nowMs: number): void {
     const expires = this.tick(nowMs) + Math.ceil(timeoutMs / TICK_MS);
-    const old = this.expires[e];
-    this.expires[e] = expires;
+    const old = this.rec[e * REC + W_EXPIRES];
+    this.rec[e * REC + W_EXPIRES] = expires;
     if (expires < old) {
       this.wheelUnlink(e);
       this.wheelLink(e);
@@ -219,18 +267,13 @@ export class ConnTable {
 
   /** Pushes an entry's expiry later without touching the wheel (safe inside onExpire). */
   extend(e: number, timeoutMs: number, nowMs: number): void {
-    this.expires[e] = Math.max(this.expires[e], this.tick(nowMs) + Math.ceil(timeoutMs / TICK_MS));
+    const o = e * REC + W_EXPIRES;
+    this.rec[o] = Math.max(this.rec[o], this.tick(nowMs) + Math.ceil(timeoutMs / TICK_MS));
   }
 
   remove(e: number): void {
-    const cport = this.cport[e];
-    this.unchain(this.inHeads, this.inNext, this.hash(this.proto[e], this.caddr[e], cport, this.vaddr[e], this.vport[e]), e);
-    if (this.flags[e] & ConnFlag.HashedOut) this.unchain(this.outHeads, this.outNext, this.hash(this.proto[e], this.daddr[e], this.dport[e], this.caddr[e], cport), e);
     this.wheelUnlink(e);
-    this.flags[e] = 0;
-    this.wheelNext[e] = this.freeHead;
-    this.freeHead = e;
-    this.used--;
+    this.removeUnlinked(e);
   }
 
   /**
@@ -253,11 +296,12 @@ export class ConnTable {
         }
         const next = this.wheelNext[e];
         budget--;
-        if (this.expires[e] <= this.cursor && onExpire(e)) {
+        const expires = this.rec[e * REC + W_EXPIRES];
+        if (expires <= this.cursor && onExpire(e)) {
           this.removeUnlinked(e);
           expired++;
         } else {
-          this.wheelLinkAt(e, Math.max(this.expires[e], this.cursor + 1));
+          this.wheelLinkAt(e, Math.max(this.rec[e * REC + W_EXPIRES], this.cursor + 1));
         }
         e = next;
       }
@@ -273,27 +317,47 @@ export class ConnTable {
 
   // ---- internals
 
-  private chainLength(head: number, next: Int32Array): number {
+  private inChainLength(head: number): number {
     let n = 0;
-    for (let e = head; e !== NONE && n < MAX_CHAIN; e = next[e]) n++;
+    for (let e = head; e !== NONE && n < MAX_CHAIN; e = this.recI[e * REC + W_IN_NEXT]) n++;
     return n;
   }
 
-  private unchain(heads: Int32Array, next: Int32Array, bucket: number, e: number): void {
-    if (heads[bucket] === e) {
-      heads[bucket] = next[e];
+  private outChainLength(head: number): number {
+    let n = 0;
+    for (let e = head; e !== NONE && n < MAX_CHAIN; e = this.outNext[e]) n++;
+    return n;
+  }
+
+  private unchainIn(bucket: number, e: number): void {
+    const recI = this.recI;
+    if (this.inHeads[bucket] === e) {
+      this.inHeads[bucket] = recI[e * REC + W_IN_NEXT];
       return;
     }
-    for (let p = heads[bucket]; p !== NONE; p = next[p]) {
-      if (next[p] === e) {
-        next[p] = next[e];
+    for (let p = this.inHeads[bucket]; p !== NONE; p = recI[p * REC + W_IN_NEXT]) {
+      if (recI[p * REC + W_IN_NEXT] === e) {
+        recI[p * REC + W_IN_NEXT] = recI[e * REC + W_IN_NEXT];
+        return;
+      }
+    }
+  }
+
+  private unchainOut(bucket: number, e: number): void {
+    if (this.outHeads[bucket] === e) {
+      this.outHeads[bucket] = this.outNext[e];
+      return;
+    }
+    for (let p = this.outHeads[bucket]; p !== NONE; p = this.outNext[p]) {
+      if (this.outNext[p] === e) {
+        this.outNext[p] = this.outNext[e];
         return;
       }
     }
   }
 
   private wheelLink(e: number): void {
-    this.wheelLinkAt(e, Math.max(this.expires[e], this.cursor));
+    this.wheelLinkAt(e, Math.max(this.rec[e * REC + W_EXPIRES], this.cursor));
   }
 
   // A list head's prev link holds -2 - slot, so any entry can be unlinked in O(1).
@@ -326,11 +390,12 @@ export class ConnTable {
     this.wheel[slot] = head;
   }
 
+  /** Off both hash chains and onto the free list (the caller has taken it off the wheel). */
   private removeUnlinked(e: number): void {
-    const cport = this.cport[e];
-    this.unchain(this.inHeads, this.inNext, this.hash(this.proto[e], this.caddr[e], cport, this.vaddr[e], this.vport[e]), e);
-    if (this.flags[e] & ConnFlag.HashedOut) this.unchain(this.outHeads, this.outNext, this.hash(this.proto[e], this.daddr[e], this.dport[e], this.caddr[e], cport), e);
-    this.flags[e] = 0;
+    const cport = this.cport(e);
+    this.unchainIn(this.hash(this.proto(e), this.caddr(e), cport, this.vaddr(e), this.vport(e)), e);
+    if (this.flags(e) & ConnFlag.HashedOut) this.unchainOut(this.hash(this.proto(e), this.daddr[e], this.dport[e], this.caddr(e), cport), e);
+    this.rec[e * REC + W_META] = 0;
     this.wheelNext[e] = this.freeHead;
     this.freeHead = e;
     this.used--;

@@ -238,14 +238,14 @@ export class Director implements L4Director {
         }
       }
     } else {
-      dest = this.dests[this.table.dest[e]];
-      if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state[e]] ?? ''} -> ${formatIpv4(dest.addr)}:${dest.port}`);
+      dest = this.dests[this.table.dest(e)];
+      if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state(e)] ?? ''} -> ${formatIpv4(dest.addr)}:${dest.port}`);
     }
 
     if (e !== NONE) {
       if (protocol === PROTO_TCP) this.tcpTransition(e, dest, dest.method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
       else this.table.setTimeout(e, this.udpTimeoutMs, now);
-      this.table.packets[e]++;
+      this.table.addPackets(e, 1);
     }
     const bytes = ip.totalLength;
     svc.stats.inPackets++;
@@ -273,7 +273,7 @@ export class Director implements L4Director {
     const tplProto = svc.key.fwmark ? 0 : protocol;
     const tpl = this.table.lookupTemplate(tplProto, masked, vaddr, tplPort);
     if (tpl !== NONE) {
-      const d = this.dests[this.table.dest[tpl]];
+      const d = this.dests[this.table.dest(tpl)];
       if (d.available) {
         this.table.setTimeout(tpl, svc.persistenceS * 1000, now);
         this.lastChoice = `persistence template ${formatIpv4(masked)}`;
@@ -317,27 +317,27 @@ export class Director implements L4Director {
     d.updateOverload();
     if (svc.persistent) {
       const tpl = this.table.lookupTemplate(svc.key.fwmark ? 0 : protocol, (caddr & svc.persistenceMask) >>> 0, vaddr, svc.key.fwmark ? 0 : svc.key.vport);
-      if (tpl !== NONE) this.table.packets[tpl]++; // a template counts the connections it controls
+      if (tpl !== NONE) this.table.addPackets(tpl, 1); // a template counts the connections it controls
     }
     return e;
   }
 
   private tcpTransition(e: number, d: RealServer, dir: Direction, flags: number, now: number): void {
     const t = this.table;
-    const old = t.state[e];
+    const old = t.state(e);
     const state = nextTcpState(TCP_TRANSITIONS, dir, tcpEvent(flags), old);
     if (state !== old) {
       if (this.router.tracing) this.router.trace(`state ${TCP_STATE_NAMES[old]} -> ${TCP_STATE_NAMES[state]}`);
-      t.state[e] = state;
-      const inactive = (t.flags[e] & ConnFlag.Inactive) !== 0;
+      t.setState(e, state);
+      const inactive = (t.flags(e) & ConnFlag.Inactive) !== 0;
       if (!inactive && state !== TcpState.Established) {
         d.activeConns--;
         d.inactConns++;
-        t.flags[e] |= ConnFlag.Inactive;
+        t.setFlags(e, t.flags(e) | ConnFlag.Inactive);
       } else if (inactive && state === TcpState.Established) {
         d.inactConns--;
         d.activeConns++;
-        t.flags[e] &= ~ConnFlag.Inactive;
+        t.setFlags(e, t.flags(e) & ~ConnFlag.Inactive);
       }
     }
     t.setTimeout(e, this.tcpTimeoutMs[state], now);
@@ -405,9 +405,9 @@ export class Director implements L4Director {
     const e = this.table.lookupOut(protocol, ip.src, (b[l4] << 8) | b[l4 + 1], ip.dst, (b[l4 + 2] << 8) | b[l4 + 3]);
     if (e === NONE) return false;
     const t = this.table;
-    const d = this.dests[t.dest[e]];
-    rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr[e], t.vport[e]);
-    if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr[e])}:${t.vport[e]}`);
+    const d = this.dests[t.dest(e)];
+    rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e));
+    if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr(e))}:${t.vport(e)}`);
     const now = this.router.clock;
     if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, b[l4 + 13], now);
     else t.setTimeout(e, this.udpTimeoutMs, now);
@@ -441,29 +441,29 @@ export class Director implements L4Director {
 
   private readonly onExpire = (e: number): boolean => {
     const t = this.table;
-    const d = this.dests[t.dest[e]];
+    const d = this.dests[t.dest(e)];
     const svc = this.services[t.service[e]];
-    if (t.flags[e] & ConnFlag.Template) {
+    if (t.flags(e) & ConnFlag.Template) {
       // A template outlives its timeout while connections it chose are still alive.
-      if (t.packets[e] > 0 && svc !== null) {
+      if (t.packets(e) > 0 && svc !== null) {
         t.extend(e, svc.persistenceS * 1000, this.router.clock);
         return false;
       }
       d.persistConns--;
       return true;
     }
-    if (t.flags[e] & ConnFlag.Inactive) d.inactConns--;
+    if (t.flags(e) & ConnFlag.Inactive) d.inactConns--;
     else d.activeConns--;
     d.updateOverload();
     if (svc?.persistent) {
-      const tpl = t.lookupTemplate(svc.key.fwmark ? 0 : t.proto[e], (t.caddr[e] & svc.persistenceMask) >>> 0, t.vaddr[e], svc.key.fwmark ? 0 : svc.key.vport);
-      if (tpl !== NONE && t.packets[tpl] > 0) t.packets[tpl]--;
+      const tpl = t.lookupTemplate(svc.key.fwmark ? 0 : t.proto(e), (t.caddr(e) & svc.persistenceMask) >>> 0, t.vaddr(e), svc.key.fwmark ? 0 : svc.key.vport);
+      if (tpl !== NONE && t.packets(tpl) > 0) t.addPackets(tpl, -1);
     }
     return true;
   };
 
   private closeTemplate(tpl: number): void {
-    this.dests[this.table.dest[tpl]].persistConns--;
+    this.dests[this.table.dest(tpl)].persistConns--;
     this.table.remove(tpl);
   }
 }

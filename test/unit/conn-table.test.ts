@@ -42,7 +42,7 @@ test('templates are found only as templates, by masked client and service', () =
   const t = new ConnTable(64, 0);
   const e = t.insert(conn(1, { flags: ConnFlag.Template, caddr: ip('10.0.0.0'), cport: 5555 }), 0);
   assert.is(t.lookupTemplate(TCP, ip('10.0.0.0'), VIP, 80), e);
-  assert.is(t.cport[e], 0, 'templates carry no client port');
+  assert.is(t.cport(e), 0, 'templates carry no client port');
   assert.is(t.lookupIn(TCP, ip('10.0.0.0'), 0, VIP, 80), NONE);
 });
 
