@@ -8,6 +8,7 @@ import { buildRouter } from '../src/build.js';
 import { PacketEngine } from '../src/io/engine.js';
 import { MemoryBackend } from '../src/io/memory.js';
 import type { Log } from '../src/router.js';
+import { Ipv4View } from '../src/packet/ipv4.js';
 import { BROADCAST_MAC, ZERO_MAC } from '../src/packet/address.js';
 import { arpPacket, ethernet, ipv4Packet, mac, udpPayload } from '../test/helpers/frames.js';
 
@@ -63,6 +64,57 @@ export function microbench(payloadBytes = 64, frames = 2_000_000): MicroResult {
 }
 
 if (process.argv[1]?.endsWith('micro.ts')) {
-  const r = microbench(Number(process.argv[2] ?? 64));
-  console.log(JSON.stringify(r));
+  console.log(JSON.stringify(microbench(Number(process.argv[2] ?? 64))));
+  console.log(JSON.stringify(newConnectionBench()));
+}
+
+/** New connections per second the director schedules and enters: SYNs with fresh ports to a DR service. */
+export function newConnectionBench(count = 500_000): { nsPerConnection: number; connectionsPerSecond: number } {
+  let backend!: MemoryBackend;
+  const ring = 1024;
+  const engine = new PacketEngine((w) => (backend = new MemoryBackend({ slotCount: 4 * ring, ringSize: ring, maxPorts: 2 }, w)), { receive: () => undefined });
+  const config = parseConfig({
+    interfaces: [{ name: 'lan', tap: 'lan', mac: '02:00:00:00:01:01', addresses: ['192.168.1.10/24'] }],
+    routes: [{ to: 'default', via: '192.168.1.1' }],
+    services: [{ protocol: 'tcp', vip: '192.168.1.2', port: 80, scheduler: 'wlc', realServers: [{ address: '192.168.1.11' }, { address: '192.168.1.12' }, { address: '192.168.1.13' }] }],
+    director: { maxConnections: count + 1024 },
+  });
+  const router = buildRouter(config, engine, quiet);
+  engine.openTap(0, 'lan');
+  for (const [m, a] of [['02:aa:00:00:00:11', '192.168.1.11'], ['02:aa:00:00:00:12', '192.168.1.12'], ['02:aa:00:00:00:13', '192.168.1.13']] as const) {
+    backend.inject(0, ethernet(BROADCAST_MAC, mac(m), 0x0806, arpPacket(1, mac(m), a, ZERO_MAC, '192.168.1.10')));
+  }
+  engine.poll();
+  // One SYN frame, its source address and port rewritten per connection (the IPv4 header
+  // checksum redone; the TCP checksum is not checked on this path).
+  const syn = new Uint8Array(20);
+  syn[12] = 0x50;
+  syn[13] = 0x02;
+  syn[3] = 80;
+  const frame = ethernet(mac('02:00:00:00:01:01'), mac('02:cc:00:00:00:01'), 0x0800, ipv4Packet({ src: '10.0.0.1', dst: '192.168.1.2', protocol: 6, payload: syn }));
+  const header = new Ipv4View().point(frame, 14);
+  const batch = ring / 2;
+  let ns = 0;
+  let made = 0;
+  for (let n = 0; n < count; n += batch) {
+    for (let i = 0; i < batch; i++) {
+      const id = n + i;
+      frame[26] = 10; // source address 10.x.y.z
+      frame[27] = (id >>> 16) & 255;
+      frame[28] = (id >>> 8) & 255;
+      frame[29] = 1 + (id & 127);
+      frame[34] = 4 + ((id >>> 7) & 0x7f);
+      frame[35] = id & 255;
+      header.updateChecksum();
+      backend.inject(0, frame);
+    }
+    const t0 = process.hrtime.bigint();
+    engine.poll();
+    ns += Number(process.hrtime.bigint() - t0);
+    made += batch;
+  }
+  const created = router.counters.lvs_conns_created;
+  engine.destroy();
+  if (created < made * 0.99) throw new Error(`new-connection bench: only ${created} of ${made} SYNs made a connection`);
+  return { nsPerConnection: ns / made, connectionsPerSecond: (made * 1e9) / ns };
 }

@@ -13,7 +13,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp, tapvsBundle, switchNs, hostNs, type LabSpec } from '../src/lab/lab.js';
-import { microbench } from './micro.js';
+import { microbench, newConnectionBench } from './micro.js';
+import { tableBench } from './conn-table.js';
+import { quietVipSetup } from '../src/lab/director.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = join(here, 'bin');
@@ -22,7 +24,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const HEAP_FLOOD_SECONDS = 10;
 const PORT = 9000;
 
-type Forwarder = 'native' | 'tapvs' | 'cbridge';
+type Forwarder = 'native' | 'tapvs' | 'cbridge' | 'tapvs-dr' | 'tapvs-nat';
+
+/** The UDP virtual service the director runs read in the DR and NAT runs. */
+const BENCH_VIP = '10.1.0.100';
 
 interface HeapProbe {
   before: number;
@@ -56,7 +61,8 @@ const spec: LabSpec = {
   hosts: [
     // 10.1/10.2 are routed by tapvs; 10.5 is one subnet that the L2 forwarders join.
     { name: 'sender', segment: 'a', address: '10.1.0.2/24', extraAddresses: ['10.5.0.1/24'], gateway: '10.1.0.1' },
-    { name: 'receiver', segment: 'b', address: '10.2.0.2/24', extraAddresses: ['10.5.0.2/24'], gateway: '10.2.0.1' },
+    // The receiver is also the real server: for DR it holds the VIP, quietly, on lo.
+    { name: 'receiver', segment: 'b', address: '10.2.0.2/24', extraAddresses: ['10.5.0.2/24'], gateway: '10.2.0.1', setup: quietVipSetup(BENCH_VIP) },
   ],
   routers: [],
 };
@@ -98,6 +104,7 @@ function startForwarder(kind: Forwarder): ChildProcess {
   const sw = switchNs(PREFIX);
   if (kind === 'native') return inNs(sw, [process.execPath, '--import', 'tsx', join(here, 'native-forward.ts'), 'fa', 'fb']);
   if (kind === 'cbridge') return inNs(sw, [join(bin, 'tapbridge'), 'fa', 'fb']);
+  const method = kind === 'tapvs-dr' ? 'dr' : kind === 'tapvs-nat' ? 'nat' : null;
   writeFileSync(
     tapvsConfig,
     JSON.stringify({
@@ -105,6 +112,8 @@ function startForwarder(kind: Forwarder): ChildProcess {
         { name: 'a', tap: 'fa', tapMode: 'attach', addresses: ['10.1.0.1/24'] },
         { name: 'b', tap: 'fb', tapMode: 'attach', addresses: ['10.2.0.1/24'] },
       ],
+      services: method ? [{ protocol: 'udp', vip: BENCH_VIP, port: PORT, scheduler: 'rr', realServers: [{ address: '10.2.0.2', method }] }] : [],
+      control: { socket: `/tmp/${PREFIX}-tapvs.sock` },
       log: { level: 'info' },
     }),
   );
@@ -130,9 +139,9 @@ async function measure(kind: Forwarder, payload: number, seconds: number, heap?:
   const fwdOut = output(fwd);
   try {
     await waitFor(() => fwdOut.text().includes('ready'), `${kind} ready`);
-    const target = kind === 'tapvs' ? '10.2.0.2' : '10.5.0.2';
+    const target = kind === 'tapvs' ? '10.2.0.2' : kind.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
     // Warm-up: neighbours resolved on every hop before the clock starts.
-    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '3', '-i', '0.2', '-W', '2', target]);
+    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '3', '-i', '0.2', '-W', '2', kind.startsWith('tapvs-') ? '10.2.0.2' : target]);
     if (heap) heap.before = (await tapvsSnapshot(fwd, fwdOut)).process.heapUsedBytes;
     const sink = inNs(hostNs(PREFIX, 'receiver'), [join(bin, 'udpsink'), String(PORT), String(seconds + 5)]);
     const sinkOut = output(sink);
@@ -170,6 +179,10 @@ async function main(): Promise<void> {
   // Three trials; the lowest median is the least disturbed by the other tenants of this machine.
   const trials = [microbench(64), microbench(64), microbench(64)];
   const micro = trials.reduce((best, t) => (t.nsPerFrame < best.nsPerFrame ? t : best));
+  console.log('connection table: 100k, 1M and 4M entries ...');
+  const tables = [100_000, 1_000_000, 4_000_000].map(tableBench);
+  console.log('new connections through the director (in-memory port) ...');
+  const newConns = newConnectionBench();
   await labDown(PREFIX);
   await labUp(spec);
   const sw = switchNs(PREFIX);
@@ -181,7 +194,8 @@ async function main(): Promise<void> {
   const heap: HeapProbe = { before: 0, after: 0, framesPerWakeup: 0 };
   try {
     for (const payload of [64, 1400]) {
-      for (const kind of ['native', 'tapvs', 'cbridge'] as Forwarder[]) {
+      const kinds: Forwarder[] = payload === 64 ? ['native', 'tapvs', 'cbridge', 'tapvs-dr', 'tapvs-nat'] : ['native', 'tapvs', 'cbridge'];
+      for (const kind of kinds) {
         const heapRun = kind === 'tapvs' && payload === 64;
         process.stdout.write(`run: ${kind} ${payload} B for ${heapRun ? HEAP_FLOOD_SECONDS : SECONDS} s ... `);
         const r = await measure(kind, payload, heapRun ? HEAP_FLOOD_SECONDS : SECONDS, heapRun ? heap : undefined);
@@ -211,7 +225,15 @@ async function main(): Promise<void> {
   const heapChange = (heap.after - heap.before) / heap.before;
   console.log(`tapvs heap before/after a ${HEAP_FLOOD_SECONDS} s flood: ${fmt(heap.before / 2 ** 20, 2)} / ${fmt(heap.after / 2 ** 20, 2)} MiB (${fmt(heapChange * 100, 1)}%, target within 5%)`);
   console.log(`tapvs frames per JavaScript wake-up during that flood: ${fmt(heap.framesPerWakeup, 1)}`);
-  writeFileSync(join(here, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), runs, ratios, micro, heap }, null, 2));
+  for (const m of ['dr', 'nat'] as const) {
+    ratios[`${m}/native 64`] = pps(`tapvs-${m}`, 64) / pps('native', 64);
+    console.log(`64 B through a ${m.toUpperCase()} service: ${fmt(pps(`tapvs-${m}`, 64))} pps = ${fmt(ratios[`${m}/native 64`], 2)}x the native forwarder (target >= 0.7)`);
+  }
+  console.log('\nconnection table    bytes/entry   inserts/s    lookups/s   ns/lookup');
+  for (const t of tables) console.log(`${fmt(t.entries).padStart(16)} ${fmt(t.bytesPerEntry, 1).padStart(14)} ${fmt(t.insertsPerSecond).padStart(11)} ${fmt(t.lookupsPerSecond).padStart(12)} ${fmt(t.nsPerLookup, 1).padStart(11)}`);
+  console.log(`lookup cost 4M / 100k: ${fmt(tables[2].nsPerLookup / tables[0].nsPerLookup, 2)}x (target <= 1.5x); bytes per entry target <= 64`);
+  console.log(`new connections scheduled and entered: ${fmt(newConns.connectionsPerSecond)} per second (${fmt(newConns.nsPerConnection, 0)} ns each, JavaScript, in-memory port)`);
+  writeFileSync(join(here, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), runs, ratios, micro, heap, tables, newConns }, null, 2));
 }
 
 main().catch(async (e) => {
