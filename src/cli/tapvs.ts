@@ -72,7 +72,7 @@ await yargs(hideBin(process.argv))
           y
             .option('prefix', prefixOption)
             .option('json', { type: 'boolean', default: false })
-            .option('topology', { choices: ['basic', 'dr', 'nat'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat: a director with real servers' })
+            .option('topology', { choices: ['basic', 'dr', 'nat', 'tun'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat/tun: a director with real servers' })
             .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' }),
         async (argv) => {
           if (argv.servers < 1 || argv.servers > 8) fail(new Error('--servers must be 1..8'));

@@ -5,11 +5,34 @@
 //   client 10.0.0.2 ── [wan] ── 10.0.0.1 gateway 192.168.1.1 ── [lan] ── director 192.168.1.10, VIP 192.168.1.2
 //                                                                  dr:  ├── rs1 192.168.1.11 ... (VIP on lo, arp_ignore)
 //   nat: director 10.20.0.1 ── [private] ── rs1 10.20.0.11, rs2 10.20.0.12 ...
+//   tun: as dr, but packets reach the real servers in IP-in-IP, decapsulated in user space
 
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { LabHost, LabSpec } from './lab.js';
 
 export const VIP = '192.168.1.2';
-export type DirectorTopology = 'dr' | 'nat';
+export type DirectorTopology = 'dr' | 'nat' | 'tun';
+
+/** The user-space IP-in-IP decapsulator real servers of the tun lab run (until the agent). */
+function decapHelper(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const found = [join(here, '../../scripts/ipip-decap.py'), join(here, '../scripts/ipip-decap.py')].find((p) => existsSync(p));
+  if (!found) throw new Error('lab: scripts/ipip-decap.py is missing');
+  return found;
+}
+
+/** A tun real server: the VIP on a TUN device fed by the decapsulator; loose reverse-path checks. */
+export function tunnelEndpointSetup(vip: string): string[][] {
+  return [
+    ['ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'tunl-vip'],
+    ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'tunl-vip'],
+    ['ip', 'link', 'set', 'tunl-vip', 'up'],
+    ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.eth0.arp_ignore=1', 'net.ipv4.conf.eth0.arp_announce=2'],
+    ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0', 'net.ipv4.conf.tunl-vip.rp_filter=0'],
+  ];
+}
 
 /** Until the real-server agent: the VIP on lo, and the sysctls that keep the server quiet about it. */
 export function quietVipSetup(vip: string): string[][] {
@@ -39,6 +62,7 @@ export interface DirectorLabOptions {
 export function directorLab(prefix: string, topology: DirectorTopology, opts: DirectorLabOptions = {}): LabSpec {
   const count = opts.servers ?? 2;
   const nat = topology === 'nat';
+  const tun = topology === 'tun';
   const servers: LabHost[] = Array.from({ length: count }, (_, i) => {
     const name = `rs${i + 1}`;
     const http = nameServer(prefix, name);
@@ -47,8 +71,8 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
       segment: nat ? 'private' : 'lan',
       address: nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`,
       gateway: nat ? '10.20.0.1' : '192.168.1.1',
-      setup: [...(nat || opts.noArpHygiene ? [] : quietVipSetup(VIP)), ...http.setup!],
-      daemons: http.daemons,
+      setup: [...(tun ? tunnelEndpointSetup(VIP) : nat || opts.noArpHygiene ? [] : quietVipSetup(VIP)), ...http.setup!],
+      daemons: [...http.daemons!, ...(tun ? [{ name: 'decap', cmd: ['python3', decapHelper(), 'tunl-vip'] }] : [])],
     };
   });
   return {
@@ -75,7 +99,7 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
             scheduler: opts.scheduler ?? 'rr',
             ...(opts.persistence ? { persistence: opts.persistence } : {}),
             iface: 'lan',
-            realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: nat ? 'nat' : 'dr' })),
+            realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
           },
         ],
       },

@@ -96,3 +96,36 @@ nat('a download through NAT arrives intact, replies rewritten to the VIP', () =>
 });
 
 if (!skipUnlessRoot('director.test.ts (nat)')) nat.run();
+
+// ---- IP-in-IP, decapsulated in user space on the real servers
+
+const tun = suite('director: IP-in-IP');
+const tunPrefix = uniquePrefix('tu');
+
+tun.before(async () => {
+  await startLab(directorLab(tunPrefix, 'tun'));
+});
+tun.after(async () => {
+  await stopLab(tunPrefix);
+});
+
+tun('requests reach the real servers in IP-in-IP from the director, and are answered from the VIP', async () => {
+  const lan = await Capture.start(tunPrefix, 'br-lan', 'ip proto 4');
+  const names = Array.from({ length: 4 }, () => curl(tunPrefix).stdout.trim());
+  assert.equal(names, ['rs1', 'rs2', 'rs1', 'rs2']);
+  // tshark lists outer then inner header values: "outer,inner".
+  const tunnelled = await lan.fields('ip.proto == 4', ['ip.src', 'ip.dst']);
+  assert.ok(tunnelled.length >= 8, `saw ${tunnelled.length} tunnelled packets`);
+  for (const [src, dst] of tunnelled) {
+    assert.equal(src.split(','), ['192.168.1.10', '10.0.0.2'], 'outer source the director, inner the client');
+    assert.match(dst, /^192\.168\.1\.1[12],192\.168\.1\.2$/);
+  }
+});
+
+tun('a download through the tunnel arrives intact', () => {
+  const want = new Set(['rs1', 'rs2'].map((h) => onHost(tunPrefix, h, ['sha256sum', `/tmp/${tunPrefix}-${h}-www/blob`]).stdout.split(' ')[0]));
+  const got = onHost(tunPrefix, 'client', ['sh', '-c', `curl -s --max-time 20 http://${VIP}/blob | sha256sum`]).stdout.split(' ')[0];
+  assert.ok(want.has(got));
+});
+
+if (!skipUnlessRoot('director.test.ts (tun)')) tun.run();
