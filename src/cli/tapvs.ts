@@ -5,7 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
-import { controlStream } from '../control/socket.js';
+import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
 import { directorLab, type DirectorTopology } from '../lab/director.js';
@@ -27,6 +27,17 @@ await yargs(hideBin(process.argv))
     (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
     async (argv) => {
       await runDaemon(argv.config).catch(fail);
+    },
+  )
+  .command(
+    'reload',
+    "re-read the config file and apply its services as a difference (as SIGHUP does)",
+    (y) => y.option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),
+    async (argv) => {
+      const report = (await controlRequest(argv.socket, 'reload').catch(fail)) as { added: string[]; removed: string[]; changed: string[]; needsRestart: string[] };
+      const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+      console.log(`added: ${list(report.added)}\nremoved: ${list(report.removed)}\nchanged: ${list(report.changed)}`);
+      if (report.needsRestart.length) console.log(`restart tapvs to apply: ${report.needsRestart.join(', ')}`);
     },
   )
   .command(
@@ -141,7 +152,7 @@ await yargs(hideBin(process.argv))
       )
       .demandCommand(1, 'lab: say up, down, status or exec'),
   )
-  .demandCommand(1, 'say what to do: run, trace, or lab')
+  .demandCommand(1, 'say what to do: run, reload, trace, or lab')
   .strict()
   .help()
   .parseAsync();

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab } from '../../src/lab/director.js';
@@ -27,6 +27,11 @@ test.before(async () => {
 });
 test.after(async () => {
   await stopLab(prefix);
+});
+
+test('the control socket is private to root (0600)', () => {
+  const mode = statSync(controlSocket(prefix, 'director')).mode & 0o777;
+  assert.is(mode.toString(8), '600');
 });
 
 test('tapvsadm -L -n prints what ipvsadm prints', () => {
@@ -103,6 +108,20 @@ test('a reload (SIGHUP) applies the config file while a download carries on', as
   await stopChild(download);
   assert.ok(want.has(out.split(' ')[0]), 'the download that spanned the reload arrived whole');
   assert.match(readFileSync(router.log, 'utf8'), /"msg":"reloaded"/);
+  // The reloaded weights shape the spread: wrr 3:1.
+  const names = curlNames(8);
+  assert.is(names.filter((n) => n === 'rs1').length, 6, names.join(','));
+});
+
+test('tapvs reload (the control command) reports what changed', () => {
+  const router = state.routers[0];
+  const config = JSON.parse(readFileSync(router.config, 'utf8'));
+  config.services[0].realServers[1].weight = 2;
+  writeFileSync(router.config, JSON.stringify(config));
+  const r = spawnSync(process.execPath, [join(dirname(TAPVSADM), 'tapvs.js'), 'reload', '--socket', controlSocket(prefix, 'director')], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'added: none\nremoved: none\nchanged: TCP 192.168.1.2:80\n');
+  assert.match(adm(['-Ln']).stdout, /192\.168\.1\.12:80 +Route +2 /);
 });
 
 test('a reload with a bad config is refused and changes nothing', async () => {

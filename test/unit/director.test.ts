@@ -215,3 +215,45 @@ tun('a DF packet too big for the tunnel gets frag-needed with the MTU less 20', 
 });
 
 tun.run();
+
+const more = suite('services and limits');
+
+more('a firewall-mark service groups SIP and RTP of one VIP, and persistence keeps a client on one server for both', () => {
+  const t = testRouter({
+    interfaces: [{ name: 'lan', tap: 'lan', mac: '02:00:00:00:01:01', addresses: ['192.168.1.10/24'] }],
+    routes: [{ to: 'default', via: '192.168.1.1' }],
+    services: [
+      {
+        fwmark: 1,
+        vip: VIP,
+        members: [{ protocol: 'udp', port: 5060 }, { protocol: 'udp', port: 10000 }],
+        scheduler: 'rr',
+        persistence: 60,
+        netmask: '255.255.255.0',
+        realServers: [{ address: '192.168.1.11' }, { address: '192.168.1.12' }],
+      },
+    ],
+  });
+  lan(t);
+  const udp = (src: string, sport: number, dport: number) => ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src, dst: VIP, protocol: 17, payload: udpPayload(src, VIP, sport, dport, new Uint8Array(8)) }));
+  t.inject(0, udp(CLIENT, 5060, 5060));
+  t.inject(0, udp(CLIENT, 20000, 10000));
+  t.inject(0, udp('10.10.10.77', 5060, 5060)); // same /24: the same template
+  t.inject(0, udp(CLIENT, 5060, 5061)); // not a member port: not the service
+  const out = t.take(0).map(parse);
+  assert.equal(out.filter((f) => f.ip!.protocol === 17).map((f) => f.dstMac), ['02:aa:00:00:00:11', '02:aa:00:00:00:11', '02:aa:00:00:00:11']);
+  assert.ok(out.some((f) => f.icmp?.type === 3 && f.icmp.code === 3), 'port 5061 is answered as a local port: unreachable');
+});
+
+more('a full connection table refuses new connections (counted) while existing ones keep flowing', () => {
+  const t = testRouter({ ...config('dr'), director: { maxConnections: 64 } });
+  lan(t);
+  const d = director(t);
+  for (let p = 0; p < d.table.capacity + 5; p++) t.inject(0, fromClient(30000 + p, 0x02));
+  t.take(0);
+  assert.is(t.router.counters.lvs_table_full, 5);
+  t.inject(0, fromClient(30000, 0x10));
+  assert.is(t.take(0).length, 1, 'an established connection still forwards');
+});
+
+more.run();
