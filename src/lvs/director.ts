@@ -271,7 +271,7 @@ export class Director implements L4Director {
     const masked = (caddr & svc.persistenceMask) >>> 0;
     const tplPort = svc.key.fwmark ? 0 : svc.key.vport;
     const tplProto = svc.key.fwmark ? 0 : protocol;
-    const tpl = this.table.lookupTemplate(tplProto, masked, vaddr, tplPort);
+    const tpl = this.findTemplate(svc, protocol, caddr, vaddr);
     if (tpl !== NONE) {
       const d = this.dests[this.table.dest(tpl)];
       if (d.available) {
@@ -289,6 +289,14 @@ export class Director implements L4Director {
     );
     if (t !== NONE) d.persistConns++;
     return d;
+  }
+
+  /**
+   * A client's persistence template for a service: keyed by the masked client address and the
+   * service's port (a firewall-mark service's template covers all its protocols and ports).
+   */
+  private findTemplate(svc: VirtualService, protocol: number, caddr: Ipv4, vaddr: Ipv4): number {
+    return this.table.lookupTemplate(svc.key.fwmark ? 0 : protocol, (caddr & svc.persistenceMask) >>> 0, vaddr, svc.key.fwmark ? 0 : svc.key.vport);
   }
 
   private open(svc: VirtualService, d: RealServer, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): number {
@@ -316,7 +324,7 @@ export class Director implements L4Director {
     d.activeConns++; // as IPVS: active until the protocol says otherwise
     d.updateOverload();
     if (svc.persistent) {
-      const tpl = this.table.lookupTemplate(svc.key.fwmark ? 0 : protocol, (caddr & svc.persistenceMask) >>> 0, vaddr, svc.key.fwmark ? 0 : svc.key.vport);
+      const tpl = this.findTemplate(svc, protocol, caddr, vaddr);
       if (tpl !== NONE) this.table.addPackets(tpl, 1); // a template counts the connections it controls
     }
     return e;
@@ -456,7 +464,7 @@ export class Director implements L4Director {
     else d.activeConns--;
     d.updateOverload();
     if (svc?.persistent) {
-      const tpl = t.lookupTemplate(svc.key.fwmark ? 0 : t.proto(e), (t.caddr(e) & svc.persistenceMask) >>> 0, t.vaddr(e), svc.key.fwmark ? 0 : svc.key.vport);
+      const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
       if (tpl !== NONE && t.packets(tpl) > 0) t.addPackets(tpl, -1);
     }
     return true;
