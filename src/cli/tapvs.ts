@@ -4,12 +4,24 @@ import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
+import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, setup, undo } from '../agent/agent.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
 import { directorLab, type DirectorTopology } from '../lab/director.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
+
+/** Runs an agent command: JSON or text out, and exit codes that mean something (AgentExit). */
+function agentRun(json: boolean, fn: () => { json: unknown; text: string }): void {
+  try {
+    const out = fn();
+    console.log(json ? JSON.stringify(out.json, null, 2) : out.text);
+  } catch (e) {
+    process.stderr.write(`tapvs ${(e as Error).message}\n`);
+    process.exit(e instanceof AgentError ? e.code : AgentExit.Failed);
+  }
+}
 
 function fail(e: unknown): never {
   process.stderr.write(`tapvs: ${(e as Error).message}\n`);
@@ -73,6 +85,50 @@ await yargs(hideBin(process.argv))
         process.once('SIGINT', () => stream.close());
       });
     },
+  )
+  .command('agent', 'set up a real server: its VIPs on a device that never answers ARP', (agent) =>
+    agent
+      .command(
+        'setup',
+        'give this server its VIPs (idempotent)',
+        (y) =>
+          y
+            .option('vip', { type: 'string', array: true, demandOption: true, describe: 'a virtual IP (repeat for more)' })
+            .option('iface', { type: 'string', demandOption: true, describe: 'the LAN interface toward the director' })
+            .option('method', { choices: ['dr', 'tun'] as const, default: 'dr' as const })
+            .option('device', { type: 'string', default: DEFAULT_DEVICE, describe: "the agent's TUN for the VIPs, or lo" })
+            .option('state', { type: 'string', default: DEFAULT_STATE_FILE })
+            .option('sysctl-dir', { type: 'string', default: DEFAULT_SYSCTL_DIR })
+            .option('json', { type: 'boolean', default: false }),
+        (argv) =>
+          agentRun(argv.json, () => {
+            const r = setup({ vips: argv.vip.map(String), iface: argv.iface, method: argv.method, device: argv.device, stateFile: argv.state, sysctlDir: argv['sysctl-dir'] });
+            return { json: r, text: `VIPs ${r.state.vips.join(', ')} on ${r.why}\n${r.changed.length ? r.changed.map((c) => `  ${c}`).join('\n') : '  nothing to change'}` };
+          }),
+      )
+      .command(
+        'undo',
+        'restore everything setup changed',
+        (y) => y.option('state', { type: 'string', default: DEFAULT_STATE_FILE }).option('sysctl-dir', { type: 'string', default: DEFAULT_SYSCTL_DIR }).option('json', { type: 'boolean', default: false }),
+        (argv) =>
+          agentRun(argv.json, () => {
+            const done = undo(argv.state, argv['sysctl-dir']);
+            return { json: { undone: done }, text: done.length ? done.map((d) => `  ${d}`).join('\n') : '  nothing to undo' };
+          }),
+      )
+      .command(
+        'doctor',
+        'check the setup, one line per fact',
+        (y) => y.option('state', { type: 'string', default: DEFAULT_STATE_FILE }).option('json', { type: 'boolean', default: false }),
+        (argv) =>
+          agentRun(argv.json, () => {
+            const checks = doctor(argv.state);
+            const bad = checks.filter((c) => !c.ok).length;
+            if (bad) process.exitCode = AgentExit.Unhealthy;
+            return { json: { healthy: bad === 0, checks }, text: checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(7)} ${c.detail}`).join('\n') };
+          }),
+      )
+      .demandCommand(1, 'agent: say setup, undo or doctor'),
   )
   .command('lab', 'a lab of Linux hosts in network namespaces, routed by tapvs', (lab) =>
     lab
@@ -152,7 +208,7 @@ await yargs(hideBin(process.argv))
       )
       .demandCommand(1, 'lab: say up, down, status or exec'),
   )
-  .demandCommand(1, 'say what to do: run, reload, trace, or lab')
+  .demandCommand(1, 'say what to do: run, reload, trace, agent, or lab')
   .strict()
   .help()
   .parseAsync();

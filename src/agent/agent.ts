@@ -1,0 +1,247 @@
+// The real-server agent: gives a real server its VIPs so that it serves them but never speaks
+// for them in ARP (seed 004). The VIP goes, as a /32, on a TUN device the agent makes (a TUN
+// has no link layer, so it can never answer ARP), or on lo when asked; the LAN interface and
+// "all" get arp_ignore=1 (answer only for addresses on the asking interface) and
+// arp_announce=2 (ARP requests carry the interface's own address). Everything it changes is
+// recorded, with the values it found, in one state file, so `undo` puts it all back.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseIpv4 } from '../packet/address.js';
+
+export const DEFAULT_STATE_FILE = '/var/lib/tapvs/agent.json';
+export const DEFAULT_SYSCTL_DIR = '/etc/sysctl.d';
+export const DEFAULT_DEVICE = 'tapvs-vip';
+const SYSCTL_FILE = '90-tapvs-agent.conf';
+
+/** Exit codes scripts can rely on. */
+export const enum AgentExit {
+  Ok = 0,
+  Failed = 1,
+  Usage = 2,
+  UnknownInterface = 3,
+  NotRoot = 4,
+  Conflict = 5,
+  Unhealthy = 6,
+}
+
+export class AgentError extends Error {
+  constructor(
+    readonly code: AgentExit,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type AgentMethod = 'dr' | 'tun';
+
+export interface AgentOptions {
+  vips: string[];
+  iface: string;
+  method: AgentMethod;
+  /** A device name for the agent's TUN, or 'lo'. */
+  device: string;
+  stateFile: string;
+  sysctlDir: string;
+}
+
+export interface AgentState {
+  vips: string[];
+  iface: string;
+  method: AgentMethod;
+  device: string;
+  /** The agent made the device (and removes it on undo). */
+  createdDevice: boolean;
+  /** VIPs the agent added (and removes on undo). */
+  addedVips: string[];
+  /** sysctl name -> the value found before the agent changed it. */
+  sysctls: Record<string, string>;
+}
+
+export interface SetupReport {
+  device: string;
+  why: string;
+  changed: string[];
+  state: AgentState;
+}
+
+function sh(cmd: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function must(cmd: string, args: string[]): string {
+  const r = sh(cmd, args);
+  if (r.status !== 0) throw new AgentError(AgentExit.Failed, `${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+const sysctlPath = (name: string) => `/proc/sys/${name.replace(/\./g, '/')}`;
+
+export function readSysctl(name: string): string {
+  return readFileSync(sysctlPath(name), 'utf8').trim();
+}
+
+function writeSysctl(name: string, value: string): void {
+  writeFileSync(sysctlPath(name), value);
+}
+
+interface AddrInfo {
+  ifname: string;
+  flags: string[];
+  addr_info: { local: string; prefixlen: number }[];
+}
+
+function addresses(): AddrInfo[] {
+  return JSON.parse(must('ip', ['-j', 'addr', 'show'])) as AddrInfo[];
+}
+
+/** The sysctls the agent owns for a setup, with the values it wants. */
+export function wantedSysctls(o: Pick<AgentOptions, 'iface' | 'method' | 'device'>): Record<string, string> {
+  const want: Record<string, string> = {};
+  for (const scope of ['all', o.iface]) {
+    want[`net.ipv4.conf.${scope}.arp_ignore`] = '1';
+    want[`net.ipv4.conf.${scope}.arp_announce`] = '2';
+  }
+  if (o.method === 'tun') {
+    // Decapsulated packets arrive on the device from clients it has no route back to.
+    for (const scope of ['all', o.iface, o.device]) want[`net.ipv4.conf.${scope}.rp_filter`] = '0';
+  }
+  return want;
+}
+
+export function validateOptions(o: AgentOptions): void {
+  if (o.vips.length === 0) throw new AgentError(AgentExit.Usage, 'agent: give at least one --vip');
+  for (const v of o.vips) if (parseIpv4(v) === null) throw new AgentError(AgentExit.Usage, `agent: '${v}' is not an IPv4 address`);
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.device)) throw new AgentError(AgentExit.Usage, `agent: '${o.device}' is not a device name`);
+  if (o.method !== 'dr' && o.method !== 'tun') throw new AgentError(AgentExit.Usage, 'agent: --method is dr or tun');
+  if (o.method === 'tun' && o.device === 'lo') throw new AgentError(AgentExit.Usage, 'agent: the tun method needs the agent\'s own device (decapsulated packets are written to it), not lo');
+}
+
+function readState(file: string): AgentState | null {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AgentState) : null;
+}
+
+/** Sets the server up; running it again changes nothing. */
+export function setup(o: AgentOptions): SetupReport {
+  validateOptions(o);
+  if (process.getuid?.() !== 0) throw new AgentError(AgentExit.NotRoot, 'agent: must run as root (it sets sysctls and addresses)');
+  const links = addresses();
+  if (!links.some((l) => l.ifname === o.iface)) {
+    throw new AgentError(AgentExit.UnknownInterface, `agent: no interface '${o.iface}' (have: ${links.map((l) => l.ifname).join(', ')})`);
+  }
+  const previous = readState(o.stateFile);
+  if (previous && (previous.iface !== o.iface || previous.device !== o.device || previous.method !== o.method)) {
+    throw new AgentError(AgentExit.Conflict, `agent: already set up for ${previous.iface}/${previous.device}/${previous.method} (state in ${o.stateFile}); run 'tapvs agent undo' first`);
+  }
+  // A VIP on an interface that answers ARP would hand the VIP's traffic to this server.
+  for (const vip of o.vips) {
+    const holder = links.find((l) => l.ifname !== o.device && l.addr_info.some((a) => a.local === vip));
+    if (holder && !(holder.ifname === 'lo' && o.device === 'lo')) {
+      throw new AgentError(
+        AgentExit.Conflict,
+        `agent: ${vip} is already on ${holder.ifname}, which ${holder.flags.includes('NOARP') ? 'is not the agent\'s device' : 'answers ARP for it'}; remove it first: ip addr del ${vip}/${holder.addr_info.find((a) => a.local === vip)!.prefixlen} dev ${holder.ifname}`,
+      );
+    }
+  }
+
+  const state: AgentState = previous ?? { vips: [], iface: o.iface, method: o.method, device: o.device, createdDevice: false, addedVips: [], sysctls: {} };
+  const changed: string[] = [];
+
+  if (o.device !== 'lo' && !links.some((l) => l.ifname === o.device)) {
+    must('ip', ['tuntap', 'add', 'mode', 'tun', 'name', o.device]);
+    state.createdDevice = true;
+    changed.push(`created ${o.device} (a TUN: no link layer, so no ARP)`);
+  }
+  const device = addresses().find((l) => l.ifname === o.device)!;
+  if (!device.flags.includes('UP')) {
+    must('ip', ['link', 'set', o.device, 'up']);
+    changed.push(`${o.device} up`);
+  }
+  for (const vip of o.vips) {
+    if (device.addr_info.some((a) => a.local === vip)) continue;
+    must('ip', ['addr', 'add', `${vip}/32`, 'dev', o.device]);
+    if (!state.addedVips.includes(vip)) state.addedVips.push(vip);
+    changed.push(`${vip}/32 on ${o.device}`);
+  }
+  for (const [name, value] of Object.entries(wantedSysctls(o))) {
+    const now = readSysctl(name);
+    if (!(name in state.sysctls)) state.sysctls[name] = now;
+    if (now !== value) {
+      writeSysctl(name, value);
+      changed.push(`${name} ${now} -> ${value}`);
+    }
+  }
+  state.vips = [...new Set([...state.vips, ...o.vips])];
+
+  // For reboots: the same sysctls from sysctl.d.
+  mkdirSync(o.sysctlDir, { recursive: true });
+  const conf = `# Written by tapvs agent: real-server ARP hygiene (see tapvs agent doctor)\n${Object.entries(wantedSysctls(o))
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n')}\n`;
+  const confFile = join(o.sysctlDir, SYSCTL_FILE);
+  if (!existsSync(confFile) || readFileSync(confFile, 'utf8') !== conf) {
+    writeFileSync(confFile, conf);
+    changed.push(`wrote ${confFile}`);
+  }
+
+  mkdirSync(dirname(o.stateFile), { recursive: true });
+  writeFileSync(o.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  const why = o.device === 'lo' ? 'lo, as asked (loopback never answers ARP)' : `${o.device}, a TUN the agent made: it has no link layer, so it can never answer ARP for the VIP`;
+  return { device: o.device, why, changed, state };
+}
+
+/** Puts back everything setup changed, from the state file. Safe to run twice. */
+export function undo(stateFile: string, sysctlDir: string): string[] {
+  const state = readState(stateFile);
+  if (!state) return [];
+  const done: string[] = [];
+  for (const [name, value] of Object.entries(state.sysctls)) {
+    if (!existsSync(sysctlPath(name))) continue;
+    if (readSysctl(name) !== value) {
+      writeSysctl(name, value);
+      done.push(`${name} -> ${value}`);
+    }
+  }
+  for (const vip of state.addedVips) {
+    if (sh('ip', ['addr', 'del', `${vip}/32`, 'dev', state.device]).status === 0) done.push(`removed ${vip} from ${state.device}`);
+  }
+  if (state.createdDevice && sh('ip', ['link', 'del', state.device]).status === 0) done.push(`deleted ${state.device}`);
+  const confFile = join(sysctlDir, SYSCTL_FILE);
+  if (existsSync(confFile)) {
+    rmSync(confFile);
+    done.push(`removed ${confFile}`);
+  }
+  rmSync(stateFile);
+  return done;
+}
+
+export interface Check {
+  ok: boolean;
+  what: string;
+  detail: string;
+}
+
+/** One line per fact: what is right and what is wrong on this real server. */
+export function doctor(stateFile: string): Check[] {
+  const state = readState(stateFile);
+  if (!state) return [{ ok: false, what: 'state', detail: `no agent state in ${stateFile}: run tapvs agent setup` }];
+  const checks: Check[] = [];
+  const links = addresses();
+  const device = links.find((l) => l.ifname === state.device);
+  checks.push({ ok: !!device, what: 'device', detail: device ? `${state.device} exists` : `${state.device} is missing` });
+  if (device && state.device !== 'lo') {
+    checks.push({ ok: device.flags.includes('NOARP'), what: 'noarp', detail: `${state.device} ${device.flags.includes('NOARP') ? 'is NOARP' : 'answers ARP: it must not'}` });
+  }
+  for (const vip of state.vips) {
+    const on = links.filter((l) => l.addr_info.some((a) => a.local === vip)).map((l) => l.ifname);
+    checks.push({ ok: on.length === 1 && on[0] === state.device, what: 'vip', detail: on.length ? `${vip} on ${on.join(', ')}${on.some((n) => n !== state.device) ? ` (only ${state.device} may hold it)` : ''}` : `${vip} is on no interface` });
+  }
+  for (const [name, value] of Object.entries(wantedSysctls(state))) {
+    const now = existsSync(sysctlPath(name)) ? readSysctl(name) : 'missing';
+    checks.push({ ok: now === value, what: 'sysctl', detail: `${name} = ${now}${now === value ? '' : ` (want ${value})`}` });
+  }
+  return checks;
+}
