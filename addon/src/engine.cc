@@ -45,6 +45,7 @@ Napi::Object Engine::Init(Napi::Env env, Napi::Object exports) {
                                     {
                                         InstanceMethod("buffer", &Engine::Buffer),
                                         InstanceMethod("openTap", &Engine::OpenTap),
+                                        InstanceMethod("openRawIpip", &Engine::OpenRawIpip),
                                         InstanceMethod("start", &Engine::Start),
                                         InstanceMethod("closePort", &Engine::ClosePort),
                                         InstanceMethod("kick", &Engine::Kick),
@@ -112,13 +113,35 @@ Napi::Value Engine::Buffer(const Napi::CallbackInfo& info) { return buffer_.Valu
 Napi::Value Engine::OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Port& port = PortAt(info, 0);
-  if (!info[1].IsString()) throw Napi::TypeError::New(env, "openTap(port, name, mode): name must be a string");
+  if (!info[1].IsString()) throw Napi::TypeError::New(env, "openTap(port, name, mode, kind): name must be a string");
   std::string mode_name = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "auto";
   TapMode mode = mode_name == "attach" ? TapMode::kAttach : mode_name == "create" ? TapMode::kCreate : TapMode::kAuto;
   if (mode == TapMode::kAuto && mode_name != "auto") throw Napi::TypeError::New(env, "mode must be attach, create or auto");
+  std::string kind_name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "tap";
+  if (kind_name != "tap" && kind_name != "tun") throw Napi::TypeError::New(env, "kind must be tap or tun");
   TapInfo tap;
   try {
-    tap = tapvs::OpenTap(info[1].As<Napi::String>().Utf8Value(), mode);
+    tap = tapvs::OpenTap(info[1].As<Napi::String>().Utf8Value(), mode, kind_name == "tun" ? TapKind::kTun : TapKind::kTap);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  return Attach(info, port, tap);
+}
+
+Napi::Value Engine::OpenRawIpip(const Napi::CallbackInfo& info) {
+  Port& port = PortAt(info, 0);
+  TapInfo raw;
+  try {
+    raw = tapvs::OpenRawIpip();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return Attach(info, port, raw);
+}
+
+Napi::Value Engine::Attach(const Napi::CallbackInfo& info, Port& port, TapInfo tap) {
+  Napi::Env env = info.Env();
+  try {
     port.Attach(tap);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());

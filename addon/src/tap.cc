@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <net/if.h>  // before linux/if_tun.h, which would pull in the clashing linux/if.h
+#include <netinet/in.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -52,7 +53,7 @@ void ReadLinkFacts(TapInfo& info) {
 
 }  // namespace
 
-TapInfo OpenTap(const std::string& name, TapMode mode) {
+TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     throw std::runtime_error("TAP name '" + name + "' must be 1 to 15 characters");
   }
@@ -72,7 +73,7 @@ TapInfo OpenTap(const std::string& name, TapMode mode) {
 
   struct ifreq ifr;
   std::memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = (kind == TapKind::kTun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   if (ioctl(info.fd, TUNSETIFF, &ifr) != 0) {
     int err = errno;
@@ -86,6 +87,15 @@ TapInfo OpenTap(const std::string& name, TapMode mode) {
     close(info.fd);
     throw;
   }
+  return info;
+}
+
+TapInfo OpenRawIpip() {
+  TapInfo info;
+  info.name = "raw-ipip";
+  info.fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_IPIP);
+  if (info.fd < 0) Fail(info.name, "raw socket for protocol 4 (needs root or CAP_NET_RAW)", errno);
+  info.mtu = 65535;
   return info;
 }
 

@@ -6,6 +6,8 @@
 namespace tapvs {
 
 enum class TapMode { kAttach, kCreate, kAuto };
+/** kTap: Ethernet frames. kTun: bare IP packets (no link layer, hence never ARP). */
+enum class TapKind { kTap, kTun };
 
 struct TapInfo {
   int fd = -1;
@@ -17,6 +19,10 @@ struct TapInfo {
 };
 
 // Throws std::runtime_error with a message that names the device and the cause.
-TapInfo OpenTap(const std::string& name, TapMode mode);
+TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind = TapKind::kTap);
+
+// A raw IPv4 socket for IP-in-IP (protocol 4): reads whole packets, outer header included.
+// While it is open the kernel answers no "protocol unreachable" for tunnelled packets.
+TapInfo OpenRawIpip();
 
 }  // namespace tapvs

@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, setup, undo } from '../agent/agent.js';
+import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
@@ -128,7 +129,23 @@ await yargs(hideBin(process.argv))
             return { json: { healthy: bad === 0, checks }, text: checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(7)} ${c.detail}`).join('\n') };
           }),
       )
-      .demandCommand(1, 'agent: say setup, undo or doctor'),
+      .command(
+        'run',
+        'stay up: decapsulate IP-in-IP for the tun method, and serve /health',
+        (y) =>
+          y
+            .option('state', { type: 'string', default: DEFAULT_STATE_FILE })
+            .option('health-port', { type: 'number', describe: 'serve GET /health on this TCP port' })
+            .option('director', { type: 'string', array: true, default: [] as string[], describe: 'only these may tunnel to us (repeat; default any)' })
+            .option('log-level', { type: 'string', default: 'info' }),
+        async (argv) => {
+          await runAgent({ stateFile: argv.state, healthPort: argv['health-port'] ?? null, directors: argv.director.map(String), logLevel: argv['log-level'] }).catch((e) => {
+            process.stderr.write(`tapvs ${(e as Error).message}\n`);
+            process.exit(e instanceof AgentError ? e.code : AgentExit.Failed);
+          });
+        },
+      )
+      .demandCommand(1, 'agent: say setup, run, undo or doctor'),
   )
   .command('lab', 'a lab of Linux hosts in network namespaces, routed by tapvs', (lab) =>
     lab

@@ -1,6 +1,8 @@
 // What a packet backend offers the engine: the native addon, or the in-memory one for tests.
 
 export type TapMode = 'attach' | 'create' | 'auto';
+/** tap: Ethernet frames; tun: bare IP packets (no link layer: never ARP). */
+export type TapKind = 'tap' | 'tun';
 
 export interface TapInfo {
   name: string;
@@ -13,7 +15,9 @@ export interface TapInfo {
 
 export interface Backend {
   buffer(): ArrayBuffer;
-  openTap(port: number, name: string, mode: TapMode): TapInfo;
+  openTap(port: number, name: string, mode: TapMode, kind?: TapKind): TapInfo;
+  /** A raw socket for IP-in-IP (protocol 4) as a port: it receives whole IP packets. */
+  openRawIpip(port: number): TapInfo;
   start(port: number): void;
   closePort(port: number): void;
   /** Wake the port's thread (it sleeps in poll()); one call per batch, never per frame. */

@@ -3,7 +3,7 @@
 // publishes every ring once per batch. Nothing here allocates per frame or calls into
 // native code per frame: the only native calls are kicks of sleeping port threads.
 
-import type { Backend, TapInfo, TapMode } from './backend.js';
+import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
 import { JS_SLEEPING_BYTE, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
 import { Ring } from './ring.js';
 
@@ -82,12 +82,21 @@ export class PacketEngine {
     return this.slotsOffset + slot * this.slotSize;
   }
 
-  /** Opens a TAP on a port and starts its thread. */
-  openTap(port: number, name: string, mode: TapMode = 'auto'): TapInfo {
+  /** Opens a TAP (or TUN) on a port and starts its thread. */
+  openTap(port: number, name: string, mode: TapMode = 'auto', kind: TapKind = 'tap'): TapInfo {
+    return this.openPort(port, () => this.backend.openTap(port, name, mode, kind));
+  }
+
+  /** A raw IP-in-IP socket on a port (the agent's decapsulation). */
+  openRawIpip(port: number): TapInfo {
+    return this.openPort(port, () => this.backend.openRawIpip(port));
+  }
+
+  private openPort(port: number, open: () => TapInfo): TapInfo {
     this.checkPort(port);
     if (this.open[port]) throw new Error(`port ${port} is already open`);
     for (const ring of this.rings[port]) ring.reset();
-    const info = this.backend.openTap(port, name, mode);
+    const info = open();
     this.open[port] = true;
     this.refill(port);
     this.rings[port][RingId.Fill].publish();

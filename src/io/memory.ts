@@ -50,6 +50,10 @@ export class MemoryBackend implements Backend {
     return { name, ifindex: 1000 + port, mtu: 1500, mac: new Uint8Array([0x02, 0, 0, 0, 0xee, port]), created: true };
   }
 
+  openRawIpip(port: number): TapInfo {
+    return this.openTap(port, 'raw-ipip', 'create');
+  }
+
   start(_port: number): void {}
 
   closePort(port: number): void {

@@ -5,34 +5,26 @@
 //   client 10.0.0.2 ── [wan] ── 10.0.0.1 gateway 192.168.1.1 ── [lan] ── director 192.168.1.10, VIP 192.168.1.2
 //                                                                  dr:  ├── rs1 192.168.1.11 ... (VIP on lo, arp_ignore)
 //   nat: director 10.20.0.1 ── [private] ── rs1 10.20.0.11, rs2 10.20.0.12 ...
-//   tun: as dr, but packets reach the real servers in IP-in-IP, decapsulated in user space
+//   tun: as dr, but packets reach the real servers in IP-in-IP, which `tapvs agent` decapsulates
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { LabHost, LabSpec } from './lab.js';
+import { join } from 'node:path';
+import { stateDir, tapvsBundle, type LabHost, type LabSpec } from './lab.js';
 
 export const VIP = '192.168.1.2';
 export type DirectorTopology = 'dr' | 'nat' | 'tun';
 
-/** The user-space IP-in-IP decapsulator real servers of the tun lab run (until the agent). */
-function decapHelper(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const found = [join(here, '../../scripts/ipip-decap.py'), join(here, '../scripts/ipip-decap.py')].find((p) => existsSync(p));
-  if (!found) throw new Error('lab: scripts/ipip-decap.py is missing');
-  return found;
+/** A tun real server, set up by the agent: the VIP on its TUN, decapsulation by `agent run`. */
+export function tunnelEndpoint(prefix: string, host: string): Pick<LabHost, 'setup' | 'daemons'> {
+  const bundle = tapvsBundle();
+  const stateFile = join(stateDir(prefix), `${host}-agent.json`);
+  return {
+    setup: [[process.execPath, bundle, 'agent', 'setup', '--vip', VIP, '--iface', 'eth0', '--method', 'tun', '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)]],
+    daemons: [{ name: 'agent', cmd: [process.execPath, bundle, 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)] }],
+  };
 }
 
-/** A tun real server: the VIP on a TUN device fed by the decapsulator; loose reverse-path checks. */
-export function tunnelEndpointSetup(vip: string): string[][] {
-  return [
-    ['ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'tunl-vip'],
-    ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'tunl-vip'],
-    ['ip', 'link', 'set', 'tunl-vip', 'up'],
-    ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.eth0.arp_ignore=1', 'net.ipv4.conf.eth0.arp_announce=2'],
-    ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0', 'net.ipv4.conf.tunl-vip.rp_filter=0'],
-  ];
-}
+/** Where lab real servers run by the agent answer GET /health. */
+export const AGENT_HEALTH_PORT = 9100;
 
 /** Until the real-server agent: the VIP on lo, and the sysctls that keep the server quiet about it. */
 export function quietVipSetup(vip: string): string[][] {
@@ -66,13 +58,14 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   const servers: LabHost[] = Array.from({ length: count }, (_, i) => {
     const name = `rs${i + 1}`;
     const http = nameServer(prefix, name);
+    const tunnel = tun ? tunnelEndpoint(prefix, name) : null;
     return {
       name,
       segment: nat ? 'private' : 'lan',
       address: nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`,
       gateway: nat ? '10.20.0.1' : '192.168.1.1',
-      setup: [...(tun ? tunnelEndpointSetup(VIP) : nat || opts.noArpHygiene ? [] : quietVipSetup(VIP)), ...http.setup!],
-      daemons: [...http.daemons!, ...(tun ? [{ name: 'decap', cmd: ['python3', decapHelper(), 'tunl-vip'] }] : [])],
+      setup: [...(tunnel ? tunnel.setup! : nat || opts.noArpHygiene ? [] : quietVipSetup(VIP)), ...http.setup!],
+      daemons: [...http.daemons!, ...(tunnel ? tunnel.daemons! : [])],
     };
   });
   return {

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { VIP, directorLab } from '../../src/lab/director.js';
+import { AGENT_HEALTH_PORT, VIP, directorLab } from '../../src/lab/director.js';
 import { labRouterMac, type LabState } from '../../src/lab/lab.js';
 import { Capture, onHost, routerCounters, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -112,7 +112,7 @@ nat('a download through NAT arrives intact, replies rewritten to the VIP', () =>
 
 if (!skipUnlessRoot('director.test.ts (nat)')) nat.run();
 
-// ---- IP-in-IP, decapsulated in user space on the real servers
+// ---- IP-in-IP, decapsulated in user space on the real servers by tapvs agent
 
 const tun = suite('director: IP-in-IP');
 const tunPrefix = uniquePrefix('tu');
@@ -142,6 +142,19 @@ tun('a download through the tunnel arrives intact', () => {
   const want = new Set(['rs1', 'rs2'].map((h) => onHost(tunPrefix, h, ['sha256sum', `/tmp/${tunPrefix}-${h}-www/blob`]).stdout.split(' ')[0]));
   const got = onHost(tunPrefix, 'client', ['sh', '-c', `curl -s --max-time 20 http://${VIP}/blob | sha256sum`]).stdout.split(' ')[0];
   assert.ok(want.has(got));
+});
+
+tun("the agent on each real server decapsulates, and its health endpoint says it is healthy", () => {
+  for (const [i, rs] of ['rs1', 'rs2'].entries()) {
+    const r = onHost(tunPrefix, 'client', ['curl', '-s', '-w', '\n%{http_code}', '--max-time', '3', `http://192.168.1.1${i + 1}:${AGENT_HEALTH_PORT}/health`]);
+    const lines = r.stdout.trim().split('\n');
+    const [body, code] = [lines[0], lines[lines.length - 1]];
+    assert.is(code, '200', `${rs}: ${r.stdout}`);
+    const health = JSON.parse(body) as { healthy: boolean; decap: { decapsulated: number; foreign_director: number } };
+    assert.ok(health.healthy);
+    assert.ok(health.decap.decapsulated > 0, `${rs} decapsulated nothing`);
+    assert.is(health.decap.foreign_director, 0);
+  }
 });
 
 tun('wrk with 200 concurrent connections through the tunnel: no errors, an even spread', async () => {
