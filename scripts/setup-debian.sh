@@ -8,7 +8,7 @@ packages=(
   g++ make python3            # the addon (node-gyp)
   iproute2 iputils-ping       # the lab: namespaces, veth, bridges, TAPs
   traceroute curl tshark wrk hping3  # tests: real clients, and the wire
-  procps
+  procps nftables
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

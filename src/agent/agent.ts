@@ -224,8 +224,41 @@ export interface Check {
   detail: string;
 }
 
-/** One line per fact: what is right and what is wrong on this real server. */
-export function doctor(stateFile: string): Check[] {
+/** Is something listening on `port` at the VIP, or at every address? (`ss`, TCP and UDP.) */
+function listening(vip: string, port: number): boolean {
+  const r = sh('ss', ['-ltunH']);
+  if (r.status !== 0) return true; // cannot tell: say nothing rather than something false
+  return r.stdout.split('\n').some((line) => {
+    const local = line.trim().split(/\s+/)[4] ?? '';
+    const at = local.lastIndexOf(':');
+    const host = local.slice(0, at).replace(/%.*$/, '');
+    return Number(local.slice(at + 1)) === port && ['0.0.0.0', '*', '[::]', vip].includes(host);
+  });
+}
+
+/** nftables rules on an input hook that drop or reject traffic naming the VIP (or a drop policy). */
+function firewallBlocks(vip: string): string[] {
+  const r = sh('nft', ['-j', 'list', 'ruleset']);
+  if (r.status !== 0) return [];
+  const items = (JSON.parse(r.stdout) as { nftables: Record<string, Record<string, unknown>>[] }).nftables;
+  const inputChains = new Set(items.filter((i) => i.chain?.hook === 'input').map((i) => `${i.chain.table}/${i.chain.name}`));
+  const found: string[] = [];
+  for (const i of items) {
+    if (i.chain?.hook === 'input' && i.chain.policy === 'drop') found.push(`chain ${i.chain.table}/${i.chain.name} drops by policy`);
+    const rule = i.rule;
+    if (!rule || !inputChains.has(`${rule.table}/${rule.chain}`)) continue;
+    const text = JSON.stringify(rule.expr);
+    if (text.includes(`"${vip}"`) && /"(drop|reject)"/.test(text)) found.push(`rule ${rule.handle} in ${rule.table}/${rule.chain} drops traffic to ${vip}`);
+  }
+  return found;
+}
+
+/**
+ * One line per fact: what is right and what is wrong on this real server. With `port`, also
+ * whether a service listens there on the VIP (or all addresses), and whether nftables would
+ * drop traffic to the VIP.
+ */
+export function doctor(stateFile: string, port?: number): Check[] {
   const state = readState(stateFile);
   if (!state) return [{ ok: false, what: 'state', detail: `no agent state in ${stateFile}: run tapvs agent setup` }];
   const checks: Check[] = [];
@@ -242,6 +275,13 @@ export function doctor(stateFile: string): Check[] {
   for (const [name, value] of Object.entries(wantedSysctls(state))) {
     const now = existsSync(sysctlPath(name)) ? readSysctl(name) : 'missing';
     checks.push({ ok: now === value, what: 'sysctl', detail: `${name} = ${now}${now === value ? '' : ` (want ${value})`}` });
+  }
+  for (const vip of state.vips) {
+    if (port !== undefined) {
+      const ok = listening(vip, port);
+      checks.push({ ok, what: 'listen', detail: ok ? `a service listens on ${vip}:${port} (or all addresses)` : `nothing listens on ${vip}:${port} or 0.0.0.0:${port}: the VIP's traffic would be refused` });
+    }
+    for (const block of firewallBlocks(vip)) checks.push({ ok: false, what: 'firewall', detail: block });
   }
   return checks;
 }

@@ -120,10 +120,14 @@ await yargs(hideBin(process.argv))
       .command(
         'doctor',
         'check the setup, one line per fact',
-        (y) => y.option('state', { type: 'string', default: DEFAULT_STATE_FILE }).option('json', { type: 'boolean', default: false }),
+        (y) =>
+          y
+            .option('state', { type: 'string', default: DEFAULT_STATE_FILE })
+            .option('port', { type: 'number', describe: 'also check that a service listens on this port at the VIP' })
+            .option('json', { type: 'boolean', default: false }),
         (argv) =>
           agentRun(argv.json, () => {
-            const checks = doctor(argv.state);
+            const checks = doctor(argv.state, argv.port);
             const bad = checks.filter((c) => !c.ok).length;
             if (bad) process.exitCode = AgentExit.Unhealthy;
             return { json: { healthy: bad === 0, checks }, text: checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(7)} ${c.detail}`).join('\n') };

@@ -80,6 +80,20 @@ withAgent('doctor reports each injected misconfiguration, one line each', () => 
   assert.is(agent('rs1', ['doctor']).status, 0);
 });
 
+withAgent('doctor --port warns when nothing listens on the VIP, and when nftables would drop its traffic', () => {
+  assert.match(agent('rs2', ['doctor', '--port', '80']).stdout, /ok   listen  a service listens on 192\.168\.1\.2:80 \(or all addresses\)/);
+  const closed = agent('rs2', ['doctor', '--port', '8081']);
+  assert.is(closed.status, 6);
+  assert.match(closed.stdout, /FAIL listen  nothing listens on 192\.168\.1\.2:8081 or 0\.0\.0\.0:8081/);
+  onHost(prefix, 'rs2', ['nft', 'add', 'table', 'inet', 'tvtest']);
+  onHost(prefix, 'rs2', ['nft', 'add', 'chain', 'inet', 'tvtest', 'input', '{ type filter hook input priority 0; policy accept; }']);
+  onHost(prefix, 'rs2', ['nft', 'add', 'rule', 'inet', 'tvtest', 'input', 'ip', 'daddr', VIP, 'tcp', 'dport', '80', 'drop']);
+  const blocked = agent('rs2', ['doctor', '--port', '80']);
+  onHost(prefix, 'rs2', ['nft', 'delete', 'table', 'inet', 'tvtest']);
+  assert.is(blocked.status, 6);
+  assert.match(blocked.stdout, /FAIL firewall rule \d+ in tvtest\/input drops traffic to 192\.168\.1\.2/);
+});
+
 withAgent('clear errors: unknown interface (3), a VIP on an interface that answers ARP (5)', () => {
   const unknown = agent('rs2', ['setup', '--vip', '192.168.1.3', '--iface', 'eth7']);
   assert.is(unknown.status, 3);
