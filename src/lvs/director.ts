@@ -119,7 +119,7 @@ export class Director implements L4Director {
       this.router.removeVip(svc.key.vaddr);
     }
     this.services[svc.id] = null;
-    this.hasNat = this.liveServices().some((s) => s.dests.some((d) => d.method === Method.Nat));
+    // hasNat stays set: NAT connections outlive their service, and their replies still need rewriting.
   }
 
   editRealServer(svc: VirtualService, d: RealServer, weight: number, method: Method, upper: number, lower: number): void {
@@ -215,6 +215,7 @@ export class Director implements L4Director {
 
     let e = svc.onePacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
     let dest: RealServer;
+    let method: Method;
     if (e === NONE) {
       // Only a SYN (without ACK) opens a TCP connection; anything else has nothing to follow.
       if (protocol === PROTO_TCP && (tcpFlags & 0x12) !== 0x02) {
@@ -227,7 +228,11 @@ export class Director implements L4Director {
         return true;
       }
       dest = chosen;
-      if (tracing) this.router.trace(`new connection: ${this.lastChoice} -> ${formatIpv4(dest.addr)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
+      method = dest.method;
+      if (tracing) {
+        const how = this.chosenByTemplate ? `persistence template ${formatIpv4((caddr & svc.persistenceMask) >>> 0)}` : `scheduler ${svc.scheduler.name}`;
+        this.router.trace(`new connection: ${how} -> ${formatIpv4(dest.addr)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
+      }
       svc.stats.conns++;
       dest.stats.conns++;
       if (!svc.onePacket) {
@@ -239,11 +244,13 @@ export class Director implements L4Director {
       }
     } else {
       dest = this.dests[this.table.dest(e)];
+      // A connection keeps the method it started with, whatever the server's is now (as IPVS).
+      method = this.table.method(e);
       if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state(e)] ?? ''} -> ${formatIpv4(dest.addr)}:${dest.port}`);
     }
 
     if (e !== NONE) {
-      if (protocol === PROTO_TCP) this.tcpTransition(e, dest, dest.method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
+      if (protocol === PROTO_TCP) this.tcpTransition(e, dest, method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
       else this.table.setTimeout(e, this.udpTimeoutMs, now);
       this.table.addPackets(e, 1);
     }
@@ -252,19 +259,19 @@ export class Director implements L4Director {
     svc.stats.inBytes += bytes;
     dest.stats.inPackets++;
     dest.stats.inBytes += bytes;
-    this.transmit(dest, slot, offset, at, frameLength);
+    this.transmit(dest, method, slot, offset, at, frameLength);
     return true;
   }
 
-  /** How the last server was chosen, for the trace. */
-  private lastChoice = '';
+  /** Whether the last server came from a persistence template (for the trace). */
+  private chosenByTemplate = false;
 
   private schedule(svc: VirtualService, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): RealServer | null {
     const key = this.key;
     key.caddr = caddr;
     key.cport = cport;
     key.daddr = vaddr;
-    this.lastChoice = `scheduler ${svc.scheduler.name}`;
+    this.chosenByTemplate = false;
     if (!svc.persistent) return svc.scheduler.pick(svc.dests, key);
 
     // Persistence: a template per (masked) client and service remembers its server.
@@ -276,7 +283,7 @@ export class Director implements L4Director {
       const d = this.dests[this.table.dest(tpl)];
       if (d.available) {
         this.table.setTimeout(tpl, svc.persistenceS * 1000, now);
-        this.lastChoice = `persistence template ${formatIpv4(masked)}`;
+        this.chosenByTemplate = true;
         return d;
       }
       this.closeTemplate(tpl); // its server went away: choose anew
@@ -353,7 +360,7 @@ export class Director implements L4Director {
 
   // ---- forwarding methods
 
-  private transmit(d: RealServer, slot: number, offset: number, at: number, frameLength: number): void {
+  private transmit(d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number): void {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const ip = this.ip.point(b, ipAt);
@@ -365,15 +372,15 @@ export class Director implements L4Director {
     if (route === undefined) return this.router.drop(slot, C.lvs_dest_unroutable);
     const nextHop = route.via || d.addr;
 
-    if (this.router.tracing) this.router.trace(`${METHOD_NAMES[d.method]} to ${formatIpv4(d.addr)}:${d.port}`);
-    if (d.method === Method.Nat) {
+    if (this.router.tracing) this.router.trace(`${METHOD_NAMES[method]} to ${formatIpv4(d.addr)}:${d.port}`);
+    if (method === Method.Nat) {
       const l4 = ipAt + ip.headerLength;
       const vport = (b[l4 + 2] << 8) | b[l4 + 3];
       rewriteAddressPort(b, ipAt, l4, ip.protocol, 16, 2, d.addr, d.port || vport);
     }
     ip.decrementTtl();
 
-    if (d.method === Method.Tun) {
+    if (method === Method.Tun) {
       const egress = route.iface;
       const total = ip.totalLength;
       if (total + IPIP_OVERHEAD > egress.mtu && ip.dontFragment) {

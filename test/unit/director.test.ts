@@ -256,4 +256,22 @@ more('a full connection table refuses new connections (counted) while existing o
   assert.is(t.take(0).length, 1, 'an established connection still forwards');
 });
 
+more('a connection keeps the method it began with when its server is switched to another', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const d = director(t);
+  t.inject(0, fromClient(40000, 0x02));
+  d.editRealServer(d.services[0]!, d.dests[0], 1, 1 /* NAT */, 0, 0);
+  t.inject(0, fromClient(40000, 0x10));
+  t.inject(0, fromClient(40002, 0x02)); // rr: to rs2, still DR
+  t.inject(0, fromClient(40004, 0x02)); // rr: to rs1, now NAT
+  const out = t.take(0).map(parse);
+  assert.equal(out.map((f) => [f.dstMac.slice(-2), f.ip!.dst]), [
+    ['11', VIP],
+    ['11', VIP],
+    ['12', VIP],
+    ['11', '192.168.1.11'],
+  ]);
+});
+
 more.run();
