@@ -59,6 +59,7 @@ function buildDirector(config: Config, router: Router, engine: PacketEngine, rou
       flags: s.flags,
     });
     svc.members = s.members;
+    svc.udpTimeoutMs = s.udpTimeout * 1000;
     s.realServers.forEach((r, j) => {
       const route = routes.lookup(r.address);
       if (!route) throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `${formatIpv4(r.address)} is not reachable by any route`);

@@ -30,6 +30,7 @@ import {
   isIcmpError,
 } from './packet/icmp.js';
 import { FLAG_MF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './packet/ipv4.js';
+import { transportChecksum } from './packet/udp.js';
 
 export interface Log {
   debug(obj: object, msg: string): void;
@@ -483,7 +484,7 @@ export class Router implements FrameHandler {
    * ICMP error, a non-first fragment, a broadcast or multicast, or a martian source
    * (RFC 1122 3.2.2, RFC 1812 4.3.2.7); rate-limited by a token bucket.
    */
-  icmpError(at: number, type: number, code: number, mtu: number): void {
+  icmpError(at: number, type: number, code: number, mtu: number, from: Ipv4 = 0): void {
     const b = this.b;
     const orig = this.ip.point(b, at + ETH_HEADER);
     const src = orig.src;
@@ -502,10 +503,11 @@ export class Router implements FrameHandler {
       this.stats[C.icmp_rate_limited]++;
       return;
     }
-    // From the address of the interface the error leaves by, as Linux does by default.
+    // From the address of the interface the error leaves by, as Linux does by default
+    // (a virtual service answers from its VIP instead, and says so in `from`).
     const back = this.routes.lookup(src);
-    const from = back?.iface.sourceFor(src) ?? null;
-    if (from === null) {
+    if (from === 0) from = back?.iface.sourceFor(src) ?? 0;
+    if (from === 0) {
       this.stats[C.icmp_error_suppressed]++;
       return;
     }
@@ -535,6 +537,51 @@ export class Router implements FrameHandler {
     this.stats[C.icmp_errors_sent]++;
     if (this.tracing) this.trace(`icmp error type ${type} code ${code} to ${formatIpv4(src)}`);
     this.output(slot, offset, ETH_HEADER + totalLength);
+  }
+
+  /**
+   * Answers a TCP segment with a RST from the address it was sent to (RFC 793 reset
+   * generation), rate-limited with the ICMP errors. Never answers a RST.
+   */
+  tcpReset(at: number): void {
+    const b = this.b;
+    const orig = this.ip.point(b, at + ETH_HEADER);
+    const l4 = orig.payloadOffset;
+    const segLength = orig.totalLength - orig.headerLength;
+    if (orig.protocol !== PROTO_TCP || orig.isLaterFragment || segLength < 20) return;
+    const flags = b[l4 + 13];
+    if (flags & 0x04 || isMartian(orig.src)) return;
+    if (!this.icmpBucket.take(this.now)) {
+      this.stats[C.icmp_rate_limited]++;
+      return;
+    }
+    const slot = this.engine.allocate();
+    if (slot < 0) {
+      this.stats[C.no_free_slot]++;
+      return;
+    }
+    const offset = this.engine.layout.headroom;
+    const fat = this.engine.slotOffset(slot) + offset;
+    const t = fat + ETH_HEADER + IPV4_MIN_HEADER;
+    const dataLength = segLength - ((b[l4 + 12] >>> 4) << 2);
+    b.fill(0, t, t + 20);
+    b.copyWithin(t, l4 + 2, l4 + 4); // source port: theirs was our destination
+    b.copyWithin(t + 2, l4, l4 + 2);
+    if (flags & 0x10) {
+      b.copyWithin(t + 4, l4 + 8, l4 + 12); // seq = their ack
+      b[t + 13] = 0x04;
+    } else {
+      const seq = ((b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]) >>> 0;
+      writeIpv4(b, t + 8, (seq + dataLength + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0)) >>> 0);
+      b[t + 13] = 0x14; // RST, ACK
+    }
+    b[t + 12] = 0x50;
+    const src = orig.dst, dst = orig.src;
+    transportChecksum(b, t, 20, PROTO_TCP, src, dst, 16);
+    this.out.point(b, fat + ETH_HEADER).write({ totalLength: 40, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_TCP, src, dst });
+    this.stats[C.tcp_resets_sent]++;
+    if (this.tracing) this.trace(`TCP reset to ${formatIpv4(dst)}`);
+    this.output(slot, offset, ETH_HEADER + 40);
   }
 
   // ---- frames we build

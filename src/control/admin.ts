@@ -29,6 +29,8 @@ export interface ServiceSpec extends ServiceRef {
   persistence?: number;
   netmask?: string;
   onePacket?: boolean;
+  /** Seconds; 0 uses the director's UDP timeout. */
+  udpTimeout?: number;
   flags?: string[];
   /** Firewall-mark services: the protocol/port pairs under the mark. */
   members?: { protocol: 'tcp' | 'udp'; port: number }[];
@@ -162,6 +164,7 @@ export class Admin {
       iface,
     });
     svc.members = (spec.members ?? []).map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
+    svc.udpTimeoutMs = (spec.udpTimeout ?? 0) * 1000;
   }
 
   editService(spec: ServiceSpec): void {
@@ -173,6 +176,7 @@ export class Admin {
       onePacket: spec.onePacket,
       flags: spec.flags,
     });
+    if (spec.udpTimeout !== undefined) svc.udpTimeoutMs = spec.udpTimeout * 1000;
   }
 
   deleteService(ref: ServiceRef): void {

@@ -46,6 +46,8 @@ export interface ServiceConfig {
   persistence: number;
   netmask: number;
   onePacket: boolean;
+  /** Seconds; 0 uses director.timeouts.udp. */
+  udpTimeout: number;
   flags: string[];
   /** The interface that answers ARP for the VIP. */
   iface: string;
@@ -213,7 +215,7 @@ function parseRealServer(v: Json, path: string, servicePort: number): RealServer
 }
 
 function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): ServiceConfig {
-  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'flags', 'iface', 'realServers']);
+  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'flags', 'iface', 'realServers']);
   const vip = ipv4Field(o.vip, `${path}.vip`);
   const fwmark = o.fwmark === undefined ? 0 : integer(o.fwmark, `${path}.fwmark`, 1, 2 ** 32 - 1);
   const members = array(o.members ?? [], `${path}.members`).map((m, i) => {
@@ -248,6 +250,7 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
     persistence: o.persistence === undefined ? 0 : integer(o.persistence, `${path}.persistence`, 0, 2 ** 31 - 1),
     netmask,
     onePacket,
+    udpTimeout: o.udpTimeout === undefined ? 0 : integer(o.udpTimeout, `${path}.udpTimeout`, 1, 31 * 24 * 3600),
     flags,
     iface,
     realServers: array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port)),

@@ -20,6 +20,7 @@ const spec = (s: ServiceConfig): ServiceSpec => ({
   persistence: s.persistence,
   netmask: formatIpv4(s.netmask),
   onePacket: s.onePacket,
+  udpTimeout: s.udpTimeout,
   flags: s.flags,
   members: s.members.map((m) => ({ protocol: m.protocol === 6 ? 'tcp' : 'udp', port: m.port })),
   iface: s.iface,

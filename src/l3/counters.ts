@@ -43,6 +43,7 @@ export const ROUTER_COUNTERS = [
   'icmp_errors_sent',
   'icmp_rate_limited',
   'icmp_error_suppressed',
+  'tcp_resets_sent',
   // resources
   'no_free_slot',
   // director (virtual services)
@@ -56,6 +57,8 @@ export const ROUTER_COUNTERS = [
   'lvs_fragment',
   'lvs_malformed',
   'lvs_dest_unroutable',
+  'lvs_conn_reused',
+  'lvs_nodest_expired',
 ] as const;
 
 export type RouterCounterName = (typeof ROUTER_COUNTERS)[number];

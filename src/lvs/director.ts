@@ -14,7 +14,7 @@ import type { PacketEngine } from '../io/engine.js';
 import { formatIpv4, readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
 import { patchChecksum } from '../packet/checksum.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
-import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED } from '../packet/icmp.js';
+import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../packet/icmp.js';
 import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
 import type { L4Director, Router } from '../router.js';
 import { U32Map } from '../util/u32map.js';
@@ -31,6 +31,8 @@ export const defaultTimeouts = (): Timeouts => ({ tcp: [...DEFAULT_TCP_TIMEOUTS_
 const EXPIRE_BUDGET = 200_000;
 const IPIP_OVERHEAD = IPV4_MIN_HEADER;
 const ESTIMATOR_INTERVAL_MS = 2000;
+/** TCP states in which a new SYN on the same ports starts a new connection (by TcpState). */
+const REUSABLE_STATE = Uint8Array.from(TCP_STATE_NAMES, (n) => (['FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK'].includes(n) ? 1 : 0));
 
 export class Director implements L4Director {
   readonly table: ConnTable;
@@ -214,16 +216,39 @@ export class Director implements L4Director {
     const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
 
     let e = svc.onePacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
+    const isSyn = protocol === PROTO_TCP && (tcpFlags & 0x12) === 0x02;
+    if (e !== NONE) {
+      const old = this.dests[this.table.dest(e)];
+      // A SYN on a closing connection is the client reusing its port: schedule it anew rather
+      // than drop it (the conn_reuse_mode stalls of kernel IPVS).
+      const reused = isSyn && REUSABLE_STATE[this.table.state(e)] === 1;
+      // A removed server's connections do not black-hole until their timeout: UDP flows and
+      // new SYNs go to a live server, other TCP segments get a RST (expire_nodest_conn).
+      if (reused || old.removed) {
+        if (tracing) this.router.trace(reused ? 'old connection closing: scheduled anew' : `server ${formatIpv4(old.addr)} is gone: connection expired`);
+        this.closeConnection(e);
+        e = NONE;
+        stats[reused ? C.lvs_conn_reused : C.lvs_nodest_expired]++;
+        if (!reused && protocol === PROTO_TCP && !isSyn) {
+          this.router.tcpReset(at);
+          this.router.drop(slot, C.lvs_no_conn);
+          return true;
+        }
+      }
+    }
     let dest: RealServer;
     let method: Method;
     if (e === NONE) {
       // Only a SYN (without ACK) opens a TCP connection; anything else has nothing to follow.
-      if (protocol === PROTO_TCP && (tcpFlags & 0x12) !== 0x02) {
+      if (protocol === PROTO_TCP && !isSyn) {
         this.router.drop(slot, C.lvs_no_conn);
         return true;
       }
       const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now);
       if (chosen === null) {
+        // No usable server: say so, from the VIP, as a host with the port closed would.
+        if (protocol === PROTO_UDP) this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0, vaddr);
+        else this.router.tcpReset(at);
         this.router.drop(slot, C.lvs_no_dest);
         return true;
       }
@@ -251,7 +276,7 @@ export class Director implements L4Director {
 
     if (e !== NONE) {
       if (protocol === PROTO_TCP) this.tcpTransition(e, dest, method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
-      else this.table.setTimeout(e, this.udpTimeoutMs, now);
+      else this.table.setTimeout(e, svc.udpTimeoutMs || this.udpTimeoutMs, now);
       this.table.addPackets(e, 1);
     }
     const bytes = ip.totalLength;
@@ -322,7 +347,7 @@ export class Director implements L4Director {
         method: d.method,
         flags: nat ? ConnFlag.HashedOut : ConnFlag.InputOnly,
         state: TcpState.None,
-        timeoutMs: protocol === PROTO_TCP ? this.tcpTimeoutMs[TcpState.None] : this.udpTimeoutMs,
+        timeoutMs: protocol === PROTO_TCP ? this.tcpTimeoutMs[TcpState.None] : svc.udpTimeoutMs || this.udpTimeoutMs,
       },
       now,
     );
@@ -476,6 +501,12 @@ export class Director implements L4Director {
     }
     return true;
   };
+
+  /** Ends a connection now, with the same bookkeeping as expiry. */
+  private closeConnection(e: number): void {
+    this.onExpire(e);
+    this.table.remove(e);
+  }
 
   private closeTemplate(tpl: number): void {
     this.dests[this.table.dest(tpl)].persistConns--;

@@ -100,6 +100,8 @@ export class VirtualService {
   readonly rates = new RateEstimator();
   /** Firewall-mark services: the protocol/port pairs grouped under the mark. */
   members: { protocol: number; port: number }[] = [];
+  /** This service's UDP timeout in ms; 0 uses the director's. */
+  udpTimeoutMs = 0;
 
   constructor(
     readonly id: number,

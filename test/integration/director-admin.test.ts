@@ -74,6 +74,16 @@ test('-S, then -C, then -R: the same rules, and traffic flows again', () => {
   assert.equal(new Set(curlNames(6)), new Set(['rs1', 'rs2']));
 });
 
+test('with every server quiesced, a real client is refused at once (a RST from the VIP), not left hanging', () => {
+  for (const rs of ['192.168.1.11', '192.168.1.12']) assert.is(adm(['-e', '-t', `${VIP}:80`, '-r', rs, '-w', '0']).status, 0);
+  const started = Date.now();
+  const r = onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}/`]);
+  assert.is(r.status, 7, 'curl: failed to connect (refused)');
+  assert.ok(Date.now() - started < 2000, 'refused, not timed out');
+  assert.is(adm(['-e', '-t', `${VIP}:80`, '-r', '192.168.1.11', '-w', '1']).status, 0);
+  assert.is(adm(['-e', '-t', `${VIP}:80`, '-r', '192.168.1.12', '-w', '2']).status, 0);
+});
+
 test('--set changes the timeouts ipvsadm shows with --timeout', () => {
   assert.is(adm(['--set', '600', '60', '120']).status, 0);
   assert.is(adm(['-L', '--timeout']).stdout, 'Timeout (tcp tcpfin udp): 600 60 120\n');

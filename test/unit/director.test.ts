@@ -132,7 +132,7 @@ dr('TTL 1 at the VIP: time exceeded, not forwarded', () => {
   assert.equal([out[0].icmp!.type, out[0].ip!.dst], [11, CLIENT]);
 });
 
-dr('weight 0 quiesces: new connections go elsewhere, none at all when every weight is 0', () => {
+dr('weight 0 quiesces: new connections go elsewhere; with every weight 0, a RST', () => {
   const t = testRouter(config('dr'));
   lan(t);
   director(t).dests[0].weight = 0;
@@ -140,7 +140,8 @@ dr('weight 0 quiesces: new connections go elsewhere, none at all when every weig
   assert.ok(t.take(0).every((f) => parse(f).dstMac === '02:aa:00:00:00:12'));
   director(t).dests[1].weight = 0;
   t.inject(0, fromClient(42000, 0x02));
-  assert.is(t.take(0).length, 0);
+  const out = t.take(0).map(parse);
+  assert.equal(out.map((f) => [f.ip!.src, f.ip!.payload[13]]), [[VIP, 0x14]], 'only a RST back to the client');
   assert.is(t.router.counters.lvs_no_dest, 1);
 });
 
@@ -275,3 +276,79 @@ more('a connection keeps the method it began with when its server is switched to
 });
 
 more.run();
+
+const failures = suite('when real servers are gone');
+
+const udpTo = (sport: number, dport = 80) => ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 17, payload: udpPayload(CLIENT, VIP, sport, dport, new Uint8Array(4)) }));
+const udpConfig = (extra: Record<string, unknown> = {}) => {
+  const cfg = config('dr', extra);
+  (cfg.services[0] as Record<string, unknown>).protocol = 'udp';
+  return cfg;
+};
+
+failures('no usable server: UDP gets port unreachable from the VIP, TCP a RST from the VIP', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  for (const d of director(t).dests) d.weight = 0;
+  t.inject(0, fromClient(40000, 0x02));
+  const [rst] = t.take(0).map(parse);
+  assert.equal([rst.ip!.src, rst.ip!.dst, rst.ip!.protocol], [VIP, CLIENT, 6]);
+  const seg = rst.ip!.payload;
+  assert.equal([(seg[0] << 8) | seg[1], (seg[2] << 8) | seg[3], seg[13]], [80, 40000, 0x14]);
+  assert.is(((seg[8] << 24) | (seg[9] << 16) | (seg[10] << 8) | seg[11]) >>> 0, 1, 'acks the SYN (seq 0 + 1)');
+  assert.ok(tcpSumOk(rst));
+  const u = testRouter(udpConfig());
+  lan(u);
+  for (const d of director(u).dests) d.weight = 0;
+  u.inject(0, udpTo(5000));
+  const [icmp] = u.take(0).map(parse);
+  assert.equal([icmp.ip!.src, icmp.icmp!.type, icmp.icmp!.code], [VIP, 3, 3]);
+});
+
+failures('a SYN reusing the ports of a closing connection is scheduled anew, not dropped', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.inject(0, fromClient(40000, 0x10));
+  t.inject(0, fromClient(40000, 0x11)); // FIN: FIN_WAIT
+  t.inject(0, fromClient(40000, 0x02)); // the port again
+  const out = t.take(0).map((f) => parse(f).dstMac.slice(-2));
+  assert.equal(out, ['11', '11', '11', '12'], 'rr moves on: a new connection');
+  assert.is(t.router.counters.lvs_conn_reused, 1);
+  assert.is(director(t).table.size, 1);
+});
+
+failures("a removed server's UDP flow moves to a live server; its TCP clients get a RST", () => {
+  const u = testRouter(udpConfig());
+  lan(u);
+  u.inject(0, udpTo(5000));
+  const d = director(u);
+  d.deleteRealServer(d.services[0]!, d.dests[0]);
+  u.inject(0, udpTo(5000));
+  assert.equal(u.take(0).map((f) => parse(f).dstMac.slice(-2)), ['11', '12']);
+  assert.is(u.router.counters.lvs_nodest_expired, 1);
+
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.inject(0, fromClient(40000, 0x10));
+  const td = director(t);
+  td.deleteRealServer(td.services[0]!, td.dests[0]);
+  t.take(0);
+  t.inject(0, fromClient(40000, 0x18));
+  const [rst] = t.take(0).map(parse);
+  assert.equal([rst.ip!.src, rst.ip!.dst, rst.ip!.payload[13]], [VIP, CLIENT, 0x04]);
+  assert.is(td.dests[0].activeConns + td.dests[0].inactConns, 0, 'its counts went with it');
+});
+
+failures('a per-service UDP timeout overrides the global one', () => {
+  const t = testRouter(udpConfig({ udpTimeout: 5 }));
+  lan(t);
+  t.inject(0, udpTo(5000));
+  t.advance(4_000);
+  assert.is(director(t).table.size, 1);
+  t.advance(2_000);
+  assert.is(director(t).table.size, 0);
+});
+
+failures.run();
