@@ -58,6 +58,8 @@ export const ROUTER_COUNTERS = [
   'lvs_malformed',
   'lvs_dest_unroutable',
   'lvs_conn_reused',
+  'lvs_icmp_forwarded',
+  'lvs_icmp_no_conn',
   'lvs_nodest_expired',
 ] as const;
 

@@ -7,6 +7,9 @@ import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { checksumValid, pseudoHeaderSum, fold, sum16 } from '../../src/packet/checksum.js';
 import type { Director } from '../../src/lvs/director.js';
 import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, udpPayload } from '../helpers/frames.js';
+import { formatIpv4, readIpv4 } from '../../src/packet/address.js';
+
+const readIp = (b: Uint8Array, o: number) => formatIpv4(readIpv4(b, o));
 import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 
 const LAN_MAC = mac('02:00:00:00:01:01');
@@ -352,3 +355,75 @@ failures('a per-service UDP timeout overrides the global one', () => {
 });
 
 failures.run();
+
+const icmpSuite = suite('ICMP about virtual-service traffic');
+
+/** An ICMP error from `from` to `to`, quoting `quotedPacket` (IP header + 8 bytes or more). */
+function icmpError(from: string, to: string, type: number, code: number, quotedPacket: Uint8Array, mtu = 0): Uint8Array {
+  const m = new Uint8Array(8 + quotedPacket.length);
+  m[0] = type;
+  m[1] = code;
+  m[6] = mtu >> 8;
+  m[7] = mtu & 255;
+  m.set(quotedPacket, 8);
+  const c = ~fold(sum16(m, 0, m.length)) & 0xffff;
+  m[2] = c >> 8;
+  m[3] = c & 255;
+  return ipv4Packet({ src: from, dst: to, protocol: 1, payload: m });
+}
+
+icmpSuite('frag-needed for a DR reply reaches the real server of that connection, unchanged', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.inject(0, fromClient(40001, 0x02)); // rs2
+  t.take(0);
+  // rs2 answered from the VIP; a router toward the client says the reply was too big.
+  const reply = ipv4Packet({ src: VIP, dst: CLIENT, protocol: 6, payload: tcpSegment(VIP, CLIENT, 80, 40001, 0x10, new Uint8Array(8)) });
+  const err = icmpError('10.99.0.1', VIP, 3, 4, reply.subarray(0, 28), 1400);
+  t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, err));
+  const [f] = t.take(0).map(parse);
+  assert.equal([f.dstMac, f.ip!.dst, f.icmp!.type, f.icmp!.code, f.icmp!.mtu], ['02:aa:00:00:00:12', VIP, 3, 4, 1400]);
+  assert.is(t.router.counters.lvs_icmp_forwarded, 1);
+});
+
+icmpSuite('for NAT, the error is translated to the real server address and port, checksums valid', () => {
+  const t = testRouter(config('nat'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  t.take(0);
+  const reply = ipv4Packet({ src: VIP, dst: CLIENT, protocol: 6, payload: tcpSegment(VIP, CLIENT, 80, 40000, 0x10) });
+  t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, icmpError('10.99.0.1', VIP, 3, 4, reply.subarray(0, 28), 1400)));
+  const [f] = t.take(0).map(parse);
+  assert.equal([f.ip!.dst, f.dstMac], ['192.168.1.11', '02:aa:00:00:00:11']);
+  assert.ok(f.ip!.headerOk);
+  assert.ok(f.icmp!.checksumOk);
+  const quoted = f.icmp!.quoted;
+  assert.ok(checksumValid(quoted, 0, 20), 'quoted header checksum redone');
+  assert.equal([readIp(quoted, 12), (quoted[20] << 8) | quoted[21]], ['192.168.1.11', 8080]);
+});
+
+icmpSuite("an error from a NAT real server reaches the client showing the VIP", () => {
+  const t = testRouter(config('nat'));
+  lan(t);
+  t.inject(0, fromClient(40000, 0x02));
+  const [toRs] = t.take(0);
+  // The real server refuses the (translated) segment with port unreachable.
+  const err = icmpError('192.168.1.11', CLIENT, 3, 3, toRs.subarray(14, 14 + 28));
+  t.inject(0, ethernet(LAN_MAC, RS1_MAC, 0x0800, err));
+  const [f] = t.take(0).map(parse);
+  assert.equal([f.ip!.src, f.ip!.dst, f.icmp!.type, f.icmp!.code], [VIP, CLIENT, 3, 3]);
+  assert.ok(f.ip!.headerOk && f.icmp!.checksumOk);
+  assert.equal([readIp(f.icmp!.quoted, 16), (f.icmp!.quoted[22] << 8) | f.icmp!.quoted[23]], [VIP, 80]);
+});
+
+icmpSuite('an error quoting no known connection is dropped and counted', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const stray = ipv4Packet({ src: VIP, dst: CLIENT, protocol: 17, payload: udpPayload(VIP, CLIENT, 80, 1234, new Uint8Array(0)) });
+  t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, icmpError('10.99.0.1', VIP, 3, 3, stray)));
+  assert.is(t.take(0).length, 0);
+  assert.is(t.router.counters.lvs_icmp_no_conn, 1);
+});
+
+icmpSuite.run();
