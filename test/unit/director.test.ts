@@ -344,6 +344,14 @@ failures("a removed server's UDP flow moves to a live server; its TCP clients ge
   assert.is(td.dests[0].activeConns + td.dests[0].inactConns, 0, 'its counts went with it');
 });
 
+failures('one-packet scheduling: every datagram scheduled alone, no entry kept', () => {
+  const t = testRouter(udpConfig({ onePacket: true }));
+  lan(t);
+  for (let i = 0; i < 4; i++) t.inject(0, udpTo(5353));
+  assert.equal(t.take(0).map((f) => parse(f).dstMac.slice(-2)), ['11', '12', '11', '12']);
+  assert.is(director(t).table.size, 0);
+});
+
 failures('a per-service UDP timeout overrides the global one', () => {
   const t = testRouter(udpConfig({ udpTimeout: 5 }));
   lan(t);
