@@ -60,6 +60,7 @@ function buildDirector(config: Config, router: Router, engine: PacketEngine, rou
     });
     svc.members = s.members;
     svc.udpTimeoutMs = s.udpTimeout * 1000;
+    svc.pe = s.pe;
     s.realServers.forEach((r, j) => {
       const route = routes.lookup(r.address);
       if (!route) throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `${formatIpv4(r.address)} is not reachable by any route`);

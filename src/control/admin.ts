@@ -31,6 +31,8 @@ export interface ServiceSpec extends ServiceRef {
   onePacket?: boolean;
   /** Seconds; 0 uses the director's UDP timeout. */
   udpTimeout?: number;
+  /** Persistence engine: 'sip', or null for none. */
+  pe?: 'sip' | null;
   flags?: string[];
   /** Firewall-mark services: the protocol/port pairs under the mark. */
   members?: { protocol: 'tcp' | 'udp'; port: number }[];
@@ -80,6 +82,7 @@ export interface DestView {
 export interface ServiceView extends ServiceRef {
   scheduler: string;
   persistence: number;
+  pe: 'sip' | null;
   netmask: string;
   onePacket: boolean;
   flags: string[];
@@ -147,6 +150,8 @@ export class Admin {
     for (const f of spec.flags ?? []) if (!SCHEDULER_FLAGS.includes(f)) throw new AdminError(`Invalid scheduler flag: ${f}`);
     if (spec.onePacket && spec.protocol === 'tcp') throw new AdminError('One-packet scheduling is only for UDP');
     if (spec.persistence !== undefined && (!Number.isInteger(spec.persistence) || spec.persistence < 0)) throw new AdminError('Illegal timeout');
+    if (spec.pe && spec.pe !== 'sip') throw new AdminError(`Persistence engine not found: ${spec.pe} (known: sip)`);
+    if (spec.pe && spec.protocol === 'tcp') throw new AdminError('The SIP persistence engine is for UDP services');
   }
 
   addService(spec: ServiceSpec): void {
@@ -154,6 +159,7 @@ export class Admin {
     const vaddr = addr(spec.vip, 'service address');
     const key = { protocol: protoNumber(spec.protocol), vaddr, vport: spec.port, fwmark: spec.fwmark };
     if (this.director.findService(key)) throw new AdminError('Service already exists');
+    if (spec.pe && !spec.persistence) throw new AdminError('A persistence engine needs a persistent service (-p)');
     const iface = spec.iface ? this.router.interfaceByName(spec.iface) : this.router.interfaces.find((i) => i.addresses.some((a) => a.role === 'primary' && inSubnet(vaddr, a.address, a.length)));
     if (!iface) throw new AdminError(`Service address ${spec.vip} is on no interface's network: name the interface`);
     const svc = this.director.addService(key, spec.scheduler ?? 'wlc', {
@@ -165,6 +171,7 @@ export class Admin {
     });
     svc.members = (spec.members ?? []).map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
     svc.udpTimeoutMs = (spec.udpTimeout ?? 0) * 1000;
+    svc.pe = spec.pe ?? null;
   }
 
   editService(spec: ServiceSpec): void {
@@ -177,6 +184,7 @@ export class Admin {
       flags: spec.flags,
     });
     if (spec.udpTimeout !== undefined) svc.udpTimeoutMs = spec.udpTimeout * 1000;
+    if (spec.pe !== undefined) svc.pe = spec.pe;
   }
 
   deleteService(ref: ServiceRef): void {
@@ -258,6 +266,7 @@ export class Admin {
         fwmark: svc.key.fwmark,
         scheduler: svc.scheduler.name,
         persistence: svc.persistenceS,
+        pe: svc.pe,
         netmask: formatIpv4(svc.persistenceMask),
         onePacket: svc.onePacket,
         flags: svc.schedFlags,

@@ -48,6 +48,8 @@ export interface ServiceConfig {
   onePacket: boolean;
   /** Seconds; 0 uses director.timeouts.udp. */
   udpTimeout: number;
+  /** Persistence engine: 'sip' keeps each call on one server. */
+  pe: 'sip' | null;
   flags: string[];
   /** The interface that answers ARP for the VIP. */
   iface: string;
@@ -215,7 +217,7 @@ function parseRealServer(v: Json, path: string, servicePort: number): RealServer
 }
 
 function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): ServiceConfig {
-  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'flags', 'iface', 'realServers']);
+  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'pe', 'flags', 'iface', 'realServers']);
   const vip = ipv4Field(o.vip, `${path}.vip`);
   const fwmark = o.fwmark === undefined ? 0 : integer(o.fwmark, `${path}.fwmark`, 1, 2 ** 32 - 1);
   const members = array(o.members ?? [], `${path}.members`).map((m, i) => {
@@ -239,6 +241,10 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   iface ??= interfaces.find((i) => i.addresses.some((a) => inSubnet(vip, a.address, a.length)))?.name ?? null;
   if (iface === null) throw new ConfigError(`${path}.iface`, `VIP is on no interface's network: say which interface answers ARP for it`);
   const onePacket = o.onePacket === undefined ? false : o.onePacket === true;
+  const pe = o.pe === undefined ? null : string(o.pe, `${path}.pe`);
+  if (pe !== null && pe !== 'sip') throw new ConfigError(`${path}.pe`, `unknown persistence engine '${pe}' (known: sip)`);
+  if (pe !== null && protocol === 6) throw new ConfigError(`${path}.pe`, 'the SIP engine is for UDP services');
+  if (pe !== null && !(typeof o.persistence === 'number' && o.persistence > 0)) throw new ConfigError(`${path}.pe`, "a persistence engine needs 'persistence' (seconds), as ipvsadm's --pe needs -p");
   if (onePacket && protocol !== 17 && !fwmark) throw new ConfigError(`${path}.onePacket`, 'one-packet scheduling is for UDP services');
   return {
     protocol,
@@ -251,6 +257,7 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
     netmask,
     onePacket,
     udpTimeout: o.udpTimeout === undefined ? 0 : integer(o.udpTimeout, `${path}.udpTimeout`, 1, 31 * 24 * 3600),
+    pe: pe as 'sip' | null,
     flags,
     iface,
     realServers: array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port)),

@@ -198,7 +198,11 @@ export function parseIpvsadm(argv: string[]): Parsed {
     if (values.netmask !== undefined) service.netmask = values.netmask;
     if (flags.has('ops')) service.onePacket = true;
     if (values['sched-flags'] !== undefined) service.flags = values['sched-flags'].split(',').filter(Boolean);
-    if (values.pe !== undefined) throw new UsageError(`Persistence engine '${values.pe}' is not supported yet`);
+    if (values.pe !== undefined) {
+      if (values.pe !== 'sip') throw new UsageError(`Persistence engine not found: ${values.pe} (known: sip)`);
+      if (persistence === undefined && command === 'add-service') throw new UsageError('A persistence engine needs a persistent service (-p)');
+      service.pe = 'sip';
+    }
     parsed.service = service;
   }
 

@@ -43,6 +43,7 @@ function serviceLine(s: ServiceView, o: ListOptions): string {
   if (s.persistence) {
     line += ` persistent ${s.persistence}`;
     if (s.netmask !== '255.255.255.255') line += ` mask ${s.netmask}`;
+    if (s.pe) line += ` pe ${s.pe}`;
   }
   if (s.onePacket) line += ' ops';
   if (s.flags.length) line += ` (${s.flags.join(',')})`;
@@ -88,6 +89,7 @@ export function formatSave(view: ListView): string {
     if (s.persistence) {
       line += ` -p ${s.persistence}`;
       if (s.netmask !== '255.255.255.255') line += ` -M ${s.netmask}`;
+      if (s.pe) line += ` --pe ${s.pe}`;
     }
     if (s.onePacket) line += ' -o';
     if (s.flags.length) line += ` -b ${s.flags.join(',')}`;

@@ -21,6 +21,7 @@ const spec = (s: ServiceConfig): ServiceSpec => ({
   netmask: formatIpv4(s.netmask),
   onePacket: s.onePacket,
   udpTimeout: s.udpTimeout,
+  pe: s.pe,
   flags: s.flags,
   members: s.members.map((m) => ({ protocol: m.protocol === 6 ? 'tcp' : 'udp', port: m.port })),
   iface: s.iface,

@@ -28,6 +28,8 @@ export const enum ConnFlag {
   Inactive = 4,
   /** Hashed in the out index (NAT). */
   HashedOut = 8,
+  /** A template keyed by persistence-engine data (a SIP Call-ID hash) instead of a client. */
+  PeData = 16,
 }
 
 export const NONE = -1;
@@ -65,6 +67,7 @@ const W_DEST = 5;
 const W_EXPIRES = 6;
 const W_PACKETS = 7;
 const TEMPLATE_BIT = ConnFlag.Template << 8;
+const PE_BIT = ConnFlag.PeData << 8;
 
 export class ConnTable {
   readonly capacity: number;
@@ -207,12 +210,16 @@ export class ConnTable {
     return NONE;
   }
 
-  /** A persistence template: client (masked) and service address; port 0 for port-less. */
-  lookupTemplate(proto: number, caddr: number, vaddr: number, vport: number): number {
+  /**
+   * A persistence template: client (masked) and service address; port 0 for port-less. With
+   * `pe`, `caddr` is the persistence engine's key (a Call-ID hash), never a client address.
+   */
+  lookupTemplate(proto: number, caddr: number, vaddr: number, vport: number, pe = false): number {
     const rec = this.rec;
+    const meta = proto | TEMPLATE_BIT | (pe ? PE_BIT : 0);
     for (let e = this.inHeads[this.hash(proto, caddr, 0, vaddr, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
       const o = e * REC;
-      if (rec[o] === caddr && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & 0x1ff) === (proto | TEMPLATE_BIT)) return e;
+      if (rec[o] === caddr && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & (0xff | TEMPLATE_BIT | PE_BIT)) === meta) return e;
     }
     return NONE;
   }

@@ -18,6 +18,7 @@ import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_REDIRECT, ICMP_TIME_EXCEEDED, UNREACH_
 import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
 import type { L4Director, Router } from '../router.js';
 import { U32Map } from '../util/u32map.js';
+import { sipCallIdHash } from './sip.js';
 
 export interface Timeouts {
   /** Seconds per TCP state (TcpState order), UDP seconds. */
@@ -216,7 +217,12 @@ export class Director implements L4Director {
     const now = this.router.clock;
     const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
 
-    let e = svc.onePacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
+    // The SIP engine keys persistence by call, not by client port: like one-packet scheduling it
+    // keeps no per-port entry, and each datagram finds its server through its call's template.
+    const perPacket = svc.onePacket || (svc.pe === 'sip' && protocol === PROTO_UDP);
+    const callId = svc.pe === 'sip' && protocol === PROTO_UDP ? sipCallIdHash(b, l4 + 8, l4Length - 8) : -1;
+    if (tracing && svc.pe === 'sip') this.router.trace(callId >= 0 ? `SIP Call-ID hash ${callId.toString(16)}` : 'no SIP Call-ID: client persistence');
+    let e = perPacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
     const isSyn = protocol === PROTO_TCP && (tcpFlags & 0x12) === 0x02;
     if (e !== NONE) {
       const old = this.dests[this.table.dest(e)];
@@ -245,7 +251,7 @@ export class Director implements L4Director {
         this.router.drop(slot, C.lvs_no_conn);
         return true;
       }
-      const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now);
+      const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now, callId);
       if (chosen === null) {
         // No usable server: say so, from the VIP, as a host with the port closed would.
         if (protocol === PROTO_UDP) this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0, vaddr);
@@ -256,12 +262,14 @@ export class Director implements L4Director {
       dest = chosen;
       method = dest.method;
       if (tracing) {
-        const how = this.chosenByTemplate ? `persistence template ${formatIpv4((caddr & svc.persistenceMask) >>> 0)}` : `scheduler ${svc.scheduler.name}`;
+        const how = this.chosenByTemplate ? (callId >= 0 ? 'SIP call template' : `persistence template ${formatIpv4((caddr & svc.persistenceMask) >>> 0)}`) : `scheduler ${svc.scheduler.name}`;
         this.router.trace(`new connection: ${how} -> ${formatIpv4(dest.addr)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
       }
-      svc.stats.conns++;
-      dest.stats.conns++;
-      if (!svc.onePacket) {
+      if (!(perPacket && this.chosenByTemplate)) {
+        svc.stats.conns++;
+        dest.stats.conns++;
+      }
+      if (!perPacket) {
         e = this.open(svc, dest, protocol, caddr, cport, vaddr, vport, now);
         if (e === NONE) {
           this.router.drop(slot, C.lvs_table_full);
@@ -292,7 +300,7 @@ export class Director implements L4Director {
   /** Whether the last server came from a persistence template (for the trace). */
   private chosenByTemplate = false;
 
-  private schedule(svc: VirtualService, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): RealServer | null {
+  private schedule(svc: VirtualService, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number, callId = -1): RealServer | null {
     const key = this.key;
     key.caddr = caddr;
     key.cport = cport;
@@ -300,11 +308,12 @@ export class Director implements L4Director {
     this.chosenByTemplate = false;
     if (!svc.persistent) return svc.scheduler.pick(svc.dests, key);
 
-    // Persistence: a template per (masked) client and service remembers its server.
-    const masked = (caddr & svc.persistenceMask) >>> 0;
+    // Persistence: a template per (masked) client, or per SIP call, remembers its server.
+    const pe = callId >= 0;
+    const masked = pe ? callId : (caddr & svc.persistenceMask) >>> 0;
     const tplPort = svc.key.fwmark ? 0 : svc.key.vport;
     const tplProto = svc.key.fwmark ? 0 : protocol;
-    const tpl = this.findTemplate(svc, protocol, caddr, vaddr);
+    const tpl = pe ? this.table.lookupTemplate(tplProto, masked, vaddr, tplPort, true) : this.findTemplate(svc, protocol, caddr, vaddr);
     if (tpl !== NONE) {
       const d = this.dests[this.table.dest(tpl)];
       if (d.available) {
@@ -317,7 +326,7 @@ export class Director implements L4Director {
     const d = svc.scheduler.pick(svc.dests, key);
     if (d === null) return null;
     const t = this.table.insert(
-      { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template, state: 0, timeoutMs: svc.persistenceS * 1000 },
+      { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template | (pe ? ConnFlag.PeData : 0), state: 0, timeoutMs: svc.persistenceS * 1000 },
       now,
     );
     if (t !== NONE) d.persistConns++;

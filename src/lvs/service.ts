@@ -102,6 +102,8 @@ export class VirtualService {
   members: { protocol: number; port: number }[] = [];
   /** This service's UDP timeout in ms; 0 uses the director's. */
   udpTimeoutMs = 0;
+  /** Persistence engine: 'sip' keeps each SIP call (Call-ID) on one real server. */
+  pe: 'sip' | null = null;
 
   constructor(
     readonly id: number,

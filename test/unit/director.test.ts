@@ -435,3 +435,38 @@ icmpSuite('an error quoting no known connection is dropped and counted', () => {
 });
 
 icmpSuite.run();
+
+const sipSuite = suite('SIP persistence engine');
+
+const sipConfig = () => ({
+  ...config('dr'),
+  services: [{ protocol: 'udp', vip: VIP, port: 5060, scheduler: 'rr', persistence: 60, pe: 'sip', realServers: [{ address: '192.168.1.11' }, { address: '192.168.1.12' }] }],
+});
+const sipDatagram = (src: string, sport: number, text: string) =>
+  ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src, dst: VIP, protocol: 17, payload: udpPayload(src, VIP, sport, 5060, new TextEncoder().encode(text)) }));
+const sip = (method: string, callId: string) => `${method} sip:svc@${VIP} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060\r\nCall-ID: ${callId}\r\nCSeq: 1 ${method}\r\n\r\n`;
+
+sipSuite('every message of a call goes to one server, whatever its port; calls spread by the scheduler', () => {
+  const t = testRouter(sipConfig());
+  lan(t);
+  t.inject(0, sipDatagram(CLIENT, 5060, sip('INVITE', 'call-a@host')));
+  t.inject(0, sipDatagram(CLIENT, 5060, sip('INVITE', 'call-b@host')));
+  t.inject(0, sipDatagram(CLIENT, 5062, sip('ACK', 'call-a@host')));
+  t.inject(0, sipDatagram('10.10.10.99', 5060, sip('BYE', 'call-b@host')));
+  t.inject(0, sipDatagram(CLIENT, 5060, sip('INVITE', 'call-c@host')));
+  assert.equal(t.take(0).map((f) => parse(f).dstMac.slice(-2)), ['11', '12', '11', '12', '11']);
+  const d = director(t);
+  assert.is(d.table.size, 3, 'three call templates, no per-port entries');
+  assert.is(d.services[0]!.stats.conns, 3, 'one connection per call');
+});
+
+sipSuite('a payload that is not SIP falls back to the client persistence template', () => {
+  const t = testRouter(sipConfig());
+  lan(t);
+  t.inject(0, sipDatagram(CLIENT, 6000, 'garbage, not SIP'));
+  t.inject(0, sipDatagram(CLIENT, 6001, 'INVITE but broken'));
+  t.inject(0, sipDatagram(CLIENT, 6002, sip('OPTIONS', '')));
+  assert.is(new Set(t.take(0).map((f) => parse(f).dstMac)).size, 1);
+});
+
+sipSuite.run();

@@ -16,9 +16,9 @@ const VIEW: ListView = {
   version: '1.2.1',
   size: 4096,
   services: [
-    { protocol: 'udp', vip: '192.168.1.2', port: 53, fwmark: 0, scheduler: 'rr', persistence: 0, netmask: '255.255.255.255', onePacket: true, flags: [], stats: zeroStats, rates: zeroRates, dests: [dest('192.168.1.11', 'dr', 1, 0, 0)] },
+    { protocol: 'udp', vip: '192.168.1.2', port: 53, fwmark: 0, scheduler: 'rr', persistence: 0, pe: null, netmask: '255.255.255.255', onePacket: true, flags: [], stats: zeroStats, rates: zeroRates, dests: [dest('192.168.1.11', 'dr', 1, 0, 0)] },
     {
-      protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'wrr', persistence: 50, netmask: '255.255.255.0', onePacket: false, flags: [],
+      protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'wrr', persistence: 50, pe: null, netmask: '255.255.255.0', onePacket: false, flags: [],
       stats: { conns: 123456789, inPackets: 5, outPackets: 0, inBytes: 1e12, outBytes: 0 }, rates: zeroRates,
       dests: [dest('192.168.1.12', 'dr', 2, 0, 0), dest('192.168.1.11', 'nat', 1, 3, 22)],
     },
@@ -99,6 +99,18 @@ test('-S writes rules that name every setting', () => {
   );
   // Every saved line parses back to the same request.
   for (const line of formatSave(VIEW).trim().split('\n')) assert.ok(parseIpvsadm(line.split(' ')).command.startsWith('add-'));
+});
+
+test('--pe sip: parsed, listed and saved so -R takes it back', () => {
+  const p = parseIpvsadm(['-A', '-u', '192.168.1.2:5060', '-s', 'rr', '-p', '60', '--pe', 'sip']);
+  assert.is(p.service!.pe, 'sip');
+  assert.throws(() => parseIpvsadm(['-A', '-u', '192.168.1.2:5060', '-p', '--pe', 'h323']), /Persistence engine not found: h323/);
+  assert.throws(() => parseIpvsadm(['-A', '-u', '192.168.1.2:5060', '--pe', 'sip']), /needs a persistent service/);
+  const sip: ListView = { ...VIEW, services: [{ ...VIEW.services[0], port: 5060, onePacket: false, persistence: 60, pe: 'sip' }] };
+  assert.match(formatList(sip, listOpts()), /UDP  192\.168\.1\.2:5060 rr persistent 60 pe sip\n/);
+  const saved = formatSave(sip).split('\n')[0];
+  assert.is(saved, '-A -u 192.168.1.2:5060 -s rr -p 60 --pe sip');
+  assert.is(parseIpvsadm(saved.split(' ')).service!.pe, 'sip');
 });
 
 test('-L -c lists connections with expiry as mm:ss', () => {
