@@ -13,6 +13,7 @@ import { applyConfig } from './control/reload.js';
 import { Stream, startControlServer } from './control/socket.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
+import { HealthChecker } from './control/health.js';
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -85,15 +86,44 @@ export function counterSnapshot(r: RunningRouter, config: Config): Record<string
   return { router: { ...r.router.counters, ...r.engine.counters }, ports, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
 }
 
+/** One checker per real server of every service whose config asks for health checks. */
+function startHealthChecks(r: RunningRouter, config: Config, log: Logger): HealthChecker[] {
+  const checkers: HealthChecker[] = [];
+  for (const s of config.services) {
+    if (!s.healthCheck) continue;
+    const svc = r.director.findService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark });
+    if (!svc) continue;
+    for (const d of svc.dests) {
+      const check = s.healthCheck;
+      const checker = new HealthChecker(
+        {
+          name: `${formatIpv4(s.vip)}:${s.port} -> ${formatIpv4(d.addr)}:${d.port}`,
+          addr: formatIpv4(d.addr),
+          port: d.port || s.port,
+          check,
+          setHealthy: (ok) => r.director.setHealth(svc, d, ok, check.onFail),
+        },
+        log,
+      );
+      checker.start();
+      checkers.push(checker);
+    }
+  }
+  return checkers;
+}
+
 export async function runDaemon(configFile: string): Promise<void> {
   let config = loadConfig(configFile);
   const log = createLogger(config.log.level);
   const running = startRouter(config, log);
+  let checkers = startHealthChecks(running, config, log);
 
   const reload = () => {
     const next = loadConfig(configFile); // throws, naming the field: the old config stays
     const report = applyConfig(running.admin, config, next);
     config = next;
+    for (const c of checkers) c.stop();
+    checkers = startHealthChecks(running, config, log);
     log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
     return report;
   };
@@ -113,6 +143,7 @@ export async function runDaemon(configFile: string): Promise<void> {
     }
   });
   const shutdown = (signal: string) => {
+    for (const c of checkers) c.stop();
     log.info({ signal, ...counterSnapshot(running, config) }, 'stopping');
     server.close();
     running.stop();

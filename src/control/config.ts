@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
+import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
 import type { TapMode } from '../io/backend.js';
 
@@ -50,6 +51,7 @@ export interface ServiceConfig {
   udpTimeout: number;
   /** Persistence engine: 'sip' keeps each call on one server. */
   pe: 'sip' | null;
+  healthCheck: HealthCheckConfig | null;
   flags: string[];
   /** The interface that answers ARP for the VIP. */
   iface: string;
@@ -216,8 +218,37 @@ function parseRealServer(v: Json, path: string, servicePort: number): RealServer
   };
 }
 
+function parseHealthCheck(v: Json, path: string): HealthCheckConfig {
+  const o = object(v, path, ['type', 'port', 'path', 'expectStatus', 'send', 'command', 'interval', 'timeout', 'rise', 'fall', 'onFail']);
+  const type = string(o.type, `${path}.type`) as CheckType;
+  if (!['tcp', 'http', 'udp', 'command'].includes(type)) throw new ConfigError(`${path}.type`, 'must be tcp, http, udp or command');
+  const command = array(o.command ?? [], `${path}.command`).map((c, i) => string(c, `${path}.command[${i}]`));
+  if (type === 'command' && command.length === 0) throw new ConfigError(`${path}.command`, 'a command check needs the command (its arguments get the address and port appended)');
+  const send = o.send === undefined ? '' : string(o.send, `${path}.send`);
+  if (!/^([0-9a-f]{2})*$/i.test(send)) throw new ConfigError(`${path}.send`, 'must be hex bytes, like 0001');
+  const seconds = (x: Json, name: string, fallback: number) => (x === undefined ? fallback : integer(x, `${path}.${name}`, 1, 3600) * 1000);
+  const onFail = (o.onFail ?? 'inhibit') as 'inhibit' | 'remove';
+  if (onFail !== 'inhibit' && onFail !== 'remove') throw new ConfigError(`${path}.onFail`, 'must be inhibit (weight 0) or remove');
+  const h: HealthCheckConfig = {
+    ...DEFAULT_HEALTH,
+    type,
+    port: o.port === undefined ? null : integer(o.port, `${path}.port`, 1, 65535),
+    path: o.path === undefined ? '/' : string(o.path, `${path}.path`),
+    expectStatus: o.expectStatus === undefined ? 200 : integer(o.expectStatus, `${path}.expectStatus`, 100, 599),
+    sendHex: send,
+    command,
+    intervalMs: seconds(o.interval, 'interval', 2),
+    timeoutMs: seconds(o.timeout, 'timeout', 1),
+    rise: o.rise === undefined ? 2 : integer(o.rise, `${path}.rise`, 1, 100),
+    fall: o.fall === undefined ? 2 : integer(o.fall, `${path}.fall`, 1, 100),
+    onFail,
+  };
+  if (h.timeoutMs > h.intervalMs) throw new ConfigError(`${path}.timeout`, 'must not exceed the interval');
+  return h;
+}
+
 function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): ServiceConfig {
-  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'pe', 'flags', 'iface', 'realServers']);
+  const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'pe', 'healthCheck', 'flags', 'iface', 'realServers']);
   const vip = ipv4Field(o.vip, `${path}.vip`);
   const fwmark = o.fwmark === undefined ? 0 : integer(o.fwmark, `${path}.fwmark`, 1, 2 ** 32 - 1);
   const members = array(o.members ?? [], `${path}.members`).map((m, i) => {
@@ -258,6 +289,7 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
     onePacket,
     udpTimeout: o.udpTimeout === undefined ? 0 : integer(o.udpTimeout, `${path}.udpTimeout`, 1, 31 * 24 * 3600),
     pe: pe as 'sip' | null,
+    healthCheck: o.healthCheck === undefined ? null : parseHealthCheck(o.healthCheck, `${path}.healthCheck`),
     flags,
     iface,
     realServers: array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port)),

@@ -49,6 +49,8 @@ export interface DirectorLabOptions {
   persistence?: number;
   /** Leave out the real servers' ARP hygiene (to show the seed 004 failure). */
   noArpHygiene?: boolean;
+  /** A health check for the HTTP service (the director reaches servers from 192.168.1.250). */
+  healthCheck?: Record<string, unknown>;
 }
 
 export function directorLab(prefix: string, topology: DirectorTopology, opts: DirectorLabOptions = {}): LabSpec {
@@ -71,6 +73,8 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   return {
     prefix,
     segments: nat ? ['wan', 'lan', 'private'] : ['wan', 'lan'],
+    // The director's management leg: health checks leave the switch namespace's kernel from here.
+    management: { segment: nat ? 'private' : 'lan', address: nat ? '10.20.0.250/24' : '192.168.1.250/24' },
     hosts: [
       { name: 'client', segment: 'wan', address: '10.0.0.2/24', gateway: '10.0.0.1' },
       { name: 'gateway', segment: 'wan', address: '10.0.0.1/24', moreInterfaces: [{ segment: 'lan', address: '192.168.1.1/24' }], forwarding: true },
@@ -91,6 +95,7 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
             port: 80,
             scheduler: opts.scheduler ?? 'rr',
             ...(opts.persistence ? { persistence: opts.persistence } : {}),
+            ...(opts.healthCheck ? { healthCheck: opts.healthCheck } : {}),
             iface: 'lan',
             realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
           },

@@ -51,6 +51,8 @@ export interface LabRouter {
 export interface LabSpec {
   prefix: string;
   segments: string[];
+  /** An address for the switch namespace's kernel on a segment: the director's management leg (health checks). */
+  management?: { segment: string; address: string };
   hosts: LabHost[];
   routers: LabRouter[];
 }
@@ -145,6 +147,12 @@ function buildNetwork(spec: LabSpec): void {
     if (host.forwarding) execIn(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
     for (const cmd of host.setup ?? []) execIn(ns, cmd);
+  }
+  if (spec.management) {
+    ipIn(sw, 'link', 'add', 'mgmt', 'type', 'veth', 'peer', 'name', 'mgmt-port');
+    ipIn(sw, 'link', 'set', 'mgmt-port', 'master', bridgeName(spec.management.segment), 'up');
+    ipIn(sw, 'addr', 'add', spec.management.address, 'dev', 'mgmt');
+    ipIn(sw, 'link', 'set', 'mgmt', 'up');
   }
   for (const router of spec.routers) {
     for (const iface of router.interfaces) {

@@ -142,6 +142,33 @@ export class Director implements L4Director {
     svc.refresh();
   }
 
+  /**
+   * A health check's verdict. Failing: weight 0 (inhibit: tracked connections carry on, no new
+   * ones) or out of the service (remove: its connections move or reset, as for any removed
+   * server). Healthy again: back in the service with the weight it had.
+   */
+  setHealth(svc: VirtualService, d: RealServer, healthy: boolean, onFail: 'inhibit' | 'remove'): void {
+    if (healthy === !d.failed) return;
+    if (d.removed && !d.failed) return; // taken out by an administrator: not ours to bring back
+    if (!healthy) {
+      d.failed = true;
+      d.healthyWeight = d.weight;
+      if (onFail === 'remove') {
+        d.removed = true;
+        const i = svc.dests.indexOf(d);
+        if (i >= 0) svc.dests.splice(i, 1);
+      } else d.weight = 0;
+    } else {
+      d.failed = false;
+      d.weight = d.healthyWeight;
+      if (d.removed) {
+        d.removed = false;
+        if (!svc.dests.includes(d)) svc.dests.push(d);
+      }
+    }
+    svc.refresh();
+  }
+
   /** Services that exist (deleted ones leave a hole, so connection entries keep valid ids). */
   liveServices(): VirtualService[] {
     return this.services.filter((s): s is VirtualService => s !== null);

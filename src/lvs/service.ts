@@ -55,6 +55,9 @@ export class RealServer {
   readonly rates = new RateEstimator();
   /** Set when removed from its service: connections to it may not be scheduled anew. */
   removed = false;
+  /** Out of service by its health check (inhibited or removed), and the weight it goes back to. */
+  failed = false;
+  healthyWeight = 0;
 
   constructor(
     /** Index in the director's real-server array (stored in connection entries). */
