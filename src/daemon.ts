@@ -83,7 +83,8 @@ export function counterSnapshot(r: RunningRouter, config: Config): Record<string
   // Started with --expose-gc (the benchmark does), heap figures are taken after a full GC.
   (globalThis as { gc?: () => void }).gc?.();
   const mem = process.memoryUsage();
-  return { router: { ...r.router.counters, ...r.engine.counters }, ports, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
+  const director = { connections: r.director.table.size, capacity: r.director.table.capacity, defense: { ...r.director.defense }, defenseActive: { ...r.director.defenseActive } };
+  return { router: { ...r.router.counters, ...r.engine.counters }, ports, director, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
 }
 
 /** One checker per real server of every service whose config asks for health checks. */
@@ -117,6 +118,8 @@ export async function runDaemon(configFile: string): Promise<void> {
   const log = createLogger(config.log.level);
   const running = startRouter(config, log);
   let checkers = startHealthChecks(running, config, log);
+  running.director.onDefenseChange = (what, on, free) =>
+    log.warn({ defense: what, freeEntries: free, amemthresh: running.director.defense.amemthresh }, on ? `defense ${what} on: connection table low` : `defense ${what} off`);
 
   const reload = () => {
     const next = loadConfig(configFile); // throws, naming the field: the old config stays
@@ -124,6 +127,7 @@ export async function runDaemon(configFile: string): Promise<void> {
     config = next;
     for (const c of checkers) c.stop();
     checkers = startHealthChecks(running, config, log);
+    running.director.defense = { ...next.director.defense };
     log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
     return report;
   };

@@ -61,6 +61,7 @@ export interface ServiceConfig {
 export interface DirectorConfig {
   maxConnections: number;
   timeouts: { tcp: number; tcpfin: number; udp: number };
+  defense: { amemthresh: number; dropEntry: number; dropPacket: number; secureTcp: number; amDropRate: number };
 }
 
 export interface ControlConfig {
@@ -297,12 +298,22 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
 }
 
 function parseDirector(v: Json): DirectorConfig {
-  const o = object(v ?? {}, '$.director', ['maxConnections', 'timeouts']);
+  const o = object(v ?? {}, '$.director', ['maxConnections', 'timeouts', 'defense']);
+  const d = object(o.defense ?? {}, '$.director.defense', ['amemthresh', 'dropEntry', 'dropPacket', 'secureTcp', 'amDropRate']);
+  const mode = (x: Json, name: string) => (x === undefined ? 0 : integer(x, `$.director.defense.${name}`, 0, 3));
+  const defense = {
+    amemthresh: d.amemthresh === undefined ? 1024 : integer(d.amemthresh, '$.director.defense.amemthresh', 0, 1 << 26),
+    dropEntry: mode(d.dropEntry, 'dropEntry'),
+    dropPacket: mode(d.dropPacket, 'dropPacket'),
+    secureTcp: mode(d.secureTcp, 'secureTcp'),
+    amDropRate: d.amDropRate === undefined ? 10 : integer(d.amDropRate, '$.director.defense.amDropRate', 2, 1_000_000),
+  };
   const t = object(o.timeouts ?? {}, '$.director.timeouts', ['tcp', 'tcpfin', 'udp']);
   const seconds = (x: Json, name: string, fallback: number) => (x === undefined ? fallback : integer(x, `$.director.timeouts.${name}`, 1, 31 * 24 * 3600));
   return {
     maxConnections: o.maxConnections === undefined ? 1 << 20 : integer(o.maxConnections, '$.director.maxConnections', 16, 1 << 26),
     timeouts: { tcp: seconds(t.tcp, 'tcp', 900), tcpfin: seconds(t.tcpfin, 'tcpfin', 120), udp: seconds(t.udp, 'udp', 300) },
+    defense,
   };
 }
 

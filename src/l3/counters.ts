@@ -60,6 +60,8 @@ export const ROUTER_COUNTERS = [
   'lvs_conn_reused',
   'lvs_icmp_forwarded',
   'lvs_icmp_no_conn',
+  'lvs_defense_dropped_entries',
+  'lvs_defense_dropped_packets',
   'lvs_nodest_expired',
 ] as const;
 

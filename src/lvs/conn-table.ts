@@ -156,6 +156,10 @@ export class ConnTable {
   method(e: number): number {
     return this.rec[e * REC + W_META] >>> 24;
   }
+  /** In use (a free entry's record is zeroed). */
+  isLive(e: number): boolean {
+    return this.rec[e * REC + W_META] !== 0;
+  }
   dest(e: number): number {
     return this.recI[e * REC + W_DEST];
   }

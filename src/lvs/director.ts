@@ -7,7 +7,7 @@
 import { ConnFlag, ConnTable, NONE } from './conn-table.js';
 import { createScheduler, type SchedulingKey } from './schedulers/index.js';
 import { METHOD_NAMES, Method, RealServer, VirtualService, type ServiceKey } from './service.js';
-import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, TCP_STATE_NAMES, TCP_TRANSITIONS, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
+import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, SECURE_SYN_RECV_TIMEOUT_S, TCP_STATE_NAMES, TCP_TRANSITIONS, TCP_TRANSITIONS_SECURE, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
 import type { Interface } from '../l2/interface.js';
 import { C } from '../l3/counters.js';
 import type { PacketEngine } from '../io/engine.js';
@@ -19,6 +19,23 @@ import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_T
 import type { L4Director, Router } from '../router.js';
 import { U32Map } from '../util/u32map.js';
 import { sipCallIdHash } from './sip.js';
+
+/**
+ * Defences against floods (seed 002), as the kernel's sysctls: each of drop_entry, drop_packet
+ * and secure_tcp is 0 off, 1 automatic (on when free entries fall below amemthresh), 2
+ * automatic and on now, 3 always on.
+ */
+export interface Defense {
+  /** Free connection entries below which memory counts as low. */
+  amemthresh: number;
+  dropEntry: number;
+  dropPacket: number;
+  secureTcp: number;
+  /** drop_packet in mode 3: drop one of this many new-connection packets. */
+  amDropRate: number;
+}
+
+export const DEFAULT_DEFENSE: Defense = { amemthresh: 1024, dropEntry: 0, dropPacket: 0, secureTcp: 0, amDropRate: 10 };
 
 export interface Timeouts {
   /** Seconds per TCP state (TcpState order), UDP seconds. */
@@ -43,6 +60,14 @@ export class Director implements L4Director {
   readonly dests: RealServer[] = [];
   timeouts: Timeouts;
   hasNat = false;
+  defense: Defense = { ...DEFAULT_DEFENSE };
+  /** Which defences are acting now, and drop_packet's current rate (1 in N). */
+  readonly defenseActive = { dropEntry: false, dropPacket: false, secureTcp: false, dropRate: 0 };
+  private dropCounter = 0;
+  private sweepCursor = 0;
+  private lastDefenseUpdate = -Infinity;
+  /** Told when a defence turns on or off. */
+  onDefenseChange: ((what: string, on: boolean, freeEntries: number) => void) | null = null;
 
   private readonly router: Router;
   private readonly engine: PacketEngine;
@@ -278,6 +303,11 @@ export class Director implements L4Director {
         this.router.drop(slot, C.lvs_no_conn);
         return true;
       }
+      if (this.defenseActive.dropPacket && ++this.dropCounter >= this.defenseActive.dropRate) {
+        this.dropCounter = 0;
+        this.router.drop(slot, C.lvs_defense_dropped_packets);
+        return true;
+      }
       const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now, callId);
       if (chosen === null) {
         // No usable server: say so, from the VIP, as a host with the port closed would.
@@ -388,7 +418,11 @@ export class Director implements L4Director {
       },
       now,
     );
-    if (e === NONE) return NONE;
+    if (e === NONE) {
+      // Full: drop_entry makes room by evicting an embryonic connection (a flood's SYN).
+      if (this.defenseActive.dropEntry && this.table.size >= this.table.capacity && this.evictEmbryonic(8)) return this.open(svc, d, protocol, caddr, cport, vaddr, vport, now);
+      return NONE;
+    }
     this.router.stats[C.lvs_conns_created]++;
     d.activeConns++; // as IPVS: active until the protocol says otherwise
     d.updateOverload();
@@ -402,7 +436,7 @@ export class Director implements L4Director {
   private tcpTransition(e: number, d: RealServer, dir: Direction, flags: number, now: number): void {
     const t = this.table;
     const old = t.state(e);
-    const state = nextTcpState(TCP_TRANSITIONS, dir, tcpEvent(flags), old);
+    const state = nextTcpState(this.defenseActive.secureTcp ? TCP_TRANSITIONS_SECURE : TCP_TRANSITIONS, dir, tcpEvent(flags), old);
     if (state !== old) {
       if (this.router.tracing) this.router.trace(`state ${TCP_STATE_NAMES[old]} -> ${TCP_STATE_NAMES[state]}`);
       t.setState(e, state);
@@ -417,7 +451,9 @@ export class Director implements L4Director {
         t.setFlags(e, t.flags(e) & ~ConnFlag.Inactive);
       }
     }
-    t.setTimeout(e, this.tcpTimeoutMs[state], now);
+    // secure_tcp: embryonic connections get 10 s, not 60, to hear from the server.
+    const timeout = this.defenseActive.secureTcp && (state === TcpState.SynRecv || state === TcpState.SynAck) ? SECURE_SYN_RECV_TIMEOUT_S * 1000 : this.tcpTimeoutMs[state];
+    t.setTimeout(e, timeout, now);
   }
 
   // ---- forwarding methods
@@ -604,9 +640,15 @@ export class Director implements L4Director {
 
   private lastEstimate = -Infinity;
 
-  /** Runs connection expiry (bounded work per call), and the rate estimator every 2 s. */
+  /** Runs connection expiry (bounded work per call), the defences, and the rate estimator every 2 s. */
   tick(now: number): void {
     this.table.expire(now, this.onExpire, EXPIRE_BUDGET);
+    if (now - this.lastDefenseUpdate >= 1000) {
+      this.lastDefenseUpdate = now;
+      this.updateDefense();
+      // drop_entry sweeps 1/32 of the table a second, as the kernel's ip_vs_random_dropentry.
+      if (this.defenseActive.dropEntry) this.sweepEmbryonic(Math.ceil(this.table.capacity / 32));
+    }
     if (now - this.lastEstimate >= ESTIMATOR_INTERVAL_MS) {
       const interval = this.lastEstimate === -Infinity ? ESTIMATOR_INTERVAL_MS / 1000 : (now - this.lastEstimate) / 1000;
       this.lastEstimate = now;
@@ -639,6 +681,56 @@ export class Director implements L4Director {
     }
     return true;
   };
+
+  /** The kernel's update_defense_level, over free connection entries instead of free pages. */
+  updateDefense(): void {
+    const free = this.table.capacity - this.table.size;
+    const low = free < this.defense.amemthresh;
+    const d = this.defense;
+    const a = this.defenseActive;
+    const before = { ...a };
+    const auto = (mode: number): [number, boolean] => (mode === 1 ? (low ? [2, true] : [1, false]) : mode === 2 ? (low ? [2, true] : [1, false]) : [mode, mode === 3]);
+    [d.dropEntry, a.dropEntry] = auto(d.dropEntry);
+    [d.secureTcp, a.secureTcp] = auto(d.secureTcp);
+    [d.dropPacket, a.dropPacket] = auto(d.dropPacket);
+    // Automatic drop_packet drops more the lower memory gets; always-on drops 1 in amDropRate.
+    a.dropRate = d.dropPacket === 3 ? d.amDropRate : a.dropPacket ? Math.max(1, Math.ceil(d.amemthresh / Math.max(1, d.amemthresh - free))) : 0;
+    for (const k of ['dropEntry', 'dropPacket', 'secureTcp'] as const) if (a[k] !== before[k]) this.onDefenseChange?.(k, a[k], free);
+  }
+
+  /** Drops embryonic TCP entries (SYN_RECV, SYNACK) among the next `count` table slots. */
+  private sweepEmbryonic(count: number): void {
+    const t = this.table;
+    for (let n = 0; n < count; n++) {
+      const e = this.sweepCursor;
+      this.sweepCursor = (this.sweepCursor + 1) % t.capacity;
+      if (this.isEmbryonic(e)) {
+        this.closeConnection(e);
+        this.router.stats[C.lvs_defense_dropped_entries]++;
+      }
+    }
+  }
+
+  /** Evicts one embryonic entry found among up to `tries` random slots. */
+  private evictEmbryonic(tries: number): boolean {
+    const t = this.table;
+    for (let n = 0; n < tries; n++) {
+      const e = Math.floor(Math.random() * t.capacity);
+      if (this.isEmbryonic(e)) {
+        this.closeConnection(e);
+        this.router.stats[C.lvs_defense_dropped_entries]++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private isEmbryonic(e: number): boolean {
+    const t = this.table;
+    if (!t.isLive(e) || t.proto(e) !== PROTO_TCP || t.flags(e) & ConnFlag.Template) return false;
+    const s = t.state(e);
+    return s === TcpState.SynRecv || s === TcpState.SynAck;
+  }
 
   /** Ends a connection now, with the same bookkeeping as expiry. */
   private closeConnection(e: number): void {

@@ -470,3 +470,53 @@ sipSuite('a payload that is not SIP falls back to the client persistence templat
 });
 
 sipSuite.run();
+
+const defense = suite('flood defences');
+
+const flood = (t: TestRouter, n: number, from = 0) => {
+  for (let i = 0; i < n; i++) {
+    const src = `10.${(from + i) >> 16 & 255}.${((from + i) >> 8) & 255}.${(from + i) & 255 || 1}`;
+    t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src, dst: VIP, protocol: 6, payload: tcpSegment(src, VIP, 1024 + (i % 60000), 80, 0x02) })));
+    if (i % 32 === 0) t.take(0);
+  }
+  t.take(0);
+};
+
+defense('drop_entry (auto): a SYN flood fills the table, then embryonic entries make room for a real client', () => {
+  const t = testRouter({ ...config('dr'), director: { maxConnections: 256, defense: { amemthresh: 64, dropEntry: 1 } } });
+  lan(t);
+  const d = director(t);
+  flood(t, 400);
+  assert.is(d.table.size, 256, 'the table holds its limit');
+  assert.ok(t.router.counters.lvs_table_full > 0);
+  t.advance(1000); // the defence looks at memory once a second
+  assert.equal([d.defense.dropEntry, d.defenseActive.dropEntry], [2, true]);
+  t.inject(0, fromClient(45000, 0x02));
+  assert.is(t.take(0).length, 1, 'a legitimate SYN gets in');
+  assert.ok(t.router.counters.lvs_defense_dropped_entries >= 1);
+  for (let i = 0; i < 40; i++) t.advance(1000);
+  assert.ok(d.table.size < 256 - 64, 'the sweep and expiry free the table');
+  t.advance(1000);
+  assert.equal([d.defense.dropEntry, d.defenseActive.dropEntry], [1, false], 'back to automatic, off');
+});
+
+defense('drop_packet (always): one new-connection packet in amDropRate is dropped', () => {
+  const t = testRouter({ ...config('dr'), director: { defense: { dropPacket: 3, amDropRate: 10 } } });
+  lan(t);
+  t.advance(1000);
+  flood(t, 100);
+  assert.is(t.router.counters.lvs_defense_dropped_packets, 10);
+});
+
+defense('secure_tcp (always): embryonic connections live 10 s, not 60', () => {
+  const t = testRouter({ ...config('dr'), director: { defense: { secureTcp: 3 } } });
+  lan(t);
+  t.advance(1000);
+  t.inject(0, fromClient(46000, 0x02));
+  t.advance(9_000);
+  assert.is(director(t).table.size, 1);
+  t.advance(2_000);
+  assert.is(director(t).table.size, 0);
+});
+
+defense.run();
