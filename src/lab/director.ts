@@ -51,6 +51,8 @@ export interface DirectorLabOptions {
   noArpHygiene?: boolean;
   /** A health check for the HTTP service (the director reaches servers from 192.168.1.250). */
   healthCheck?: Record<string, unknown>;
+  /** The director's config section (table size, timeouts, defences). */
+  director?: Record<string, unknown>;
 }
 
 export function directorLab(prefix: string, topology: DirectorTopology, opts: DirectorLabOptions = {}): LabSpec {
@@ -88,6 +90,7 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
           ...(nat ? [{ name: 'private', segment: 'private', addresses: ['10.20.0.1/24'] }] : []),
         ],
         routes: [{ to: 'default', via: '192.168.1.1' }],
+        ...(opts.director ? { extra: { director: opts.director } } : {}),
         services: [
           {
             protocol: 'tcp',
