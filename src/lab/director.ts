@@ -19,7 +19,7 @@ export function tunnelEndpoint(prefix: string, host: string): Pick<LabHost, 'set
   const stateFile = join(stateDir(prefix), `${host}-agent.json`);
   return {
     setup: [[process.execPath, bundle, 'agent', 'setup', '--vip', VIP, '--iface', 'eth0', '--method', 'tun', '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)]],
-    daemons: [{ name: 'agent', cmd: [process.execPath, bundle, 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)] }],
+    daemons: [{ name: 'agent', cmd: [process.execPath, bundle, 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)], readyPort: AGENT_HEALTH_PORT }],
   };
 }
 
@@ -39,7 +39,7 @@ export function nameServer(prefix: string, name: string): Pick<LabHost, 'setup' 
   const www = `/tmp/${prefix}-${name}-www`;
   return {
     setup: [['sh', '-c', `mkdir -p ${www} && echo ${name} > ${www}/index.html && head -c 2097152 /dev/urandom > ${www}/blob`]],
-    daemons: [{ name: 'http', cmd: ['python3', '-m', 'http.server', '80', '--bind', '0.0.0.0', '--directory', www] }],
+    daemons: [{ name: 'http', cmd: ['python3', '-m', 'http.server', '80', '--bind', '0.0.0.0', '--directory', www], readyPort: 80 }],
   };
 }
 

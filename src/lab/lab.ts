@@ -28,8 +28,9 @@ export interface LabHost {
   forwarding?: boolean;
   /** Commands run on the host after its network is up (sysctls, a VIP on lo, ...). */
   setup?: string[][];
-  /** Long-running programs started on the host (servers); stopped by lab down. */
-  daemons?: { name: string; cmd: string[] }[];
+  /** Long-running programs started on the host (servers); stopped by lab down. With a
+   *  readyPort, lab up waits until something listens there (TCP or UDP) before it returns. */
+  daemons?: { name: string; cmd: string[]; readyPort?: number }[];
 }
 
 export interface LabRouterInterface {
@@ -186,6 +187,16 @@ export function routerConfig(prefix: string, router: LabRouter): Record<string, 
   };
 }
 
+async function waitForListener(ns: string, port: number, what: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const out = run('ip', ['netns', 'exec', ns, 'ss', '-ltunH'], { allowFail: true });
+    if (out.split('\n').some((l) => (l.trim().split(/\s+/)[4] ?? '').endsWith(`:${port}`))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`lab: ${what} did not listen on port ${port} within ${READY_TIMEOUT_MS} ms`);
+}
+
 async function waitForReady(logFile: string, pid: number): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
@@ -217,6 +228,9 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
         child.unref();
         state.daemons.push({ host: host.name, name: d.name, pid: child.pid!, log });
       }
+    }
+    for (const host of spec.hosts) {
+      for (const d of host.daemons ?? []) if (d.readyPort) await waitForListener(hostNs(spec.prefix, host.name), d.readyPort, `${host.name} ${d.name}`);
     }
     const bundle = tapvsBundle();
     for (const router of spec.routers) {

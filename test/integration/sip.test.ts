@@ -30,7 +30,9 @@ test.before(async () => {
   }
   // A sipp UAS on each real server, answering from the VIP (DR: replies go straight back).
   for (const rs of ['rs1', 'rs2']) servers.push(spawnOnHost(prefix, rs, ['sipp', '-sn', 'uas', '-i', VIP, '-p', '5060', '-nostdin']));
-  await sleep(1000);
+  for (const rs of ['rs1', 'rs2']) {
+    for (let i = 0; i < 100 && !/:5060\b/.test(onHost(prefix, rs, ['ss', '-lunH']).stdout); i++) await sleep(50);
+  }
 });
 
 test.after(async () => {
