@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   g++ make python3            # the addon (node-gyp)
   iproute2 iputils-ping       # the lab: namespaces, veth, bridges, TAPs
-  traceroute curl tshark wrk hping3 sip-tester  # tests: real clients, and the wire
+  traceroute curl tshark wrk hping3 sip-tester dnsmasq-base bind9-dnsutils  # tests: real clients, and the wire
   procps nftables
 )
 missing=()

@@ -225,7 +225,16 @@ export function parseIpvsadm(argv: string[]): Parsed {
   if (needsService.includes(command) && !parsed.service) throw new UsageError('No virtual service specified (use -t, -u or -f)');
   if (['add-dest', 'edit-dest', 'delete-dest'].includes(command) && !parsed.dest) throw new UsageError('No real server specified (use -r)');
   if (command === 'add-dest' && parsed.dest && parsed.dest.method === undefined) parsed.dest.method = 'dr';
-  if (command === 'add-service' && parsed.service && parsed.service.scheduler === undefined) parsed.service.scheduler = 'wlc';
+  // As ipvsadm: -A and -E state the whole service; what they leave out takes its default.
+  if ((command === 'add-service' || command === 'edit-service') && parsed.service) {
+    const svc = parsed.service;
+    svc.scheduler ??= 'wlc';
+    svc.persistence ??= 0;
+    svc.onePacket ??= false;
+    svc.flags ??= [];
+    svc.pe ??= null;
+    if (!svc.persistence) svc.netmask ??= '255.255.255.255';
+  }
   return parsed;
 }
 

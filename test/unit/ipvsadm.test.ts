@@ -31,7 +31,9 @@ test('parses ipvsadm commands: clustered flags, -p with and without a timeout, -
   assert.ok(l.list.numeric);
   assert.ok(parseIpvsadm(['-lnc']).list.connections);
   const a = parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-s', 'rr', '-p']);
-  assert.equal(a.service, { protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'rr', persistence: 300 });
+  assert.equal(a.service, { protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'rr', persistence: 300, onePacket: false, flags: [], pe: null });
+  const e = parseIpvsadm(['-E', '-u', '192.168.1.2:53']);
+  assert.equal([e.service!.scheduler, e.service!.persistence, e.service!.onePacket], ['wlc', 0, false], '-E restates the service: left out means default');
   assert.is(parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-p', '600']).service!.persistence, 600);
   assert.is(parseIpvsadm(['-A', '-t', '192.168.1.2:80', '-p600']).service!.persistence, 600);
   assert.equal(parseIpvsadm(['-a', '-t', '192.168.1.2:80', '-r', '192.168.1.11:8080', '-m', '-w', '3']).dest, { address: '192.168.1.11', port: 8080, method: 'nat', weight: 3 });
