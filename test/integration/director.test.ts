@@ -157,6 +157,14 @@ tun("the agent on each real server decapsulates, and its health endpoint says it
   }
 });
 
+tun('a DF packet too big for the tunnel gets frag-needed with the usable MTU (1480)', async () => {
+  const wire = await Capture.start(tunPrefix, 'br-wan', 'icmp');
+  onHost(tunPrefix, 'client', ['hping3', '-q', '-c', '1', '-S', '-p', '80', '-d', '1460', '-y', VIP]);
+  const errors = await wire.fields('icmp.type == 3 && icmp.code == 4', ['ip.src', 'ip.dst', 'icmp.mtu']);
+  assert.ok(errors.length >= 1, 'no frag-needed seen');
+  assert.equal(errors[0].map((f) => f.split(',')[0]), ['192.168.1.10', '10.0.0.2', '1480']);
+});
+
 tun('wrk with 200 concurrent connections through the tunnel: no errors, an even spread', async () => {
   await wrkSpread(tunPrefix, tunState);
 });

@@ -7,7 +7,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VIP, directorLab } from '../../src/lab/director.js';
-import type { LabState } from '../../src/lab/lab.js';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { controlSocket, type LabState } from '../../src/lab/lab.js';
+
+const TAPVSADM = join(dirname(fileURLToPath(import.meta.url)), '../../dist/tapvsadm.js');
 import { Capture, onHost, routerCounters, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 function narrowGateway(spec: ReturnType<typeof directorLab>) {
@@ -36,6 +41,20 @@ for (const method of ['dr', 'nat'] as const) {
     const cached = ['rs1', 'rs2'].map((h) => onHost(prefix, h, ['ip', 'route', 'get', '10.0.0.2']).stdout).join('\n');
     assert.match(cached, /mtu 1200/);
   });
+
+  if (method === 'nat') {
+    test("a NAT real server's port unreachable reaches the client as the VIP's (dig is refused)", () => {
+      const env = { ...process.env, TAPVS_SOCKET: controlSocket(prefix, 'director') };
+      for (const args of [['-A', '-u', `${VIP}:5353`, '-s', 'rr'], ['-a', '-u', `${VIP}:5353`, '-r', '10.20.0.11:5353', '-m']]) {
+        assert.is(spawnSync(process.execPath, [TAPVSADM, ...args], { env }).status, 0);
+      }
+      // Nothing listens on 5353 at rs1: it answers port unreachable, to the client, from 10.20.0.11.
+      const started = Date.now();
+      const r = onHost(prefix, 'client', ['dig', '+tries=1', '+time=3', '-p', '5353', `@${VIP}`, 'svc.test']);
+      assert.match(r.stdout + r.stderr, /refused/i, 'the client matched the error to its query: it came from the VIP');
+      assert.ok(Date.now() - started < 2500);
+    });
+  }
 
   if (method === 'dr') {
     test('a LAN host routed back out the interface it came in on gets no ICMP redirect', async () => {

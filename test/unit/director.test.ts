@@ -352,6 +352,32 @@ failures('one-packet scheduling: every datagram scheduled alone, no entry kept',
   assert.is(director(t).table.size, 0);
 });
 
+failures('health "remove": the server leaves the service and comes back with its weight', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const d = director(t);
+  const svc = d.services[0]!;
+  const rs1 = d.dests[0];
+  d.setHealth(svc, rs1, false, 'remove');
+  assert.equal(svc.dests.map((x) => x.id), [1]);
+  d.setHealth(svc, rs1, true, 'remove');
+  assert.equal([svc.dests.length, rs1.weight, rs1.removed], [2, 1, false]);
+  d.deleteRealServer(svc, rs1);
+  d.setHealth(svc, rs1, true, 'remove');
+  assert.is(svc.dests.length, 1, 'a server an administrator removed stays removed');
+});
+
+failures('a quiesced server loses its persistence templates: the client is scheduled anew', () => {
+  const t = testRouter(config('dr', { persistence: 300 }));
+  lan(t);
+  t.inject(0, fromClient(43000, 0x02));
+  const first = parse(t.take(0)[0]).dstMac;
+  const d = director(t);
+  d.dests.find((x) => first.endsWith(x.id === 0 ? '11' : '12'))!.weight = 0;
+  t.inject(0, fromClient(43001, 0x02));
+  assert.is.not(parse(t.take(0)[0]).dstMac, first);
+});
+
 failures('a per-service UDP timeout overrides the global one', () => {
   const t = testRouter(udpConfig({ udpTimeout: 5 }));
   lan(t);

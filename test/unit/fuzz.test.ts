@@ -23,6 +23,7 @@ const config = {
   services: [
     { protocol: 'tcp', vip: '192.168.1.2', port: 80, scheduler: 'wlc', persistence: 30, realServers: [{ address: '10.20.0.11', port: 8080, method: 'nat' }, { address: '192.168.1.11', method: 'dr' }] },
     { protocol: 'udp', vip: '192.168.1.2', port: 53, scheduler: 'mh', onePacket: true, realServers: [{ address: '192.168.1.12', method: 'tun' }] },
+    { protocol: 'udp', vip: '192.168.1.4', port: 5060, scheduler: 'rr', persistence: 30, pe: 'sip', realServers: [{ address: '192.168.1.11' }, { address: '192.168.1.12' }] },
     { fwmark: 7, vip: '192.168.1.3', members: [{ protocol: 'udp', port: 5060 }, { protocol: 'tcp', port: 0 }], scheduler: 'sh', realServers: [{ address: '192.168.1.11' }] },
   ],
   director: { maxConnections: 4096 },
@@ -55,6 +56,7 @@ test('1,000,000 random and mutated frames: no exception, no leak, every frame co
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.10', protocol: 1, payload: icmpEcho(8, 1, 1, new Uint8Array(32)) }))],
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 1, payload: icmpEcho(3, 3, 0, new Uint8Array(28)) }))],
     [0, ethernet(BROADCAST_MAC, GW, 0x0806, arpPacket(1, GW, '192.168.1.1', ZERO_MAC, '192.168.1.2'))],
+    [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.5', dst: '192.168.1.4', protocol: 17, payload: udpPayload('10.0.0.5', '192.168.1.4', 5060, 5060, new TextEncoder().encode('INVITE sip:x@y SIP/2.0\r\nVia: a\r\ni :  folded\r\n  call@id\r\nCSeq: 1 INVITE\r\n\r\n')) }))],
     [1, ethernet(PRIV, RS, 0x0800, ipv4Packet({ src: '10.20.0.11', dst: '8.8.8.8', protocol: 17, ttl: 1, payload: udpPayload('10.20.0.11', '8.8.8.8', 1, 2, new Uint8Array(1300)) }))],
   ];
   let seed = 99;

@@ -41,6 +41,17 @@ test('command: exit 0 is healthy; the address and port are appended', async () =
   assert.is(await probe(check({ type: 'command', command: ['/nonexistent/probe'] }), '127.0.0.1', 99), false);
 });
 
+test('udp: an answer is healthy; silence or port unreachable is not', async () => {
+  const { createSocket } = await import('node:dgram');
+  const echo = createSocket('udp4');
+  echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+  await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
+  const port = echo.address().port;
+  assert.is(await probe(check({ type: 'udp', sendHex: '0001' }), '127.0.0.1', port), true);
+  echo.close();
+  assert.is(await probe(check({ type: 'udp', sendHex: '0001' }), '127.0.0.1', port), false);
+});
+
 test('a probe that hangs fails at its timeout', async () => {
   const started = Date.now();
   assert.is(await probe(check({ type: 'command', command: ['sleep', '5'], timeoutMs: 300 }), '127.0.0.1', 1), false);
