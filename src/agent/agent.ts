@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseIpv4 } from '../packet/address.js';
+import { arpProbe } from './probe.js';
 
 export const DEFAULT_STATE_FILE = '/var/lib/tapvs/agent.json';
 export const DEFAULT_SYSCTL_DIR = '/etc/sysctl.d';
@@ -259,6 +260,24 @@ function firewallBlocks(vip: string): string[] {
  * drop traffic to the VIP.
  */
 export function doctor(stateFile: string, port?: number): Check[] {
+  return doctorChecks(stateFile, port);
+}
+
+/** doctor, plus the live ARP probe through a throwaway TAP (see probe.ts). */
+export async function doctorWithProbe(stateFile: string, port?: number): Promise<Check[]> {
+  const checks = doctorChecks(stateFile, port);
+  const state = readState(stateFile);
+  if (!state) return checks;
+  for (const vip of state.vips) {
+    const r = await arpProbe(vip);
+    checks.push({ ok: !r.answered, what: 'probe', detail: r.answered ? `this host answered who-has ${vip}: its traffic would be stolen from the director` : `no answer to who-has ${vip}` });
+    const ok = r.requestSender !== null && r.requestSender !== vip;
+    checks.push({ ok, what: 'probe', detail: r.requestSender === null ? 'saw no ARP request of this host to judge' : ok ? `ARP requests say ${r.requestSender}, not ${vip}` : `ARP requests say ${vip}: "tell ${vip}" teaches the LAN a wrong MAC` });
+  }
+  return checks;
+}
+
+function doctorChecks(stateFile: string, port?: number): Check[] {
   const state = readState(stateFile);
   if (!state) return [{ ok: false, what: 'state', detail: `no agent state in ${stateFile}: run tapvs agent setup` }];
   const checks: Check[] = [];

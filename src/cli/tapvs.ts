@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../daemon.js';
-import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, setup, undo } from '../agent/agent.js';
+import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
 import { controlRequest, controlStream } from '../control/socket.js';
@@ -14,9 +14,9 @@ import { directorLab, type DirectorTopology } from '../lab/director.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
 
 /** Runs an agent command: JSON or text out, and exit codes that mean something (AgentExit). */
-function agentRun(json: boolean, fn: () => { json: unknown; text: string }): void {
+async function agentRun(json: boolean, fn: () => { json: unknown; text: string } | Promise<{ json: unknown; text: string }>): Promise<void> {
   try {
-    const out = fn();
+    const out = await fn();
     console.log(json ? JSON.stringify(out.json, null, 2) : out.text);
   } catch (e) {
     process.stderr.write(`tapvs ${(e as Error).message}\n`);
@@ -124,10 +124,11 @@ await yargs(hideBin(process.argv))
           y
             .option('state', { type: 'string', default: DEFAULT_STATE_FILE })
             .option('port', { type: 'number', describe: 'also check that a service listens on this port at the VIP' })
+            .option('probe', { type: 'boolean', default: true, describe: 'live ARP probe through a throwaway TAP (--no-probe to skip)' })
             .option('json', { type: 'boolean', default: false }),
-        (argv) =>
-          agentRun(argv.json, () => {
-            const checks = doctor(argv.state, argv.port);
+        async (argv) =>
+          agentRun(argv.json, async () => {
+            const checks = argv.probe ? await doctorWithProbe(argv.state, argv.port) : doctor(argv.state, argv.port);
             const bad = checks.filter((c) => !c.ok).length;
             if (bad) process.exitCode = AgentExit.Unhealthy;
             return { json: { healthy: bad === 0, checks }, text: checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(7)} ${c.detail}`).join('\n') };

@@ -94,6 +94,21 @@ withAgent('doctor --port warns when nothing listens on the VIP, and when nftable
   assert.match(blocked.stdout, /FAIL firewall rule \d+ in tvtest\/input drops traffic to 192\.168\.1\.2/);
 });
 
+withAgent("doctor's live ARP probe: passes when set up, and catches both failures of seed 004", () => {
+  const good = agent('rs1', ['doctor']);
+  assert.is(good.status, 0, good.stdout);
+  assert.match(good.stdout, /ok   probe   no answer to who-has 192\.168\.1\.2/);
+  assert.match(good.stdout, /ok   probe   ARP requests say 192\.168\.1\.11, not 192\.168\.1\.2/);
+  const keep = onHost(prefix, 'rs1', ['sysctl', '-n', 'net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.all.arp_announce', 'net.ipv4.conf.eth0.arp_announce']).stdout.trim().split('\n');
+  onHost(prefix, 'rs1', ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=0', 'net.ipv4.conf.all.arp_announce=0', 'net.ipv4.conf.eth0.arp_announce=0']);
+  const bad = agent('rs1', ['doctor']);
+  onHost(prefix, 'rs1', ['sysctl', '-qw', `net.ipv4.conf.all.arp_ignore=${keep[0]}`, `net.ipv4.conf.all.arp_announce=${keep[1]}`, `net.ipv4.conf.eth0.arp_announce=${keep[2]}`]);
+  assert.is(bad.status, 6);
+  assert.match(bad.stdout, /FAIL probe   this host answered who-has 192\.168\.1\.2/);
+  assert.match(bad.stdout, /FAIL probe   ARP requests say 192\.168\.1\.2: "tell 192\.168\.1\.2"/);
+  assert.is.not(onHost(prefix, 'rs1', ['ip', 'link', 'show', 'tapvs-probe']).status, 0, 'the probe TAP is gone');
+});
+
 withAgent('clear errors: unknown interface (3), a VIP on an interface that answers ARP (5)', () => {
   const unknown = agent('rs2', ['setup', '--vip', '192.168.1.3', '--iface', 'eth7']);
   assert.is(unknown.status, 3);
