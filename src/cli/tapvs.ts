@@ -94,8 +94,9 @@ await yargs(hideBin(process.argv))
         'give this server its VIPs (idempotent)',
         (y) =>
           y
-            .option('vip', { type: 'string', array: true, demandOption: true, describe: 'a virtual IP (repeat for more)' })
-            .option('iface', { type: 'string', demandOption: true, describe: 'the LAN interface toward the director' })
+            .option('vip', { type: 'string', array: true, describe: 'a virtual IP (repeat for more)' })
+            .option('iface', { type: 'string', describe: 'the LAN interface toward the director' })
+            .option('undo', { type: 'boolean', default: false, describe: 'restore everything a setup changed (as tapvs agent undo)' })
             .option('method', { choices: ['dr', 'tun'] as const, default: 'dr' as const })
             .option('device', { type: 'string', default: DEFAULT_DEVICE, describe: "the agent's TUN for the VIPs, or lo" })
             .option('state', { type: 'string', default: DEFAULT_STATE_FILE })
@@ -103,6 +104,11 @@ await yargs(hideBin(process.argv))
             .option('json', { type: 'boolean', default: false }),
         (argv) =>
           agentRun(argv.json, () => {
+            if (argv.undo) {
+              const done = undo(argv.state, argv['sysctl-dir']);
+              return { json: { undone: done }, text: done.length ? done.map((d) => `  ${d}`).join('\n') : '  nothing to undo' };
+            }
+            if (!argv.vip?.length || !argv.iface) throw new AgentError(AgentExit.Usage, 'agent setup: give --vip and --iface (or --undo)');
             const r = setup({ vips: argv.vip.map(String), iface: argv.iface, method: argv.method, device: argv.device, stateFile: argv.state, sysctlDir: argv['sysctl-dir'] });
             return { json: r, text: `VIPs ${r.state.vips.join(', ')} on ${r.why}\n${r.changed.length ? r.changed.map((c) => `  ${c}`).join('\n') : '  nothing to change'}` };
           }),

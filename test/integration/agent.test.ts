@@ -120,8 +120,14 @@ withAgent('clear errors: unknown interface (3), a VIP on an interface that answe
   onHost(prefix, 'rs2', ['ip', 'addr', 'del', '192.168.1.3/32', 'dev', 'eth0']);
 });
 
-withAgent('undo restores every sysctl and removes what it made; twice is harmless', () => {
-  const r = agent('rs1', ['undo']);
+withAgent('a conflicting setup is refused (5), saying how to get out of it', () => {
+  const r = agent('rs1', ['setup', '--vip', VIP, '--iface', 'eth0', '--method', 'tun']);
+  assert.is(r.status, 5);
+  assert.match(r.stderr, /already set up for eth0\/tapvs-vip\/dr .* run 'tapvs agent undo' first/);
+});
+
+withAgent('setup --undo restores every sysctl and removes what it made; twice is harmless', () => {
+  const r = agent('rs1', ['setup', '--undo']);
   assert.is(r.status, 0, r.stderr);
   assert.is(sysctls('rs1'), originalSysctls);
   assert.is.not(onHost(prefix, 'rs1', ['ip', 'link', 'show', 'tapvs-vip']).status, 0, 'device gone');

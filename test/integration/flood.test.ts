@@ -5,8 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VIP, directorLab } from '../../src/lab/director.js';
-import type { LabState } from '../../src/lab/lab.js';
-import { onHost, routerCounters, skipUnlessRoot, sleep, spawnOnHost, startLab, stopChild, stopLab, uniquePrefix } from '../helpers/lab.js';
+import { labRouterMac, type LabState } from '../../src/lab/lab.js';
+import { Capture, onHost, routerCounters, skipUnlessRoot, sleep, spawnOnHost, startLab, stopChild, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const test = suite('SYN flood');
 const prefix = uniquePrefix('fl');
@@ -52,6 +52,21 @@ test('a download survives 40,000 spoofed SYNs; the table holds; new clients get 
   // The flood is over: a new client is served (drop_entry makes room if the table is still full).
   const fresh = onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}/`]);
   assert.match(fresh.stdout.trim(), /^rs[12]$/);
+});
+
+test("a client reusing the ports of a closing connection: its SYN is scheduled anew, not dropped", async () => {
+  const wire = await Capture.start(prefix, 'br-lan', 'tcp port 80 and tcp[tcpflags] & tcp-syn != 0');
+  const before = await routerCounters(state, 'director');
+  const hping = (flags: string[]) => onHost(prefix, 'client', ['hping3', '-q', '-c', '1', '-s', '41000', '-k', '-p', '80', ...flags, VIP]);
+  hping(['-S']); // SYN
+  hping(['-A']); // ACK: established
+  hping(['-F', '-A']); // FIN: closing
+  hping(['-S']); // the same ports again
+  // SYNs leaving the director (each also crosses the LAN once on its way in, from the gateway).
+  const syns = await wire.fields(`tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.srcport == 41000 && eth.src == ${labRouterMac(prefix, 'director', 'lan')}`, ['eth.dst']);
+  const after = await routerCounters(state, 'director');
+  assert.is(syns.length, 2, 'both SYNs were forwarded to a real server');
+  assert.is(after.router.lvs_conn_reused - before.router.lvs_conn_reused, 1);
 });
 
 if (!skipUnlessRoot('flood.test.ts')) test.run();
