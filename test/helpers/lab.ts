@@ -151,3 +151,12 @@ export class Capture {
     rmSync(this.file, { force: true });
   }
 }
+
+/** A slow HTTP download on a lab host (test/fixtures/slow-get.py): resolves with its JSON report. */
+export function slowDownload(prefix: string, host: string, addr: string, path: string, bytesPerSecond: number): Promise<{ bytes: number; sha256: string; seconds: number; error: string | null }> {
+  const script = new URL('../fixtures/slow-get.py', import.meta.url).pathname;
+  const child = spawnOnHost(prefix, host, ['python3', script, addr, path, String(bytesPerSecond)]);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.on('exit', () => resolve(JSON.parse(out.trim().split('\n').pop() || '{"bytes":0,"sha256":"","seconds":0,"error":"no output"}'))));
+}

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VIP, directorLab } from '../../src/lab/director.js';
 import { labRouterMac, type LabState } from '../../src/lab/lab.js';
-import { Capture, onHost, routerCounters, skipUnlessRoot, sleep, spawnOnHost, startLab, stopChild, stopLab, uniquePrefix } from '../helpers/lab.js';
+import { Capture, onHost, routerCounters, skipUnlessRoot, sleep, slowDownload, spawnOnHost, startLab, stopChild, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const test = suite('SYN flood');
 const prefix = uniquePrefix('fl');
@@ -30,7 +30,7 @@ const collect = (child: ReturnType<typeof spawnOnHost>) =>
 
 test('a download survives 40,000 spoofed SYNs; the table holds; new clients get in after', async () => {
   const want = new Set(['rs1', 'rs2'].map((h) => onHost(prefix, h, ['sha256sum', `/tmp/${prefix}-${h}-www/blob`]).stdout.split(' ')[0]));
-  const download = collect(spawnOnHost(prefix, 'client', ['sh', '-c', `curl -s --limit-rate 400k --max-time 40 http://${VIP}/blob | sha256sum`]));
+  const download = slowDownload(prefix, 'client', VIP, '/blob', 150_000); // ~14 s: it spans the flood
   await sleep(500);
   const before = await routerCounters(state, 'director');
   const started = Date.now();
@@ -46,8 +46,10 @@ test('a download survives 40,000 spoofed SYNs; the table holds; new clients get 
   assert.ok(during.process.rssBytes < 400 * 2 ** 20, 'memory bounded');
   assert.ok(during.router.lvs_conns_created - before.router.lvs_conns_created > 4000, 'the flood reached the table');
 
-  const digest = (await download).split(' ')[0];
-  assert.ok(want.has(digest), 'the established download completed intact');
+  const r = await download;
+  assert.is(r.error, null);
+  assert.ok(r.seconds > seconds, `the download (${r.seconds} s) outlasted the flood (${seconds.toFixed(1)} s)`);
+  assert.ok(want.has(r.sha256), 'the established download completed intact');
 
   // The flood is over: a new client is served (drop_entry makes room if the table is still full).
   const fresh = onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}/`]);
