@@ -334,11 +334,8 @@ export class Router implements FrameHandler {
     for (let done = 0; done < payloadLength; done += step) {
       const chunk = Math.min(step, payloadLength - done);
       const last = done + chunk >= payloadLength;
-      const fslot = this.engine.allocate();
-      if (fslot < 0) {
-        this.stats[C.no_free_slot]++;
-        break;
-      }
+      const fslot = this.engine.allocate(); // counted by the engine when the pool is empty
+      if (fslot < 0) break;
       const foff = this.engine.layout.headroom;
       const fat = this.engine.slotOffset(fslot) + foff;
       b.copyWithin(fat + ETH_HEADER, at + ETH_HEADER, at + ETH_HEADER + ihl);
@@ -511,11 +508,8 @@ export class Router implements FrameHandler {
       this.stats[C.icmp_error_suppressed]++;
       return;
     }
-    const slot = this.engine.allocate();
-    if (slot < 0) {
-      this.stats[C.no_free_slot]++;
-      return;
-    }
+    const slot = this.engine.allocate(); // counted by the engine when the pool is empty
+    if (slot < 0) return;
     const offset = this.engine.layout.headroom;
     const fat = this.engine.slotOffset(slot) + offset;
     const quoted = Math.min(orig.totalLength, ICMP_ERROR_MAX_IP_LENGTH - IPV4_MIN_HEADER - ICMP_HEADER);
@@ -555,11 +549,8 @@ export class Router implements FrameHandler {
       this.stats[C.icmp_rate_limited]++;
       return;
     }
-    const slot = this.engine.allocate();
-    if (slot < 0) {
-      this.stats[C.no_free_slot]++;
-      return;
-    }
+    const slot = this.engine.allocate(); // counted by the engine when the pool is empty
+    if (slot < 0) return;
     const offset = this.engine.layout.headroom;
     const fat = this.engine.slotOffset(slot) + offset;
     const t = fat + ETH_HEADER + IPV4_MIN_HEADER;
@@ -587,11 +578,8 @@ export class Router implements FrameHandler {
   // ---- frames we build
 
   private sendArp(iface: Interface, op: number, dstMac: Uint8Array, senderIp: Ipv4, targetMac: Uint8Array, targetIp: Ipv4): void {
-    const slot = this.engine.allocate();
-    if (slot < 0) {
-      this.stats[C.no_free_slot]++;
-      return;
-    }
+    const slot = this.engine.allocate(); // counted by the engine when the pool is empty
+    if (slot < 0) return;
     const offset = this.engine.layout.headroom;
     const at = this.engine.slotOffset(slot) + offset;
     this.eth.point(this.b, at).write(dstMac, iface.mac, ETHERTYPE_ARP);

@@ -44,8 +44,6 @@ export const ROUTER_COUNTERS = [
   'icmp_rate_limited',
   'icmp_error_suppressed',
   'tcp_resets_sent',
-  // resources
-  'no_free_slot',
   // director (virtual services)
   'lvs_in_packets',
   'lvs_conns_created',
