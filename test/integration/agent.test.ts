@@ -159,4 +159,15 @@ without('a real server with the VIP on lo and default sysctls answers ARP for th
   assert.ok(rows.some(([mac]) => realServers.includes(mac)), `replies for the VIP came from ${rows.map((r) => r[0]).join(', ')}`);
 });
 
+without("and a real server's 'who-has gateway, tell VIP' teaches the gateway the VIP at that server's MAC", () => {
+  // The real servers forget the gateway, so their next reply (sent from the VIP) makes them ask
+  // for it, naming the VIP as sender: the gateway believes them (seed 004, problem 3).
+  for (const rs of ['rs1', 'rs2']) onHost(badPrefix, rs, ['ip', 'neigh', 'flush', 'dev', 'eth0']);
+  curl(badPrefix);
+  curl(badPrefix);
+  const neigh = onHost(badPrefix, 'gateway', ['ip', 'neigh', 'show', VIP]).stdout;
+  const realServers = hostMacs(badPrefix, ['rs1', 'rs2']);
+  assert.ok(realServers.some((m) => neigh.includes(m)), `gateway: ${neigh.trim()} (real servers ${realServers.join(', ')})`);
+});
+
 if (!skipUnlessRoot('agent.test.ts (without agent)')) without.run();
