@@ -11,13 +11,14 @@ import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, SECURE_SYN_RE
 import type { Interface } from '../l2/interface.js';
 import { C } from '../l3/counters.js';
 import type { PacketEngine } from '../io/engine.js';
-import { formatIpv4, readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
-import { checksum, patchChecksum } from '../packet/checksum.js';
+import { formatIpv4, type Ipv4 } from '../packet/address.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
-import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_REDIRECT, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED, UNREACH_PORT, isIcmpError } from '../packet/icmp.js';
+import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../packet/icmp.js';
 import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
 import type { L4Director, Router } from '../router.js';
 import { U32Map } from '../util/u32map.js';
+import { rewriteAddressPort } from './nat-rewrite.js';
+import { VipIcmp } from './vip-icmp.js';
 import { sipCallIdHash } from './sip.js';
 
 /**
@@ -70,7 +71,6 @@ export class Director implements L4Director {
   onDefenseChange: ((what: string, on: boolean, freeEntries: number) => void) | null = null;
 
   private readonly router: Router;
-  private readonly engine: PacketEngine;
   private readonly b: Uint8Array;
   private readonly vipIndex = new U32Map();
   private readonly byVip: VirtualService[][] = [];
@@ -80,14 +80,15 @@ export class Director implements L4Director {
   private readonly ip = new Ipv4View();
   private readonly outer = new Ipv4View();
   private ipId = 1;
+  private readonly icmp: VipIcmp;
 
   constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts()) {
     this.router = router;
-    this.engine = engine;
     this.b = engine.bytes;
     this.table = new ConnTable(capacity, router.clock);
     this.timeouts = timeouts;
     this.setTimeouts(timeouts);
+    this.icmp = new VipIcmp(this.b, this.table, this.dests, router, (d, method, slot, offset, at, frameLength) => this.transmit(d, method, slot, offset, at, frameLength));
     router.director = this;
   }
 
@@ -241,7 +242,7 @@ export class Director implements L4Director {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const protocol = b[ipAt + 9];
-    if (protocol === PROTO_ICMP) return this.icmpInbound(slot, offset, at, frameLength);
+    if (protocol === PROTO_ICMP) return this.icmp.inbound(slot, offset, at, frameLength);
     if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
     const ip = this.ip.point(b, ipAt);
     const vaddr = ip.dst;
@@ -504,113 +505,13 @@ export class Director implements L4Director {
     this.router.transmitIp(route.iface, nextHop, slot, offset, frameLength);
   }
 
-  // ---- ICMP errors about virtual-service traffic (seed 001)
-
-  /**
-   * An ICMP error sent to a VIP quotes a packet a real server sent from the VIP (a router on
-   * the client's path cannot tell the director from the server). Found through the quoted
-   * packet's connection, it goes to that real server (for NAT, translated to its address).
-   */
-  private icmpInbound(slot: number, offset: number, at: number, frameLength: number): boolean {
-    const q = this.quoted(at);
-    if (q === null) return false; // not an error, or not about a connection: the router's business
-    const b = this.b;
-    // Quoted: VIP:vport -> client:cport, as the real server sent it.
-    const e = this.table.lookupIn(q.protocol, readIpv4(b, q.ip + 16), q.dport, readIpv4(b, q.ip + 12), q.sport);
-    if (e === NONE) {
-      this.router.drop(slot, C.lvs_icmp_no_conn);
-      return true;
-    }
-    const d = this.dests[this.table.dest(e)];
-    const method = this.table.method(e);
-    if (this.router.tracing) this.router.trace(`ICMP error for connection to ${formatIpv4(d.addr)}:${d.port}: sent there`);
-    if (method === Method.Nat) {
-      // The real server knows the connection by its own address and port.
-      const ipAt = at + ETH_HEADER;
-      writeIpv4(b, ipAt + 16, d.addr);
-      this.rewriteQuoted(q, 12, 0, d.addr, this.table.dport[e]);
-      this.ip.point(b, ipAt).updateChecksum();
-    }
-    this.router.stats[C.lvs_icmp_forwarded]++;
-    // Translated already: from here a NAT error just needs routing to the server, as DR does.
-    this.transmit(d, method === Method.Nat ? Method.Dr : method, slot, offset, at, frameLength);
-    return true;
-  }
-
-  /** ICMP from a NAT real server about a connection: the client must see the VIP. */
-  private icmpOutbound(at: number): boolean {
-    const q = this.quoted(at);
-    if (q === null) return false;
-    const b = this.b;
-    // Quoted: client:cport -> RIP:rport, as the client's packet reached the real server.
-    const e = this.table.lookupOut(q.protocol, readIpv4(b, q.ip + 16), q.dport, readIpv4(b, q.ip + 12), q.sport);
-    if (e === NONE) return false;
-    const ipAt = at + ETH_HEADER;
-    const vaddr = this.table.vaddr(e);
-    writeIpv4(b, ipAt + 12, vaddr);
-    this.rewriteQuoted(q, 16, 2, vaddr, this.table.vport(e));
-    this.ip.point(b, ipAt).updateChecksum();
-    if (this.router.tracing) this.router.trace(`ICMP error from a NAT real server: source becomes ${formatIpv4(vaddr)}`);
-    return true;
-  }
-
-  private readonly q = { icmp: 0, icmpLength: 0, ip: 0, protocol: 0, l4: 0, l4Length: 0, sport: 0, dport: 0 };
-
-  /** The packet an ICMP error at `at` quotes, if it quotes TCP or UDP with its ports; else null. */
-  private quoted(at: number): typeof this.q | null {
-    const b = this.b;
-    const ip = this.ip.point(b, at + ETH_HEADER);
-    if (ip.isFragment) return null;
-    const icmp = ip.payloadOffset;
-    const icmpLength = ip.totalLength - ip.headerLength;
-    if (icmpLength < 8 + 20 + 8 || !isIcmpError(b[icmp]) || b[icmp] === ICMP_REDIRECT) return null;
-    const qip = icmp + 8;
-    const qihl = (b[qip] & 0x0f) * 4;
-    const protocol = b[qip + 9];
-    if (b[qip] >> 4 !== 4 || qihl < 20 || (protocol !== PROTO_TCP && protocol !== PROTO_UDP)) return null;
-    const l4 = qip + qihl;
-    const l4Length = icmp + icmpLength - l4;
-    if (l4Length < 8) return null;
-    const q = this.q;
-    q.icmp = icmp;
-    q.icmpLength = icmpLength;
-    q.ip = qip;
-    q.protocol = protocol;
-    q.l4 = l4;
-    q.l4Length = l4Length;
-    q.sport = (b[l4] << 8) | b[l4 + 1];
-    q.dport = (b[l4 + 2] << 8) | b[l4 + 3];
-    return q;
-  }
-
-  /**
-   * Rewrites one address and one port of the quoted packet, then its header checksum, its
-   * transport checksum when quoted (RFC 1624), and the ICMP checksum over the whole message.
-   */
-  private rewriteQuoted(q: typeof this.q, addrField: number, portField: number, addr: number, port: number): void {
-    const b = this.b;
-    const sumAt = q.l4 + (q.protocol === PROTO_TCP ? 16 : 6);
-    if (sumAt + 2 <= q.l4 + q.l4Length) {
-      rewriteAddressPort(b, q.ip, q.l4, q.protocol, addrField, portField, addr, port);
-    } else {
-      writeIpv4(b, q.ip + addrField, addr);
-      b[q.l4 + portField] = port >>> 8;
-      b[q.l4 + portField + 1] = port & 0xff;
-    }
-    this.outer.point(b, q.ip).updateChecksum();
-    b[q.icmp + 2] = b[q.icmp + 3] = 0;
-    const c = checksum(b, q.icmp, q.icmpLength);
-    b[q.icmp + 2] = c >>> 8;
-    b[q.icmp + 3] = c & 0xff;
-  }
-
   // ---- NAT replies
 
   outbound(_slot: number, at: number): boolean {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const protocol = b[ipAt + 9];
-    if (protocol === PROTO_ICMP) return this.icmpOutbound(at);
+    if (protocol === PROTO_ICMP) return this.icmp.outbound(at);
     if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
     const ip = this.ip.point(b, ipAt);
     if ((ip.flagsFragment & OFFSET_MASK) !== 0) return false;
@@ -742,31 +643,6 @@ export class Director implements L4Director {
     this.dests[this.table.dest(tpl)].persistConns--;
     this.table.remove(tpl);
   }
-}
-
-/**
- * Rewrites one address (at ipAt + addrField) and one port (at l4 + portField) of a TCP or UDP
- * packet, patching the IPv4 header checksum and the transport checksum incrementally
- * (RFC 1624): NAT without touching the payload.
- */
-function rewriteAddressPort(b: Uint8Array, ipAt: number, l4: number, protocol: number, addrField: number, portField: number, addr: number, port: number): void {
-  const oldAddr = readIpv4(b, ipAt + addrField);
-  const oldPort = (b[l4 + portField] << 8) | b[l4 + portField + 1];
-  const hiOld = oldAddr >>> 16, loOld = oldAddr & 0xffff, hiNew = addr >>> 16, loNew = addr & 0xffff;
-  patchChecksum(b, ipAt + 10, hiOld, hiNew);
-  patchChecksum(b, ipAt + 10, loOld, loNew);
-  const sumAt = l4 + (protocol === PROTO_TCP ? 16 : 6);
-  const udpNoSum = protocol === PROTO_UDP && b[sumAt] === 0 && b[sumAt + 1] === 0;
-  if (!udpNoSum) {
-    // The address is in the pseudo-header, so the transport checksum covers it too.
-    patchChecksum(b, sumAt, hiOld, hiNew);
-    patchChecksum(b, sumAt, loOld, loNew);
-    patchChecksum(b, sumAt, oldPort, port);
-    if (protocol === PROTO_UDP && b[sumAt] === 0 && b[sumAt + 1] === 0) b[sumAt] = b[sumAt + 1] = 0xff;
-  }
-  writeIpv4(b, ipAt + addrField, addr);
-  b[l4 + portField] = port >>> 8;
-  b[l4 + portField + 1] = port & 0xff;
 }
 
 export function describeKey(k: ServiceKey): string {
