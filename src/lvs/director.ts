@@ -19,24 +19,8 @@ import type { L4Director, Router } from '../router.js';
 import { U32Map } from '../util/u32map.js';
 import { rewriteAddressPort } from './nat-rewrite.js';
 import { VipIcmp } from './vip-icmp.js';
+import { FloodDefense, type Defense } from './defense.js';
 import { sipCallIdHash } from './sip.js';
-
-/**
- * Defences against floods (seed 002), as the kernel's sysctls: each of drop_entry, drop_packet
- * and secure_tcp is 0 off, 1 automatic (on when free entries fall below amemthresh), 2
- * automatic and on now, 3 always on.
- */
-export interface Defense {
-  /** Free connection entries below which memory counts as low. */
-  amemthresh: number;
-  dropEntry: number;
-  dropPacket: number;
-  secureTcp: number;
-  /** drop_packet in mode 3: drop one of this many new-connection packets. */
-  amDropRate: number;
-}
-
-export const DEFAULT_DEFENSE: Defense = { amemthresh: 1024, dropEntry: 0, dropPacket: 0, secureTcp: 0, amDropRate: 10 };
 
 export interface Timeouts {
   /** Seconds per TCP state (TcpState order), UDP seconds. */
@@ -61,14 +45,8 @@ export class Director implements L4Director {
   readonly dests: RealServer[] = [];
   timeouts: Timeouts;
   hasNat = false;
-  defense: Defense = { ...DEFAULT_DEFENSE };
-  /** Which defences are acting now, and drop_packet's current rate (1 in N). */
-  readonly defenseActive = { dropEntry: false, dropPacket: false, secureTcp: false, dropRate: 0 };
-  private dropCounter = 0;
-  private sweepCursor = 0;
-  private lastDefenseUpdate = -Infinity;
-  /** Told when a defence turns on or off. */
-  onDefenseChange: ((what: string, on: boolean, freeEntries: number) => void) | null = null;
+  /** drop_entry, drop_packet and secure_tcp (lvs/defense.ts). */
+  readonly flood: FloodDefense;
 
   private readonly router: Router;
   private readonly b: Uint8Array;
@@ -88,8 +66,23 @@ export class Director implements L4Director {
     this.table = new ConnTable(capacity, router.clock);
     this.timeouts = timeouts;
     this.setTimeouts(timeouts);
+    this.flood = new FloodDefense(this.table, router.stats, (e) => this.closeConnection(e));
     this.icmp = new VipIcmp(this.b, this.table, this.dests, router, (d, method, slot, offset, at, frameLength) => this.transmit(d, method, slot, offset, at, frameLength));
     router.director = this;
+  }
+
+  /** The defences' settings (the kernel's sysctls) and what acts now. */
+  get defense(): Defense {
+    return this.flood.config;
+  }
+  set defense(d: Defense) {
+    this.flood.config = d;
+  }
+  get defenseActive(): FloodDefense['active'] {
+    return this.flood.active;
+  }
+  set onDefenseChange(fn: FloodDefense['onChange']) {
+    this.flood.onChange = fn;
   }
 
   setTimeouts(t: Timeouts): void {
@@ -304,8 +297,7 @@ export class Director implements L4Director {
         this.router.drop(slot, C.lvs_no_conn);
         return true;
       }
-      if (this.defenseActive.dropPacket && ++this.dropCounter >= this.defenseActive.dropRate) {
-        this.dropCounter = 0;
+      if (this.flood.dropThisPacket()) {
         this.router.drop(slot, C.lvs_defense_dropped_packets);
         return true;
       }
@@ -421,7 +413,7 @@ export class Director implements L4Director {
     );
     if (e === NONE) {
       // Full: drop_entry makes room by evicting an embryonic connection (a flood's SYN).
-      if (this.defenseActive.dropEntry && this.table.size >= this.table.capacity && this.evictEmbryonic(8)) return this.open(svc, d, protocol, caddr, cport, vaddr, vport, now);
+      if (this.flood.makeRoom()) return this.open(svc, d, protocol, caddr, cport, vaddr, vport, now);
       return NONE;
     }
     this.router.stats[C.lvs_conns_created]++;
@@ -544,12 +536,7 @@ export class Director implements L4Director {
   /** Runs connection expiry (bounded work per call), the defences, and the rate estimator every 2 s. */
   tick(now: number): void {
     this.table.expire(now, this.onExpire, EXPIRE_BUDGET);
-    if (now - this.lastDefenseUpdate >= 1000) {
-      this.lastDefenseUpdate = now;
-      this.updateDefense();
-      // drop_entry sweeps 1/32 of the table a second, as the kernel's ip_vs_random_dropentry.
-      if (this.defenseActive.dropEntry) this.sweepEmbryonic(Math.ceil(this.table.capacity / 32));
-    }
+    this.flood.tick(now);
     if (now - this.lastEstimate >= ESTIMATOR_INTERVAL_MS) {
       const interval = this.lastEstimate === -Infinity ? ESTIMATOR_INTERVAL_MS / 1000 : (now - this.lastEstimate) / 1000;
       this.lastEstimate = now;
@@ -582,56 +569,6 @@ export class Director implements L4Director {
     }
     return true;
   };
-
-  /** The kernel's update_defense_level, over free connection entries instead of free pages. */
-  updateDefense(): void {
-    const free = this.table.capacity - this.table.size;
-    const low = free < this.defense.amemthresh;
-    const d = this.defense;
-    const a = this.defenseActive;
-    const before = { ...a };
-    const auto = (mode: number): [number, boolean] => (mode === 1 ? (low ? [2, true] : [1, false]) : mode === 2 ? (low ? [2, true] : [1, false]) : [mode, mode === 3]);
-    [d.dropEntry, a.dropEntry] = auto(d.dropEntry);
-    [d.secureTcp, a.secureTcp] = auto(d.secureTcp);
-    [d.dropPacket, a.dropPacket] = auto(d.dropPacket);
-    // Automatic drop_packet drops more the lower memory gets; always-on drops 1 in amDropRate.
-    a.dropRate = d.dropPacket === 3 ? d.amDropRate : a.dropPacket ? Math.max(1, Math.ceil(d.amemthresh / Math.max(1, d.amemthresh - free))) : 0;
-    for (const k of ['dropEntry', 'dropPacket', 'secureTcp'] as const) if (a[k] !== before[k]) this.onDefenseChange?.(k, a[k], free);
-  }
-
-  /** Drops embryonic TCP entries (SYN_RECV, SYNACK) among the next `count` table slots. */
-  private sweepEmbryonic(count: number): void {
-    const t = this.table;
-    for (let n = 0; n < count; n++) {
-      const e = this.sweepCursor;
-      this.sweepCursor = (this.sweepCursor + 1) % t.capacity;
-      if (this.isEmbryonic(e)) {
-        this.closeConnection(e);
-        this.router.stats[C.lvs_defense_dropped_entries]++;
-      }
-    }
-  }
-
-  /** Evicts one embryonic entry found among up to `tries` random slots. */
-  private evictEmbryonic(tries: number): boolean {
-    const t = this.table;
-    for (let n = 0; n < tries; n++) {
-      const e = Math.floor(Math.random() * t.capacity);
-      if (this.isEmbryonic(e)) {
-        this.closeConnection(e);
-        this.router.stats[C.lvs_defense_dropped_entries]++;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private isEmbryonic(e: number): boolean {
-    const t = this.table;
-    if (!t.isLive(e) || t.proto(e) !== PROTO_TCP || t.flags(e) & ConnFlag.Template) return false;
-    const s = t.state(e);
-    return s === TcpState.SynRecv || s === TcpState.SynAck;
-  }
 
   /** Ends a connection now, with the same bookkeeping as expiry. */
   private closeConnection(e: number): void {
