@@ -24,6 +24,12 @@ async function agentRun(json: boolean, fn: () => { json: unknown; text: string }
   }
 }
 
+/** agent undo, and setup --undo: what was put back, for people and for scripts. */
+function undoReport(stateFile: string, sysctlDir: string): { json: unknown; text: string } {
+  const done = undo(stateFile, sysctlDir);
+  return { json: { undone: done }, text: done.length ? done.map((d) => `  ${d}`).join('\n') : '  nothing to undo' };
+}
+
 function fail(e: unknown): never {
   process.stderr.write(`tapvs: ${(e as Error).message}\n`);
   process.exit(1);
@@ -105,8 +111,7 @@ await yargs(hideBin(process.argv))
         (argv) =>
           agentRun(argv.json, () => {
             if (argv.undo) {
-              const done = undo(argv.state, argv['sysctl-dir']);
-              return { json: { undone: done }, text: done.length ? done.map((d) => `  ${d}`).join('\n') : '  nothing to undo' };
+              return undoReport(argv.state, argv['sysctl-dir']);
             }
             if (!argv.vip?.length || !argv.iface) throw new AgentError(AgentExit.Usage, 'agent setup: give --vip and --iface (or --undo)');
             const r = setup({ vips: argv.vip.map(String), iface: argv.iface, method: argv.method, device: argv.device, stateFile: argv.state, sysctlDir: argv['sysctl-dir'] });
@@ -119,8 +124,7 @@ await yargs(hideBin(process.argv))
         (y) => y.option('state', { type: 'string', default: DEFAULT_STATE_FILE }).option('sysctl-dir', { type: 'string', default: DEFAULT_SYSCTL_DIR }).option('json', { type: 'boolean', default: false }),
         (argv) =>
           agentRun(argv.json, () => {
-            const done = undo(argv.state, argv['sysctl-dir']);
-            return { json: { undone: done }, text: done.length ? done.map((d) => `  ${d}`).join('\n') : '  nothing to undo' };
+            return undoReport(argv.state, argv['sysctl-dir']);
           }),
       )
       .command(

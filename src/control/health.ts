@@ -114,7 +114,6 @@ export class HealthChecker {
   private streak = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  probes = 0;
 
   constructor(
     private readonly target: Checked,
@@ -129,7 +128,6 @@ export class HealthChecker {
     const tick = async () => {
       if (this.stopped) return;
       const ok = await probe(this.target.check, this.target.addr, this.target.port);
-      this.probes++;
       if (this.stopped) return;
       this.observe(ok);
       this.timer = setTimeout(tick, this.target.check.intervalMs);

@@ -59,6 +59,21 @@ export function udpPayload(src: string, dst: string, sport: number, dport: numbe
   return u;
 }
 
+/** A 20-byte TCP header (window 255) with flags and a payload, its checksum computed. */
+export function tcpSegment(src: string, dst: string, sport: number, dport: number, flags: number, payload = new Uint8Array(0)): Uint8Array {
+  const t = new Uint8Array(20 + payload.length);
+  t[0] = sport >> 8;
+  t[1] = sport & 255;
+  t[2] = dport >> 8;
+  t[3] = dport & 255;
+  t[12] = 0x50;
+  t[13] = flags;
+  t[14] = 0xff;
+  t.set(payload, 20);
+  transportChecksum(t, 0, t.length, 6, ip(src), ip(dst), 16);
+  return t;
+}
+
 export function icmpEcho(type: number, id: number, seq: number, data: Uint8Array): Uint8Array {
   const m = new Uint8Array(8 + data.length);
   m[0] = type;

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VIP, directorLab } from '../../src/lab/director.js';
-import { labRouterMac, stateDir, type LabState } from '../../src/lab/lab.js';
+import { labRouterMac, stateDir } from '../../src/lab/lab.js';
 import { BUNDLE } from '../helpers/cli.js';
 import { Capture, onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -18,14 +18,13 @@ const hostMacs = (prefix: string, hosts: string[]) => hosts.map((h) => /link\/et
 
 const withAgent = suite('agent: real servers set up by tapvs agent');
 const prefix = uniquePrefix('ag');
-let state: LabState;
 const agent = (host: string, args: string[]) =>
   onHost(prefix, host, [process.execPath, BUNDLE, 'agent', ...args, '--state', join(stateDir(prefix), `${host}-agent.json`), ...(args[0] === 'doctor' ? [] : ['--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)])]);
 const sysctls = (host: string) => onHost(prefix, host, ['sysctl', 'net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.all.arp_announce', 'net.ipv4.conf.eth0.arp_ignore', 'net.ipv4.conf.eth0.arp_announce']).stdout;
 let originalSysctls = '';
 
 withAgent.before(async () => {
-  state = await startLab(directorLab(prefix, 'dr', { noArpHygiene: true }));
+  await startLab(directorLab(prefix, 'dr', { noArpHygiene: true }));
   originalSysctls = sysctls('rs1');
 });
 withAgent.after(async () => {

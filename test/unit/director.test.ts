@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { checksumValid, pseudoHeaderSum, fold, sum16 } from '../../src/packet/checksum.js';
 import type { Director } from '../../src/lvs/director.js';
-import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, udpPayload } from '../helpers/frames.js';
+import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, tcpSegment, udpPayload } from '../helpers/frames.js';
 import { formatIpv4, readIpv4 } from '../../src/packet/address.js';
 
 const readIp = (b: Uint8Array, o: number) => formatIpv4(readIpv4(b, o));
@@ -37,22 +37,6 @@ const config = (method: string, extra: Record<string, unknown> = {}) => ({
   ],
   icmp: { ratePerSecond: 1000, burst: 1000 },
 });
-
-function tcpSegment(src: string, dst: string, sport: number, dport: number, flags: number, payload = new Uint8Array(0)): Uint8Array {
-  const t = new Uint8Array(20 + payload.length);
-  t[0] = sport >> 8;
-  t[1] = sport & 255;
-  t[2] = dport >> 8;
-  t[3] = dport & 255;
-  t[12] = 0x50;
-  t[13] = flags;
-  t[14] = 0xff;
-  t.set(payload, 20);
-  const c = ~fold(sum16(t, 0, t.length, pseudoHeaderSum(ip(src), ip(dst), 6, t.length))) & 0xffff;
-  t[16] = c >> 8;
-  t[17] = c & 255;
-  return t;
-}
 
 const fromClient = (sport: number, flags: number, ttl = 64) =>
   ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 6, ttl, payload: tcpSegment(CLIENT, VIP, sport, 80, flags) }));

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
-import { arpPacket, ethernet, icmpEcho, ipv4Packet, mac, udpPayload } from '../helpers/frames.js';
+import { arpPacket, ethernet, icmpEcho, ipv4Packet, mac, tcpSegment, udpPayload } from '../helpers/frames.js';
 import { testRouter } from '../helpers/memory-router.js';
 import { Ipv4View } from '../../src/packet/ipv4.js';
 
@@ -31,28 +31,17 @@ const config = {
   neighbour: { maxEntries: 256 },
 };
 
-function tcp(sport: number, dport: number, flags: number): Uint8Array {
-  const t = new Uint8Array(20);
-  t[0] = sport >> 8;
-  t[1] = sport & 255;
-  t[2] = dport >> 8;
-  t[3] = dport & 255;
-  t[12] = 0x50;
-  t[13] = flags;
-  return t;
-}
-
 test('1,000,000 random and mutated frames: no exception, no leak, every frame counted', () => {
   const t = testRouter(config, 1024);
   for (const [port, m, a, target] of [[0, GW, '192.168.1.1', '192.168.1.10'], [1, RS, '10.20.0.11', '10.20.0.1']] as const) {
     t.inject(port, ethernet(BROADCAST_MAC, m, 0x0806, arpPacket(1, m, a, ZERO_MAC, target)));
   }
   const bases: [number, Uint8Array][] = [
-    [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 6, payload: tcp(40000, 80, 0x02) }))],
-    [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 6, payload: tcp(40000, 80, 0x10) }))],
+    [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 6, payload: tcpSegment('10.0.0.2', '192.168.1.2', 40000, 80, 0x02) }))],
+    [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 6, payload: tcpSegment('10.0.0.2', '192.168.1.2', 40000, 80, 0x10) }))],
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.3', dst: '192.168.1.2', protocol: 17, payload: udpPayload('10.0.0.3', '192.168.1.2', 999, 53, new Uint8Array(40)) }))],
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.4', dst: '192.168.1.3', protocol: 17, payload: udpPayload('10.0.0.4', '192.168.1.3', 5060, 5060, new Uint8Array(200)) }))],
-    [1, ethernet(PRIV, RS, 0x0800, ipv4Packet({ src: '10.20.0.11', dst: '10.0.0.2', protocol: 6, payload: tcp(8080, 40000, 0x12) }))],
+    [1, ethernet(PRIV, RS, 0x0800, ipv4Packet({ src: '10.20.0.11', dst: '10.0.0.2', protocol: 6, payload: tcpSegment('10.20.0.11', '10.0.0.2', 8080, 40000, 0x12) }))],
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.10', protocol: 1, payload: icmpEcho(8, 1, 1, new Uint8Array(32)) }))],
     [0, ethernet(LAN, GW, 0x0800, ipv4Packet({ src: '10.0.0.2', dst: '192.168.1.2', protocol: 1, payload: icmpEcho(3, 3, 0, new Uint8Array(28)) }))],
     [0, ethernet(BROADCAST_MAC, GW, 0x0806, arpPacket(1, GW, '192.168.1.1', ZERO_MAC, '192.168.1.2'))],
