@@ -14,6 +14,7 @@ import { Stream, startControlServer } from './control/socket.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 import { HealthChecker } from './control/health.js';
+import { joinBridge, takeOverNic } from './io/nic.js';
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -47,9 +48,19 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   try {
     router = buildRouter(config, engine, log);
     config.interfaces.forEach((c, port) => {
+      const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;
       const tap = engine.openTap(port, c.tap, c.tapMode);
+      if (taken) joinBridge(tap.name, taken.bridge);
       log.info(
-        { iface: c.name, tap: tap.name, created: tap.created, mac: formatMac(c.mac), mtu: c.mtu, addresses: c.addresses.map((a) => `${formatIpv4(a.address)}/${a.length}`) },
+        {
+          iface: c.name,
+          tap: tap.name,
+          created: tap.created,
+          ...(taken ? { nic: taken.nic, nicMac: c.nic, bridge: taken.bridge } : {}),
+          mac: formatMac(c.mac),
+          mtu: c.mtu,
+          addresses: c.addresses.map((a) => `${formatIpv4(a.address)}/${a.length}`),
+        },
         'interface up',
       );
     });

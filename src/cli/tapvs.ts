@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { runDaemon } from '../daemon.js';
+import { loadConfig, runDaemon } from '../daemon.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
@@ -46,6 +46,20 @@ await yargs(hideBin(process.argv))
     (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
     async (argv) => {
       await runDaemon(argv.config).catch(fail);
+    },
+  )
+  .command(
+    'check',
+    'validate a config without running it (exit 1 and the exact error if it is bad)',
+    (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
+    (argv) => {
+      try {
+        const c = loadConfig(argv.config);
+        const nics = c.interfaces.filter((i) => i.nic).length;
+        console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length} routes, ${c.services.length} services)`);
+      } catch (e) {
+        fail(e);
+      }
     },
   )
   .command(

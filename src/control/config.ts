@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
+import { formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
@@ -12,6 +12,8 @@ export interface InterfaceConfig {
   name: string;
   tap: string;
   tapMode: TapMode;
+  /** A physical NIC (by its MAC, lower case) that tapvs takes over by bridging it with the TAP. */
+  nic: string | null;
   mac: Mac;
   mtu: number;
   addresses: { address: Ipv4; length: number }[];
@@ -142,14 +144,22 @@ function machineId(): string {
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 function parseInterface(v: Json, path: string): InterfaceConfig {
-  const o = object(v, path, ['name', 'tap', 'tapMode', 'mac', 'mtu', 'addresses']);
+  const o = object(v, path, ['name', 'tap', 'tapMode', 'nic', 'mac', 'mtu', 'addresses']);
   const name = string(o.name, `${path}.name`);
   const tap = string(o.tap ?? name, `${path}.tap`);
   if (!IFNAME.test(tap)) throw new ConfigError(`${path}.tap`, `'${tap}' is not a valid device name (1-15 of A-Z a-z 0-9 _ . -)`);
   const tapMode = (o.tapMode ?? 'auto') as TapMode;
   if (!['attach', 'create', 'auto'].includes(tapMode)) throw new ConfigError(`${path}.tapMode`, 'must be attach, create or auto');
-  // Two appliances (or two lab routers) with the same interface names must not share MACs.
-  let mac = defaultMac(`${machineId()}:${tap}`);
+  let nic: string | null = null;
+  if (o.nic !== undefined) {
+    const parsed = parseMac(string(o.nic, `${path}.nic`));
+    if (!parsed) throw new ConfigError(`${path}.nic`, `'${o.nic}' is not a MAC address: name a NIC by its MAC, like 52:54:00:12:34:56`);
+    nic = formatMac(parsed);
+  }
+  // Two appliances (or two lab routers) with the same interface names must not share MACs. The
+  // router behind a NIC cannot use the NIC's own MAC (the bridge keeps frames to its ports'
+  // MACs for itself), so it takes one derived from it: stable across reboots, unique per NIC.
+  let mac = defaultMac(nic ? `nic:${nic}` : `${machineId()}:${tap}`);
   if (o.mac !== undefined) {
     const parsed = parseMac(string(o.mac, `${path}.mac`));
     if (!parsed) throw new ConfigError(`${path}.mac`, `'${o.mac}' is not a MAC address like 02:00:00:00:00:01`);
@@ -163,7 +173,7 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
     if (!c || c.length === 0) throw new ConfigError(p, `'${a}' is not an IPv4 address with prefix, like 10.0.0.1/24`);
     return c;
   });
-  return { name, tap, tapMode, mac, mtu, addresses };
+  return { name, tap, tapMode, nic, mac, mtu, addresses };
 }
 
 function parseRoute(v: Json, path: string, interfaces: InterfaceConfig[]): RouteConfig {
@@ -323,7 +333,7 @@ export function parseConfig(json: Json): Config {
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
   interfaces.forEach((iface, i) => {
-    for (const key of [`name:${iface.name}`, `tap:${iface.tap}`]) {
+    for (const key of [`name:${iface.name}`, `tap:${iface.tap}`, ...(iface.nic ? [`nic:${iface.nic}`] : [])]) {
       if (seen.has(key)) throw new ConfigError(`$.interfaces[${i}]`, `duplicate ${key.replace(':', " '")}'`);
       seen.add(key);
     }

@@ -23,6 +23,16 @@ test('a minimal config gets defaults', () => {
   assert.equal(parseConfig(base()).interfaces[0].mac, c.interfaces[0].mac, 'stable across runs');
 });
 
+test('a NIC is named by its MAC; the router behind it gets a MAC of its own, the same every boot', () => {
+  const withNic = (nic: unknown, name = 'lan') => ({ name, tap: name, nic, addresses: ['10.0.0.1/24'] });
+  const c = parseConfig({ interfaces: [withNic('52:54:00:AB:CD:01')] });
+  assert.is(c.interfaces[0].nic, '52:54:00:ab:cd:01');
+  assert.equal(parseConfig({ interfaces: [withNic('52:54:00:ab:cd:01')] }).interfaces[0].mac, c.interfaces[0].mac);
+  assert.is.not(Buffer.from(c.interfaces[0].mac).toString('hex'), '525400abcd01');
+  assert.match(errorOf({ interfaces: [withNic('eth1')] }), /\$\.interfaces\[0\]\.nic: 'eth1' is not a MAC address: name a NIC by its MAC/);
+  assert.match(errorOf({ interfaces: [withNic('52:54:00:ab:cd:01'), withNic('52:54:00:AB:CD:01', 'wan')] }), /\$\.interfaces\[1\]: duplicate nic '52:54:00:ab:cd:01'/);
+});
+
 test('an unknown field is an error naming it', () => {
   const cfg = base() as Record<string, unknown>;
   (cfg.interfaces as Record<string, unknown>[])[0].adresses = [];

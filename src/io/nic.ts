@@ -1,0 +1,94 @@
+// Taking over a physical NIC: tapvs's TAP and the NIC become the only ports of a bridge of
+// their own, so every frame on the wire reaches the router and nothing else.
+//
+// The kernel must never answer for a VIP, so the NIC, the bridge and the TAP hold no IPv4
+// address and have IPv6 switched off; a NIC that holds an address is refused (it is someone's
+// management leg). Bridging leaves offloads to the kernel: a bridge turns LRO off on its ports,
+// and a GRO-merged frame is cut back to wire-sized frames before it reaches a TAP that
+// advertises no segmentation offload, which ours does not.
+//
+// Runs `ip` (iproute2, or busybox's in the appliance): setup only, never on the packet path.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+const SYS_NET = '/sys/class/net';
+
+export interface TakenNic {
+  nic: string;
+  bridge: string;
+}
+
+/** The bridge that joins an interface's TAP to its NIC. */
+export function bridgeNameFor(tap: string): string {
+  return `tvb-${tap}`.slice(0, 15);
+}
+
+/** Network devices and their MACs (lower case), bridges and TUN/TAPs left out. */
+export function listNics(): { name: string; mac: string }[] {
+  if (!existsSync(SYS_NET)) return [];
+  return readdirSync(SYS_NET)
+    .filter((name) => !existsSync(`${SYS_NET}/${name}/bridge`) && !existsSync(`${SYS_NET}/${name}/tun_flags`) && name !== 'lo')
+    .map((name) => ({ name, mac: readSys(`${name}/address`)?.toLowerCase() ?? '' }))
+    .filter((n) => n.mac !== '' && n.mac !== '00:00:00:00:00:00');
+}
+
+/** Puts the NIC named by `mac` on a bridge of its own, ready for the TAP (see joinBridge). */
+export function takeOverNic(mac: string, tap: string): TakenNic {
+  const nics = listNics();
+  const nic = nics.find((n) => n.mac === mac)?.name;
+  if (!nic) {
+    const seen = nics.map((n) => `${n.name} ${n.mac}`).join(', ') || 'none';
+    throw new Error(`no NIC has MAC ${mac} (NICs here: ${seen})`);
+  }
+  const addresses = ip('-4', '-o', 'addr', 'show', 'dev', nic).split('\n').filter((l) => l.includes(' inet '));
+  if (addresses.length > 0) {
+    const held = addresses.map((l) => l.trim().split(/\s+/)[3]).join(', ');
+    throw new Error(`NIC ${nic} (${mac}) holds ${held}: tapvs takes over only NICs the kernel has no address on, so that the kernel never answers for a VIP`);
+  }
+  const bridge = bridgeNameFor(tap);
+  if (!existsSync(`${SYS_NET}/${bridge}`)) ip('link', 'add', 'name', bridge, 'type', 'bridge');
+  for (const dev of [bridge, nic]) quietKernel(dev);
+  // A bridge passes frames between its ports untouched: no STP delay, no netfilter detour.
+  for (const [knob, value] of [['stp_state', '0'], ['nf_call_iptables', '0'], ['nf_call_arptables', '0'], ['multicast_snooping', '0']]) {
+    writeSys(`${bridge}/bridge/${knob}`, value);
+  }
+  ip('link', 'set', 'dev', nic, 'master', bridge);
+  ip('link', 'set', 'dev', nic, 'up');
+  ip('link', 'set', 'dev', bridge, 'up');
+  return { nic, bridge };
+}
+
+/** Adds the router's TAP (open, so it exists) to the NIC's bridge. */
+export function joinBridge(tap: string, bridge: string): void {
+  quietKernel(tap);
+  ip('link', 'set', 'dev', tap, 'master', bridge);
+  ip('link', 'set', 'dev', tap, 'up');
+}
+
+/** No IPv6 on a device tapvs owns: no link-local address, no router solicitations on the wire. */
+function quietKernel(dev: string): void {
+  const knob = `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
+  if (existsSync(knob)) writeFileSync(knob, '1');
+}
+
+function ip(...args: string[]): string {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`ip ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+function readSys(path: string): string | null {
+  try {
+    return readFileSync(`${SYS_NET}/${path}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+function writeSys(path: string, value: string): void {
+  if (existsSync(`${SYS_NET}/${path}`)) writeFileSync(`${SYS_NET}/${path}`, value);
+}
