@@ -9,6 +9,9 @@ packages=(
   iproute2 iputils-ping       # the lab: namespaces, veth, bridges, TAPs
   traceroute curl tshark wrk hping3 sip-tester dnsmasq-base bind9-dnsutils  # tests: real clients, and the wire
   procps nftables
+  # the appliance image (npm run image) and its QEMU lab
+  cpio zstd fdisk dosfstools mtools kmod bc binutils xorriso grub-pc-bin grub-efi-amd64-bin
+  qemu-system-x86 qemu-utils ovmf
 )
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done

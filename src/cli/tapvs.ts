@@ -12,6 +12,7 @@ import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../contro
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
 import { directorLab, type DirectorTopology } from '../lab/director.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
+import { consoleCommand } from '../lab/appliance.js';
 
 /** Runs an agent command: JSON or text out, and exit codes that mean something (AgentExit). */
 async function agentRun(json: boolean, fn: () => { json: unknown; text: string } | Promise<{ json: unknown; text: string }>): Promise<void> {
@@ -186,10 +187,14 @@ await yargs(hideBin(process.argv))
             .option('prefix', prefixOption)
             .option('json', { type: 'boolean', default: false })
             .option('topology', { choices: ['basic', 'dr', 'nat', 'tun'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat/tun: a director with real servers' })
-            .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' }),
+            .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' })
+            .option('agent', { type: 'boolean', default: false, describe: 'dr: real servers set up by `tapvs agent` (tun always is)' })
+            .option('appliance', { type: 'string', describe: "boot the appliance image in this directory (npm run image's out/image) under QEMU as the router" })
+            .option('boot', { choices: ['kernel', 'bios', 'uefi', 'iso'] as const, default: 'kernel' as const, describe: 'with --appliance: qemu -kernel, the disk image through GRUB (BIOS or UEFI), or the ISO' }),
         async (argv) => {
           if (argv.servers < 1 || argv.servers > 8) fail(new Error('--servers must be 1..8'));
-          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers });
+          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers, agent: argv.agent });
+          if (argv.appliance) spec.appliance = { dir: argv.appliance, boot: argv.boot };
           const state = await labUp(spec).catch(fail);
           if (argv.json) {
             console.log(JSON.stringify(describeLab(state), null, 2));
@@ -252,7 +257,21 @@ await yargs(hideBin(process.argv))
           process.exitCode = r.status ?? 1;
         },
       )
-      .demandCommand(1, 'lab: say up, down, status or exec'),
+      .command(
+        'console <router> [cmd..]',
+        "run a shell command on an appliance router's serial console (labs up with --appliance)",
+        (y) => y.positional('router', { type: 'string', demandOption: true }).positional('cmd', { type: 'string', array: true }).option('prefix', prefixOption),
+        async (argv) => {
+          const cmd = [...(argv.cmd ?? []), ...((argv['--'] as string[] | undefined) ?? [])].map(String).join(' ');
+          const router = readState(argv.prefix)?.routers.find((r) => r.name === argv.router);
+          if (!router?.console) fail(new Error(`lab '${argv.prefix}' has no appliance router '${argv.router}'`));
+          if (!cmd) fail(new Error('lab console: give a command after --, e.g. tapvs lab console director -- tapvsadm -L -n'));
+          const r = await consoleCommand(router.console, cmd).catch(fail);
+          process.stdout.write(r.output.endsWith('\n') || r.output === '' ? r.output : `${r.output}\n`);
+          process.exitCode = r.status;
+        },
+      )
+      .demandCommand(1, 'lab: say up, down, status, exec or console'),
   )
   .demandCommand(1, 'say what to do: run, reload, trace, agent, or lab')
   .strict()

@@ -13,13 +13,18 @@ import { stateDir, tapvsBundle, type LabHost, type LabSpec } from './lab.js';
 export const VIP = '192.168.1.2';
 export type DirectorTopology = 'dr' | 'nat' | 'tun';
 
+/** `tapvs agent setup` on a lab real server: the VIP on a device that never answers ARP. */
+function agentSetup(prefix: string, host: string, method: 'dr' | 'tun'): string[] {
+  const stateFile = join(stateDir(prefix), `${host}-agent.json`);
+  return [process.execPath, tapvsBundle(), 'agent', 'setup', '--vip', VIP, '--iface', 'eth0', '--method', method, '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)];
+}
+
 /** A tun real server, set up by the agent: the VIP on its TUN, decapsulation by `agent run`. */
 export function tunnelEndpoint(prefix: string, host: string): Pick<LabHost, 'setup' | 'daemons'> {
-  const bundle = tapvsBundle();
   const stateFile = join(stateDir(prefix), `${host}-agent.json`);
   return {
-    setup: [[process.execPath, bundle, 'agent', 'setup', '--vip', VIP, '--iface', 'eth0', '--method', 'tun', '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)]],
-    daemons: [{ name: 'agent', cmd: [process.execPath, bundle, 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)], readyPort: AGENT_HEALTH_PORT }],
+    setup: [agentSetup(prefix, host, 'tun')],
+    daemons: [{ name: 'agent', cmd: [process.execPath, tapvsBundle(), 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)], readyPort: AGENT_HEALTH_PORT }],
   };
 }
 
@@ -45,6 +50,8 @@ export function nameServer(prefix: string, name: string): Pick<LabHost, 'setup' 
 
 export interface DirectorLabOptions {
   servers?: number;
+  /** dr: the real servers' VIP set up by `tapvs agent` rather than on lo by hand (tun always uses it). */
+  agent?: boolean;
   scheduler?: string;
   persistence?: number;
   /** Leave out the real servers' ARP hygiene (to show the seed 004 failure). */
@@ -63,12 +70,13 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
     const name = `rs${i + 1}`;
     const http = nameServer(prefix, name);
     const tunnel = tun ? tunnelEndpoint(prefix, name) : null;
+    const viaAgent = topology === 'dr' && opts.agent ? [agentSetup(prefix, name, 'dr')] : null;
     return {
       name,
       segment: nat ? 'private' : 'lan',
       address: nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`,
       gateway: nat ? '10.20.0.1' : '192.168.1.1',
-      setup: [...(tunnel ? tunnel.setup! : nat || opts.noArpHygiene ? [] : quietVipSetup(VIP)), ...http.setup!],
+      setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP))), ...http.setup!],
       daemons: [...http.daemons!, ...(tunnel ? tunnel.daemons! : [])],
     };
   });

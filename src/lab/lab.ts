@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultMac } from '../control/config.js';
 import { formatMac } from '../packet/address.js';
 import { execIn, ipIn, listNamespaces, run } from './shell.js';
+import { applianceConfig, applianceNicMac, pressPowerButton, startAppliance, waitForAppliance, type ApplianceImage } from './appliance.js';
 
 export interface LabHost {
   name: string;
@@ -56,11 +57,13 @@ export interface LabSpec {
   management?: { segment: string; address: string };
   hosts: LabHost[];
   routers: LabRouter[];
+  /** Routers are the appliance image under QEMU instead of tapvs processes (src/lab/appliance.ts). */
+  appliance?: ApplianceImage;
 }
 
 export interface LabState {
   spec: LabSpec;
-  routers: { name: string; pid: number; config: string; log: string; namespace: string; taps: string[] }[];
+  routers: { name: string; pid: number; config: string; log: string; namespace: string; taps: string[]; console?: string; monitor?: string }[];
   daemons?: { host: string; name: string; pid: number; log: string }[];
 }
 
@@ -70,7 +73,7 @@ const READY_TIMEOUT_MS = 15_000;
 export const switchNs = (prefix: string) => `${prefix}-sw`;
 export const hostNs = (prefix: string, host: string) => `${prefix}-${host}`;
 export const stateDir = (prefix: string) => join(STATE_ROOT, prefix);
-const tapName = (router: string, iface: string) => `t-${router}-${iface}`.slice(0, 15);
+export const tapName = (router: string, iface: string) => `t-${router}-${iface}`.slice(0, 15);
 const bridgeName = (segment: string) => `br-${segment}`.slice(0, 15);
 
 /** The tapvs bundle the lab runs (a source checkout's dist/, or the bundle this code is in). */
@@ -232,8 +235,19 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
     for (const host of spec.hosts) {
       for (const d of host.daemons ?? []) if (d.readyPort) await waitForListener(hostNs(spec.prefix, host.name), d.readyPort, `${host.name} ${d.name}`);
     }
-    const bundle = tapvsBundle();
-    for (const router of spec.routers) {
+    for (const router of spec.appliance ? spec.routers : []) {
+      const config = join(dir, `${router.name}.json`);
+      const nicMacs = router.interfaces.map((i) => applianceNicMac(spec.prefix, router.name, i.name));
+      const json = applianceConfig(routerConfig(spec.prefix, router), nicMacs);
+      writeFileSync(config, JSON.stringify(json, null, 2));
+      const taps = router.interfaces.map((i) => tapName(router.name, i.name));
+      const vm = startAppliance(switchNs(spec.prefix), dir, router.name, spec.appliance!, json, taps, nicMacs);
+      state.routers.push({ name: router.name, pid: vm.pid, config, log: vm.log, namespace: switchNs(spec.prefix), taps, console: vm.console, monitor: vm.monitor });
+      writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
+      await waitForAppliance(vm, () => alive(vm.pid));
+    }
+    const bundle = spec.appliance ? '' : tapvsBundle();
+    for (const router of spec.appliance ? [] : spec.routers) {
       const config = join(dir, `${router.name}.json`);
       const log = join(dir, `${router.name}.log`);
       writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
@@ -268,11 +282,24 @@ async function stopProcess(pid: number): Promise<void> {
   if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
+/** An appliance shuts down cleanly on the power button; one that does not in time is killed. */
+async function powerOff(pid: number, monitor: string): Promise<void> {
+  try {
+    await pressPowerButton(monitor);
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 150 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
 /** Stops the lab's routers and deletes every namespace under its prefix. Safe to repeat. */
 export async function labDown(prefix: string): Promise<void> {
   validatePrefix(prefix);
   const state = readState(prefix);
-  for (const r of state?.routers ?? []) await stopProcess(r.pid);
+  for (const r of state?.routers ?? []) {
+    if (r.monitor && alive(r.pid)) await powerOff(r.pid, r.monitor);
+    await stopProcess(r.pid);
+  }
   for (const d of state?.daemons ?? []) await stopProcess(d.pid);
   for (const ns of listNamespaces()) {
     if (ns.startsWith(`${prefix}-`)) run('ip', ['netns', 'delete', ns], { allowFail: true });

@@ -1,0 +1,166 @@
+// The appliance image, built by `npm run image` and booted under QEMU (TCG) as the director of
+// a DR lab whose real servers are set up by `tapvs agent`: traffic through it, tapvsadm on its
+// serial console, a clean power-off on the power button; every way it boots (kernel + initrd,
+// BIOS and UEFI from the disk image, the ISO); and a bad config on the config disk, which must
+// leave the appliance up, saying why, and forwarding nothing.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VIP, directorLab } from '../../src/lab/director.js';
+import { labRouterMac, readState, type LabState } from '../../src/lab/lab.js';
+import { consoleCommand, pressPowerButton, type ApplianceBoot } from '../../src/lab/appliance.js';
+import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const imageDir = join(repo, 'out/image');
+
+/** Builds the image from this checkout, so the test boots the code under test. */
+function buildImage(): void {
+  const r = spawnSync('bash', [join(repo, 'image/build.sh')], { encoding: 'utf8', timeout: 15 * 60_000 });
+  if (r.status !== 0) throw new Error(`npm run image failed:\n${r.stdout}\n${r.stderr}`);
+  console.log(`\n${r.stdout.trim().split('\n').slice(-8).join('\n')}`);
+}
+
+const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}/`]).stdout.trim();
+const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
+const onConsole = (state: LabState, cmd: string) => consoleCommand(director(state).console!, cmd);
+
+async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false): Promise<{ prefix: string; state: LabState }> {
+  const prefix = uniquePrefix(tag);
+  const spec = directorLab(prefix, 'dr', { agent: true });
+  spec.appliance = { dir: imageDir, boot, configOnCommandLine, ...(configText ? { configText } : {}) };
+  const state = await startLab(spec);
+  return { prefix, state };
+}
+
+// ---- the director appliance, booted from kernel + initrd
+
+const dr = suite('appliance: the image as the director of a DR lab');
+let lab: { prefix: string; state: LabState };
+
+dr.before(async () => {
+  buildImage();
+  lab = await bootLab('ap', 'kernel');
+});
+dr.after(async () => {
+  if (lab) await stopLab(lab.prefix);
+});
+
+dr('boots, takes its config from the config disk and says it is ready', () => {
+  const log = readFileSync(director(lab.state).log, 'utf8');
+  assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok \(1 interfaces, 1 on NICs, 1 routes, 1 services\)/);
+  assert.match(log, /"msg":"interface up"/);
+  assert.match(log, /"msg":"ready"/);
+});
+
+dr('routes and balances: the client pings the director and HTTP to the VIP reaches both real servers', () => {
+  const ping = onHost(lab.prefix, 'client', ['ping', '-c', '2', '-W', '3', '192.168.1.10']);
+  assert.is(ping.status, 0, ping.stdout);
+  assert.match(ping.stdout, /ttl=63/, 'one router (the gateway) on the way: the director answers itself');
+  const answers = Array.from({ length: 4 }, () => curl(lab.prefix));
+  assert.equal(answers.sort(), ['rs1', 'rs1', 'rs2', 'rs2']);
+  assert.match(onHost(lab.prefix, 'gateway', ['ip', 'neigh', 'show', VIP]).stdout, labRouterMac(lab.prefix, 'director', 'lan'), 'the VIP is the appliance’s');
+});
+
+dr('tapvsadm -L -n on the serial console lists the service and its real servers', async () => {
+  const r = await onConsole(lab.state, 'tapvsadm -L -n');
+  assert.is(r.status, 0, r.output);
+  assert.match(r.output, /TCP  192\.168\.1\.2:80 rr/);
+  assert.match(r.output, /-> 192\.168\.1\.11:80\s+Route\s+1/);
+  assert.match(r.output, /-> 192\.168\.1\.12:80\s+Route\s+1/);
+});
+
+dr('the kernel owns no address and routes nothing; the root cannot be written', async () => {
+  const r = await onConsole(lab.state, 'ip -4 -o addr show | grep -v " lo "; cat /proc/sys/net/ipv4/ip_forward; touch /probe 2>&1; ls /sys/class/net/tvb-lan/brif');
+  assert.not.match(r.output, /inet (?!127\.)/);
+  assert.match(r.output, /^0$/m, 'ip_forward is 0');
+  assert.match(r.output, /Read-only file system/);
+  assert.match(r.output, /eth0\s+lan|lan\s+eth0/, 'the NIC and the TAP share a bridge');
+});
+
+dr('the power button shuts it down cleanly: tapvs stops first, then the VM powers off', async () => {
+  const vm = director(lab.state);
+  await pressPowerButton(vm.monitor!);
+  let exited = false;
+  for (let i = 0; i < 600 && !exited; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    exited = spawnSync('kill', ['-0', String(vm.pid)]).status !== 0;
+  }
+  const log = readFileSync(vm.log, 'utf8');
+  assert.ok(exited, `QEMU still runs 60 s after the power button; console ends:\n${log.slice(-1500)}`);
+  assert.match(log, /tapvs-appliance: shutting down/);
+  assert.match(log, /"signal":"SIGTERM".*"msg":"stopping"/);
+  assert.match(log, /tapvs-appliance: tapvs stopped/);
+  assert.match(log, /reboot: Power down/);
+});
+
+// ---- a bad config on the config disk
+
+const bad = suite('appliance: a bad config');
+let badLab: { prefix: string; state: LabState } | undefined;
+
+bad.after(async () => {
+  if (badLab) await stopLab(badLab.prefix);
+});
+
+bad('boots, names the exact error on the console, and forwards nothing', async () => {
+  const config = directorLab('x', 'dr').routers[0];
+  const text = JSON.stringify({ interfaces: [{ name: 'lan', nic: '52:54:00:00:00:01', addresses: ['192.168.1.10/24'] }], services: [{ ...config.services![0], scheduler: 'fastest' }] });
+  badLab = await bootLab('apb', 'kernel', text);
+  const log = readFileSync(director(badLab.state).log, 'utf8');
+  assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json REJECTED: tapvs: config: \$\.services\[0\]\.scheduler: .*fastest/);
+  assert.match(log, /keeping the safe default: tapvs does not start, nothing is forwarded/);
+  assert.not.match(log, /"msg":"ready"/);
+  assert.is(onHost(badLab.prefix, 'client', ['ping', '-c', '2', '-W', '2', '192.168.1.10']).status, 1, 'nothing answers for the director');
+  assert.is(curl(badLab.prefix), '', 'nothing reaches the VIP');
+  const shell = await onConsole(badLab.state, 'cat /run/tapvs/rejected.json >/dev/null && echo "shell works"');
+  assert.match(shell.output, /shell works/);
+  assert.is(readState(badLab.prefix)!.routers.length, 1);
+});
+
+// ---- every way it boots
+
+const boots = suite('appliance: BIOS and UEFI from the disk image, and the ISO');
+for (const boot of ['bios', 'uefi', 'iso'] as const) {
+  boots(`${boot}: boots through GRUB and forwards`, async () => {
+    const booted = await bootLab(`ap${boot[0]}`, boot);
+    try {
+      const log = readFileSync(director(booted.state).log, 'utf8');
+      assert.match(log, /GNU GRUB/);
+      assert.match(log, /"msg":"ready"/);
+      assert.match(curl(booted.prefix), /^rs[12]$/);
+    } finally {
+      await stopLab(booted.prefix);
+    }
+  });
+}
+
+boots('a minimal setup: the config on the kernel command line, no config disk', async () => {
+  const booted = await bootLab('apc', 'kernel', undefined, true);
+  try {
+    assert.match(readFileSync(director(booted.state).log, 'utf8'), /tapvs-appliance: config from kernel command line: tapvs\.json: ok/);
+    assert.match(curl(booted.prefix), /^rs[12]$/);
+  } finally {
+    await stopLab(booted.prefix);
+  }
+});
+
+boots('qemu/lab.sh boots the image, passes its end-to-end checks and leaves nothing behind', () => {
+  const prefix = uniquePrefix('aq');
+  const r = spawnSync('bash', [join(repo, 'qemu/lab.sh'), '--prefix', prefix], { encoding: 'utf8', timeout: 400_000 });
+  assert.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  for (const check of ['pings the director', 'reaches rs1 and rs2', 'tapvsadm -L -n on the serial console']) assert.match(r.stdout, new RegExp(`ok   .*${check}`));
+  assert.match(r.stdout, /all checks passed/);
+  assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`)), []);
+  assert.is(spawnSync('pgrep', ['-f', `tapvs-lab/${prefix}/`]).status, 1, 'no QEMU of its left running');
+});
+
+if (!skipUnlessRoot('appliance.test.ts')) {
+  dr.run();
+  bad.run();
+  boots.run();
+}
