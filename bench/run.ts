@@ -52,7 +52,7 @@ function sh(cmd: string, args: string[]): string {
 
 function buildTools(): void {
   mkdirSync(bin, { recursive: true });
-  for (const tool of ['udpgen', 'udpsink', 'tapbridge']) sh('gcc', ['-O2', '-Wall', '-o', join(bin, tool), join(here, 'c', `${tool}.c`)]);
+  for (const tool of ['udpgen', 'udpsink', 'tapbridge', 'memlat']) sh('gcc', ['-O2', '-Wall', '-o', join(bin, tool), join(here, 'c', `${tool}.c`)]);
 }
 
 const spec: LabSpec = {
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   const trials = [microbench(64), microbench(64), microbench(64)];
   const micro = trials.reduce((best, t) => (t.nsPerFrame < best.nsPerFrame ? t : best));
   console.log('connection table: 100k, 1M and 4M entries ...');
-  const tables = [100_000, 1_000_000, 4_000_000].map(tableBench);
+  const tables = [100_000, 1_000_000, 4_000_000].map((n) => tableBench(n, join(bin, 'memlat')));
   console.log('new connections through the director (in-memory port) ...');
   const newConns = newConnectionBench();
   await labDown(PREFIX);
@@ -229,9 +229,18 @@ async function main(): Promise<void> {
     ratios[`${m}/native 64`] = pps(`tapvs-${m}`, 64) / pps('native', 64);
     console.log(`64 B through a ${m.toUpperCase()} service: ${fmt(pps(`tapvs-${m}`, 64))} pps = ${fmt(ratios[`${m}/native 64`], 2)}x the native forwarder (target >= 0.7)`);
   }
-  console.log('\nconnection table    bytes/entry   inserts/s    lookups/s   ns/lookup');
-  for (const t of tables) console.log(`${fmt(t.entries).padStart(16)} ${fmt(t.bytesPerEntry, 1).padStart(14)} ${fmt(t.insertsPerSecond).padStart(11)} ${fmt(t.lookupsPerSecond).padStart(12)} ${fmt(t.nsPerLookup, 1).padStart(11)}`);
-  console.log(`lookup cost 4M / 100k: ${fmt(tables[2].nsPerLookup / tables[0].nsPerLookup, 2)}x (target <= 1.5x); bytes per entry target <= 64`);
+  console.log('\nconnection table    bytes/entry   inserts/s    lookups/s   ns/lookup   ns/memory read   lookup/read');
+  for (const t of tables) {
+    const read = t.nsPerMemoryRead ?? NaN;
+    console.log(
+      `${fmt(t.entries).padStart(16)} ${fmt(t.bytesPerEntry, 1).padStart(14)} ${fmt(t.insertsPerSecond).padStart(11)} ${fmt(t.lookupsPerSecond).padStart(12)} ${fmt(t.nsPerLookup, 1).padStart(11)} ${fmt(read, 1).padStart(16)} ${fmt(t.nsPerLookup / read, 2).padStart(13)}`,
+    );
+  }
+  const [small, , large] = tables;
+  console.log(`lookup cost 4M / 100k: ${fmt(large.nsPerLookup / small.nsPerLookup, 2)}x (target <= 1.5x); bytes per entry target <= 64`);
+  console.log(
+    `  the memory system alone, same working sets, same run: ${fmt(large.nsPerMemoryRead! / small.nsPerMemoryRead!, 2)}x; lookup per memory read ${fmt(small.nsPerLookup / small.nsPerMemoryRead!, 2)} -> ${fmt(large.nsPerLookup / large.nsPerMemoryRead!, 2)}`,
+  );
   console.log(`new connections scheduled and entered: ${fmt(newConns.connectionsPerSecond)} per second (${fmt(newConns.nsPerConnection, 0)} ns each, JavaScript, in-memory port)`);
   writeFileSync(join(here, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), runs, ratios, micro, heap, tables, newConns }, null, 2));
 }
