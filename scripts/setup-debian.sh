@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   g++ make python3            # the addon (node-gyp)
-  iproute2 iputils-ping       # the lab: namespaces, veth, bridges, TAPs
+  iproute2 iputils-ping iputils-arping  # the lab: namespaces, veth, bridges, TAPs
   traceroute curl tshark wrk hping3 sip-tester dnsmasq-base bind9-dnsutils  # tests: real clients, and the wire
   procps nftables
   # the appliance image (npm run image) and its QEMU lab

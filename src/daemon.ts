@@ -14,7 +14,7 @@ import { Stream, startControlServer } from './control/socket.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 import { HealthChecker } from './control/health.js';
-import { joinBridge, takeOverNic } from './io/nic.js';
+import { joinBridge, setUpManagement, takeOverNic } from './io/nic.js';
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -46,6 +46,12 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   });
   let router: Router;
   try {
+    if (config.management) {
+      const m = config.management;
+      const cidrs = m.addresses.map((a) => `${formatIpv4(a.address)}/${a.length}`);
+      const nic = setUpManagement(m.nic, cidrs, m.gateway === null ? null : formatIpv4(m.gateway));
+      log.info({ nic, nicMac: m.nic, addresses: cidrs, gateway: m.gateway === null ? null : formatIpv4(m.gateway) }, 'management up: the kernel\'s own addresses');
+    }
     router = buildRouter(config, engine, log);
     config.interfaces.forEach((c, port) => {
       const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;

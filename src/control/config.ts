@@ -19,6 +19,16 @@ export interface InterfaceConfig {
   addresses: { address: Ipv4; length: number }[];
 }
 
+/**
+ * The kernel's own leg on a NIC tapvs does not take: where health checks leave from and where
+ * an operator reaches the box. tapvs puts these addresses on the NIC at start.
+ */
+export interface ManagementConfig {
+  nic: string;
+  addresses: { address: Ipv4; length: number }[];
+  gateway: Ipv4 | null;
+}
+
 export interface RouteConfig {
   network: Ipv4;
   length: number;
@@ -73,6 +83,7 @@ export interface ControlConfig {
 
 export interface Config {
   interfaces: InterfaceConfig[];
+  management: ManagementConfig | null;
   services: ServiceConfig[];
   director: DirectorConfig;
   control: ControlConfig;
@@ -167,13 +178,34 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
     mac = parsed;
   }
   const mtu = o.mtu === undefined ? 1500 : integer(o.mtu, `${path}.mtu`, 576, 1900);
-  const addresses = array(o.addresses ?? [], `${path}.addresses`).map((a, i) => {
-    const p = `${path}.addresses[${i}]`;
+  const addresses = parseCidrs(o.addresses ?? [], `${path}.addresses`);
+  return { name, tap, tapMode, nic, mac, mtu, addresses };
+}
+
+function parseCidrs(v: Json, path: string): { address: Ipv4; length: number }[] {
+  return array(v, path).map((a, i) => {
+    const p = `${path}[${i}]`;
     const c = parseCidr(string(a, p));
     if (!c || c.length === 0) throw new ConfigError(p, `'${a}' is not an IPv4 address with prefix, like 10.0.0.1/24`);
     return c;
   });
-  return { name, tap, tapMode, nic, mac, mtu, addresses };
+}
+
+function parseManagement(v: Json, interfaces: InterfaceConfig[]): ManagementConfig {
+  const path = '$.management';
+  const o = object(v, path, ['nic', 'addresses', 'gateway']);
+  const mac = parseMac(string(o.nic, `${path}.nic`));
+  if (!mac) throw new ConfigError(`${path}.nic`, `'${o.nic}' is not a MAC address: name the management NIC by its MAC`);
+  const nic = formatMac(mac);
+  const data = interfaces.find((i) => i.nic === nic);
+  if (data) throw new ConfigError(`${path}.nic`, `${nic} is interface '${data.name}': the management NIC must be one tapvs does not take over`);
+  const addresses = parseCidrs(o.addresses, `${path}.addresses`);
+  if (addresses.length === 0) throw new ConfigError(`${path}.addresses`, 'needs at least one address');
+  const gateway = o.gateway === undefined ? null : ipv4Field(o.gateway, `${path}.gateway`);
+  if (gateway !== null && !addresses.some((a) => inSubnet(gateway, a.address, a.length))) {
+    throw new ConfigError(`${path}.gateway`, 'is on none of the management addresses\' networks');
+  }
+  return { nic, addresses, gateway };
 }
 
 function parseRoute(v: Json, path: string, interfaces: InterfaceConfig[]): RouteConfig {
@@ -328,7 +360,7 @@ function parseDirector(v: Json): DirectorConfig {
 }
 
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['interfaces', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log']);
+  const o = object(json, '$', ['interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -365,7 +397,8 @@ export function parseConfig(json: Json): Config {
   const mode = controlIn.mode === undefined ? '0600' : string(controlIn.mode, '$.control.mode');
   if (!/^0?[0-7]{3}$/.test(mode)) throw new ConfigError('$.control.mode', `'${mode}' is not an octal file mode like 0600`);
   const control = { socket: controlIn.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(controlIn.socket, '$.control.socket'), mode: parseInt(mode, 8) };
-  return { interfaces, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
+  const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
+  return { interfaces, management, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

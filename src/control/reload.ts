@@ -36,6 +36,7 @@ export function applyConfig(admin: Admin, old: Config, next: Config): ReloadRepo
   const report: ReloadReport = { added: [], removed: [], changed: [], needsRestart: [] };
   if (JSON.stringify(old.interfaces) !== JSON.stringify(next.interfaces)) report.needsRestart.push('interfaces');
   if (JSON.stringify(old.routes) !== JSON.stringify(next.routes)) report.needsRestart.push('routes');
+  if (JSON.stringify(old.management) !== JSON.stringify(next.management)) report.needsRestart.push('management');
   if (old.director.maxConnections !== next.director.maxConnections) report.needsRestart.push('director.maxConnections');
   if (old.control.socket !== next.control.socket) report.needsRestart.push('control.socket');
 

@@ -2,8 +2,8 @@
 // their own, so every frame on the wire reaches the router and nothing else.
 //
 // The kernel must never answer for a VIP, so the NIC, the bridge and the TAP hold no IPv4
-// address and have IPv6 switched off; a NIC that holds an address is refused (it is someone's
-// management leg). Bridging leaves offloads to the kernel: a bridge turns LRO off on its ports,
+// address, answer no ARP and have IPv6 switched off; a NIC that holds an address is refused
+// (it is someone's management leg). Bridging leaves offloads to the kernel: a bridge turns LRO off on its ports,
 // and a GRO-merged frame is cut back to wire-sized frames before it reaches a TAP that
 // advertises no segmentation offload, which ours does not.
 //
@@ -35,12 +35,7 @@ export function listNics(): { name: string; mac: string }[] {
 
 /** Puts the NIC named by `mac` on a bridge of its own, ready for the TAP (see joinBridge). */
 export function takeOverNic(mac: string, tap: string): TakenNic {
-  const nics = listNics();
-  const nic = nics.find((n) => n.mac === mac)?.name;
-  if (!nic) {
-    const seen = nics.map((n) => `${n.name} ${n.mac}`).join(', ') || 'none';
-    throw new Error(`no NIC has MAC ${mac} (NICs here: ${seen})`);
-  }
+  const nic = findNic(mac);
   const addresses = ip('-4', '-o', 'addr', 'show', 'dev', nic).split('\n').filter((l) => l.includes(' inet '));
   if (addresses.length > 0) {
     const held = addresses.map((l) => l.trim().split(/\s+/)[3]).join(', ');
@@ -66,10 +61,36 @@ export function joinBridge(tap: string, bridge: string): void {
   ip('link', 'set', 'dev', tap, 'up');
 }
 
-/** No IPv6 on a device tapvs owns: no link-local address, no router solicitations on the wire. */
+/**
+ * The management NIC: the kernel's own addresses (health checks leave from them, operators
+ * reach the box on them), and a default route for the kernel if a gateway is given. Idempotent.
+ */
+export function setUpManagement(mac: string, cidrs: string[], gateway: string | null): string {
+  const nic = findNic(mac);
+  ip('link', 'set', 'dev', nic, 'up');
+  for (const cidr of cidrs) ip('addr', 'replace', cidr, 'dev', nic);
+  if (gateway) ip('route', 'replace', 'default', 'via', gateway, 'dev', nic);
+  return nic;
+}
+
+function findNic(mac: string): string {
+  const nics = listNics();
+  const nic = nics.find((n) => n.mac === mac)?.name;
+  if (nic) return nic;
+  const seen = nics.map((n) => `${n.name} ${n.mac}`).join(', ') || 'none';
+  throw new Error(`no NIC has MAC ${mac} (NICs here: ${seen})`);
+}
+
+/**
+ * The kernel stays silent on a device tapvs owns: no IPv6 (no link-local address, no router
+ * solicitations), and no ARP replies at all (arp_ignore 8). Without the latter, a kernel with
+ * a management address answers ARP for it on the data bridge too (Linux replies for any of
+ * its addresses on any interface), and the management address flaps between two MACs.
+ */
 function quietKernel(dev: string): void {
-  const knob = `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
-  if (existsSync(knob)) writeFileSync(knob, '1');
+  for (const [knob, value] of [[`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1'], [`/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, '8']]) {
+    if (existsSync(knob)) writeFileSync(knob, value);
+  }
 }
 
 function ip(...args: string[]): string {

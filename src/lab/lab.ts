@@ -152,7 +152,9 @@ function buildNetwork(spec: LabSpec): void {
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
     for (const cmd of host.setup ?? []) execIn(ns, cmd);
   }
-  if (spec.management) {
+  // An appliance has a management NIC of its own (labUp); otherwise the switch namespace's
+  // kernel plays the director's kernel.
+  if (spec.management && !spec.appliance) {
     ipIn(sw, 'link', 'add', 'mgmt', 'type', 'veth', 'peer', 'name', 'mgmt-port');
     ipIn(sw, 'link', 'set', 'mgmt-port', 'master', bridgeName(spec.management.segment), 'up');
     ipIn(sw, 'addr', 'add', spec.management.address, 'dev', 'mgmt');
@@ -237,10 +239,20 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
     }
     for (const router of spec.appliance ? spec.routers : []) {
       const config = join(dir, `${router.name}.json`);
-      const nicMacs = router.interfaces.map((i) => applianceNicMac(spec.prefix, router.name, i.name));
-      const json = applianceConfig(routerConfig(spec.prefix, router), nicMacs);
+      const names = router.interfaces.map((i) => i.name);
+      const taps = names.map((i) => tapName(router.name, i));
+      let json = applianceConfig(routerConfig(spec.prefix, router), names.map((i) => applianceNicMac(spec.prefix, router.name, i)));
+      if (spec.management) {
+        // One more NIC, on the management segment, for the appliance's kernel (health checks).
+        const tap = tapName(router.name, 'mgmt');
+        execIn(switchNs(spec.prefix), ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
+        ipIn(switchNs(spec.prefix), 'link', 'set', tap, 'master', bridgeName(spec.management.segment), 'up');
+        names.push('mgmt');
+        taps.push(tap);
+        json = { ...json, management: { nic: applianceNicMac(spec.prefix, router.name, 'mgmt'), addresses: [spec.management.address] } };
+      }
+      const nicMacs = names.map((i) => applianceNicMac(spec.prefix, router.name, i));
       writeFileSync(config, JSON.stringify(json, null, 2));
-      const taps = router.interfaces.map((i) => tapName(router.name, i.name));
       const vm = startAppliance(switchNs(spec.prefix), dir, router.name, spec.appliance!, json, taps, nicMacs);
       state.routers.push({ name: router.name, pid: vm.pid, config, log: vm.log, namespace: switchNs(spec.prefix), taps, console: vm.console, monitor: vm.monitor });
       writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));

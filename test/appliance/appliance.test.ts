@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VIP, directorLab } from '../../src/lab/director.js';
+import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
 import { labRouterMac, readState, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceBoot } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
@@ -29,9 +29,9 @@ const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-
 const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
 const onConsole = (state: LabState, cmd: string) => consoleCommand(director(state).console!, cmd);
 
-async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false): Promise<{ prefix: string; state: LabState }> {
+async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false, options: DirectorLabOptions = {}): Promise<{ prefix: string; state: LabState }> {
   const prefix = uniquePrefix(tag);
-  const spec = directorLab(prefix, 'dr', { agent: true });
+  const spec = directorLab(prefix, 'dr', { agent: true, ...options });
   spec.appliance = { dir: imageDir, boot, configOnCommandLine, ...(configText ? { configText } : {}) };
   const state = await startLab(spec);
   return { prefix, state };
@@ -74,9 +74,11 @@ dr('tapvsadm -L -n on the serial console lists the service and its real servers'
   assert.match(r.output, /-> 192\.168\.1\.12:80\s+Route\s+1/);
 });
 
-dr('the kernel owns no address and routes nothing; the root cannot be written', async () => {
+dr('the kernel owns no address but its management one and routes nothing; the root cannot be written', async () => {
   const r = await onConsole(lab.state, 'ip -4 -o addr show | grep -v " lo "; cat /proc/sys/net/ipv4/ip_forward; touch /probe 2>&1; ls /sys/class/net/tvb-lan/brif');
-  assert.not.match(r.output, /inet (?!127\.)/);
+  const inet = r.output.split('\n').filter((l) => / inet /.test(l));
+  assert.is(inet.length, 1, r.output);
+  assert.match(inet[0], /^\d+: eth1\s+inet 192\.168\.1\.250\/24/, 'the second NIC is the management NIC');
   assert.match(r.output, /^0$/m, 'ip_forward is 0');
   assert.match(r.output, /Read-only file system/);
   assert.match(r.output, /eth0\s+lan|lan\s+eth0/, 'the NIC and the TAP share a bridge');
@@ -96,6 +98,34 @@ dr('the power button shuts it down cleanly: tapvs stops first, then the VM power
   assert.match(log, /"signal":"SIGTERM".*"msg":"stopping"/);
   assert.match(log, /tapvs-appliance: tapvs stopped/);
   assert.match(log, /reboot: Power down/);
+});
+
+// ---- health checks, from the appliance's management NIC
+
+const health = suite('appliance: health checks leave from its management NIC');
+let healthLab: { prefix: string; state: LabState } | undefined;
+health.after(async () => {
+  if (healthLab) await stopLab(healthLab.prefix);
+});
+
+health("a real server whose HTTP dies is inhibited, and traffic goes to the other", async () => {
+  const check = { type: 'http', path: '/', expectStatus: 200, interval: 1, timeout: 1, rise: 1, fall: 2 };
+  healthLab = await bootLab('aph', 'kernel', undefined, false, { healthCheck: check });
+  const { prefix, state } = healthLab;
+  assert.match(readFileSync(director(state).log, 'utf8'), /"addresses":\["192\.168\.1\.250\/24"\].*"msg":"management up/);
+  const weightOfRs1 = async () => /192\.168\.1\.11:80\s+Route\s+(\d+)/.exec((await onConsole(state, 'tapvsadm -L -n')).output)?.[1];
+  assert.is(await weightOfRs1(), '1');
+  process.kill(state.daemons!.find((d) => d.host === 'rs1' && d.name === 'http')!.pid, 'SIGTERM');
+  let weight: string | undefined = '1';
+  for (let i = 0; i < 30 && weight !== '0'; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    weight = await weightOfRs1();
+  }
+  assert.is(weight, '0', 'rs1 inhibited within 30 s');
+  assert.equal(new Set(Array.from({ length: 4 }, () => curl(prefix))), new Set(['rs2']));
+  // The appliance's kernel answers ARP for its management address on that NIC alone.
+  const arping = onHost(prefix, 'rs2', ['arping', '-c', '2', '-w', '3', '-I', 'eth0', '192.168.1.250']);
+  assert.is(new Set([...arping.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase())).size, 1, arping.stdout);
 });
 
 // ---- a bad config on the config disk
@@ -161,6 +191,7 @@ boots('qemu/lab.sh boots the image, passes its end-to-end checks and leaves noth
 
 if (!skipUnlessRoot('appliance.test.ts')) {
   dr.run();
+  health.run();
   bad.run();
   boots.run();
 }

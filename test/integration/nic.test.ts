@@ -16,10 +16,18 @@ const test = suite('nic: tapvs takes over a NIC by its MAC');
 const prefix = uniquePrefix('nic');
 const configFile = `/tmp/${prefix}-nic.json`;
 let nicMac = '';
+let managementMac = '';
 let daemon: ChildProcess | null = null;
 
-const writeConfig = (nic: string) =>
-  writeFileSync(configFile, JSON.stringify({ interfaces: [{ name: 'lan', nic, addresses: ['10.77.0.1/24'] }], control: { socket: `/tmp/${prefix}.sock` } }));
+const writeConfig = (nic: string, management?: string) =>
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      interfaces: [{ name: 'lan', nic, addresses: ['10.77.0.1/24'] }],
+      ...(management ? { management: { nic: management, addresses: ['10.77.0.250/24'] } } : {}),
+      control: { socket: `/tmp/${prefix}.sock` },
+    }),
+  );
 const runOnce = () => onHost(prefix, 'appl', [process.execPath, BUNDLE, 'run', '--config', configFile], 20_000);
 
 test.before(async () => {
@@ -28,11 +36,15 @@ test.before(async () => {
     segments: ['wire'],
     hosts: [
       { name: 'peer', segment: 'wire', address: '10.77.0.2/24' },
-      { name: 'appl', segment: 'wire', address: '10.77.0.9/24' }, // an address, to be refused first
+      // eth0: an address, to be refused first; eth1: the management NIC
+      { name: 'appl', segment: 'wire', address: '10.77.0.9/24', moreInterfaces: [{ segment: 'wire', address: '10.77.0.8/24' }] },
     ],
     routers: [],
   });
-  nicMac = /link\/ether ([0-9a-f:]{17})/.exec(onHost(prefix, 'appl', ['ip', 'link', 'show', 'eth0']).stdout)![1];
+  const macOf = (dev: string) => /link\/ether ([0-9a-f:]{17})/.exec(onHost(prefix, 'appl', ['ip', 'link', 'show', dev]).stdout)![1];
+  nicMac = macOf('eth0');
+  managementMac = macOf('eth1');
+  onHost(prefix, 'appl', ['ip', 'addr', 'flush', 'dev', 'eth1']);
 });
 test.after(async () => {
   if (daemon) await stopChild(daemon);
@@ -44,7 +56,7 @@ test('a MAC that no NIC has is refused, naming the NICs there are', () => {
   writeConfig('52:54:00:de:ad:01');
   const r = runOnce();
   assert.is(r.status, 1);
-  assert.match(r.stderr, `no NIC has MAC 52:54:00:de:ad:01 (NICs here: eth0 ${nicMac})`);
+  assert.match(r.stderr, `no NIC has MAC 52:54:00:de:ad:01 (NICs here: eth0 ${nicMac}, eth1 ${managementMac})`);
 });
 
 test('a NIC the kernel holds an address on is refused', () => {
@@ -56,6 +68,7 @@ test('a NIC the kernel holds an address on is refused', () => {
 
 test('taken over, the NIC carries the router: ping and ARP from a peer on the wire', async () => {
   onHost(prefix, 'appl', ['ip', 'addr', 'flush', 'dev', 'eth0']);
+  writeConfig(nicMac, managementMac);
   daemon = spawnOnHost(prefix, 'appl', [process.execPath, BUNDLE, 'run', '--config', configFile]);
   let log = '';
   daemon.stdout!.on('data', (d) => (log += d));
@@ -70,9 +83,15 @@ test('taken over, the NIC carries the router: ping and ARP from a peer on the wi
   assert.match(onHost(prefix, 'peer', ['ip', 'neigh', 'show', '10.77.0.1']).stdout, routerMac);
   assert.is.not(routerMac, nicMac, 'the router has a MAC of its own: the NIC’s belongs to the bridge');
 
-  // The kernel owns nothing tapvs took: no IPv4 anywhere but lo, no IPv6 on the NIC.
+  // The kernel owns nothing tapvs took: its only IPv4 besides lo is the management address.
   const v4 = onHost(prefix, 'appl', ['ip', '-4', '-o', 'addr', 'show']).stdout.trim().split('\n').filter((l) => !/^\d+: lo /.test(l));
-  assert.equal(v4, []);
+  assert.is(v4.length, 1, v4.join('\n'));
+  assert.match(v4[0], /^\d+: eth1\s+inet 10\.77\.0\.250\/24/);
+  assert.is(onHost(prefix, 'peer', ['ping', '-c', '1', '-W', '2', '10.77.0.250']).status, 0, 'the kernel answers on its management address');
+  // ... and only there: asked on the wire, the data NIC's bridge must not answer for it too.
+  const arping = onHost(prefix, 'peer', ['arping', '-c', '3', '-w', '4', '-I', 'eth0', '10.77.0.250']);
+  const answerers = new Set([...arping.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase()));
+  assert.equal([...answerers], [managementMac], arping.stdout);
   assert.is(onHost(prefix, 'appl', ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6']).stdout.trim(), '1');
   const ports = onHost(prefix, 'appl', ['ip', '-o', 'link', 'show', 'master', 'tvb-lan']).stdout;
   assert.match(ports, /: eth0@/);

@@ -33,6 +33,16 @@ test('a NIC is named by its MAC; the router behind it gets a MAC of its own, the
   assert.match(errorOf({ interfaces: [withNic('52:54:00:ab:cd:01'), withNic('52:54:00:AB:CD:01', 'wan')] }), /\$\.interfaces\[1\]: duplicate nic '52:54:00:ab:cd:01'/);
 });
 
+test('a management NIC: the kernel\'s own leg, never one of the data NICs', () => {
+  const data = { name: 'lan', nic: '52:54:00:00:00:01', addresses: ['10.0.0.1/24'] };
+  const c = parseConfig({ interfaces: [data], management: { nic: '52:54:00:00:00:02', addresses: ['10.0.0.250/24'], gateway: '10.0.0.254' } });
+  assert.is(c.management?.nic, '52:54:00:00:00:02');
+  assert.is(parseConfig({ interfaces: [data] }).management, null);
+  assert.match(errorOf({ interfaces: [data], management: { nic: '52:54:00:00:00:01', addresses: ['10.0.0.250/24'] } }), /\$\.management\.nic: 52:54:00:00:00:01 is interface 'lan'/);
+  assert.match(errorOf({ interfaces: [data], management: { nic: '52:54:00:00:00:02', addresses: [] } }), /\$\.management\.addresses: needs at least one address/);
+  assert.match(errorOf({ interfaces: [data], management: { nic: '52:54:00:00:00:02', addresses: ['10.0.0.250/24'], gateway: '10.9.9.9' } }), /\$\.management\.gateway: is on none/);
+});
+
 test('an unknown field is an error naming it', () => {
   const cfg = base() as Record<string, unknown>;
   (cfg.interfaces as Record<string, unknown>[])[0].adresses = [];
