@@ -7,7 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
@@ -19,11 +20,13 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const imageDir = join(repo, 'out/image');
 
 /** Builds the image from this checkout, so the test boots the code under test. */
-function buildImage(): void {
-  const r = spawnSync('bash', [join(repo, 'image/build.sh')], { encoding: 'utf8', timeout: 15 * 60_000 });
+function buildImage(out = imageDir): string {
+  const r = spawnSync('bash', [join(repo, 'image/build.sh')], { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, TAPVS_IMAGE_OUT: out } });
   if (r.status !== 0) throw new Error(`npm run image failed:\n${r.stdout}\n${r.stderr}`);
-  console.log(`\n${r.stdout.trim().split('\n').slice(-8).join('\n')}`);
+  return r.stdout;
 }
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-time', '5', `http://${VIP}/`]).stdout.trim();
 const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
@@ -43,7 +46,7 @@ const dr = suite('appliance: the image as the director of a DR lab');
 let lab: { prefix: string; state: LabState };
 
 dr.before(async () => {
-  buildImage();
+  console.log(`\n${buildImage().trim().split('\n').slice(-8).join('\n')}`);
   lab = await bootLab('ap', 'kernel');
 });
 dr.after(async () => {
@@ -55,6 +58,22 @@ dr('boots, takes its config from the config disk and says it is ready', () => {
   assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok \(1 interfaces, 1 on NICs, 1 routes, 1 services\)/);
   assert.match(log, /"msg":"interface up"/);
   assert.match(log, /"msg":"ready"/);
+});
+
+dr('the same inputs build the same image, and the image says what it was built from', async () => {
+  const again = join(repo, 'out/image-again');
+  try {
+    buildImage(again);
+    for (const f of ['vmlinuz', 'initrd.img', 'tapvs.img', 'tapvs.qcow2']) assert.is(sha256(join(again, f)), sha256(join(imageDir, f)), `${f} differs between two builds`);
+  } finally {
+    rmSync(again, { recursive: true, force: true });
+  }
+  const manifest = (await onConsole(lab.state, 'cat /usr/share/tapvs/manifest.txt')).output;
+  for (const line of readFileSync(join(repo, 'image/packages.lock'), 'utf8').split('\n').filter((l) => /^(deb|npm) /.test(l))) {
+    const [source, name, version] = line.split(/\s+/);
+    const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(manifest, new RegExp(`^${source} ${literal(name)} ${literal(version)} [0-9a-f]{64}$`, 'm'));
+  }
 });
 
 dr('routes and balances: the client pings the director and HTTP to the VIP reaches both real servers', () => {

@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { labDown, labUp, hostNs, switchNs, type LabSpec, type LabState } from '../../src/lab/lab.js';
+import { labDown, labUp, hostNs, readState, switchNs, type LabSpec, type LabState } from '../../src/lab/lab.js';
 
 export function canRunLabs(): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -29,6 +29,15 @@ function cleanupOnExit(): void {
   hooked = true;
   const sweep = () => {
     for (const prefix of live) {
+      // Routers (tapvs or QEMU) and daemons run detached: they would outlive the namespaces.
+      const state = readState(prefix);
+      for (const { pid } of [...(state?.routers ?? []), ...(state?.daemons ?? [])]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       for (const ns of spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n')) {
         const name = ns.split(' ')[0];
         if (name.startsWith(`${prefix}-`)) spawnSync('ip', ['netns', 'delete', name]);
