@@ -3,9 +3,9 @@
 //
 // The kernel must never answer for a VIP, so the NIC, the bridge and the TAP hold no IPv4
 // address, answer no ARP and have IPv6 switched off; a NIC that holds an address is refused
-// (it is someone's management leg). Bridging leaves offloads to the kernel: a bridge turns LRO off on its ports,
-// and a GRO-merged frame is cut back to wire-sized frames before it reaches a TAP that
-// advertises no segmentation offload, which ours does not.
+// (it is someone's management leg). Bridging leaves offloads to the kernel: a bridge turns
+// LRO off on its ports, and a GRO-merged frame is cut back to wire-sized frames before it
+// reaches a TAP that advertises no segmentation offload, which ours does not.
 //
 // Runs `ip` (iproute2, or busybox's in the appliance): setup only, never on the packet path.
 

@@ -213,6 +213,55 @@ async function waitForReady(logFile: string, pid: number): Promise<void> {
   throw new Error(`tapvs did not report ready within ${READY_TIMEOUT_MS} ms (log: ${logFile})`);
 }
 
+function saveState(state: LabState): void {
+  writeFileSync(join(stateDir(state.spec.prefix), 'lab.json'), JSON.stringify(state, null, 2));
+}
+
+/** A lab router as a tapvs process in the switch namespace, on its TAPs. */
+async function startTapvsRouter(spec: LabSpec, router: LabRouter, state: LabState): Promise<void> {
+  const dir = stateDir(spec.prefix);
+  const config = join(dir, `${router.name}.json`);
+  const log = join(dir, `${router.name}.log`);
+  writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
+  const fd = openSync(log, 'w');
+  const child = spawn('ip', ['netns', 'exec', switchNs(spec.prefix), process.execPath, tapvsBundle(), 'run', '--config', config], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  const taps = router.interfaces.map((i) => tapName(router.name, i.name));
+  state.routers.push({ name: router.name, pid: child.pid!, config, log, namespace: switchNs(spec.prefix), taps });
+  saveState(state); // before waiting: if it never gets ready, lab down must find it
+  await waitForReady(log, child.pid!);
+}
+
+/**
+ * A lab router as the appliance under QEMU: its NICs are the same TAPs, named by MAC in its
+ * config, plus a management NIC when the lab has a management segment (health checks).
+ */
+async function startApplianceRouter(spec: LabSpec, router: LabRouter, state: LabState): Promise<void> {
+  const { prefix } = spec;
+  const sw = switchNs(prefix);
+  const dir = stateDir(prefix);
+  const names = router.interfaces.map((i) => i.name);
+  const nicMac = (iface: string) => applianceNicMac(prefix, router.name, iface);
+  let json = applianceConfig(routerConfig(prefix, router), names.map(nicMac));
+  if (spec.management) {
+    execIn(sw, ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tapName(router.name, 'mgmt')]);
+    ipIn(sw, 'link', 'set', tapName(router.name, 'mgmt'), 'master', bridgeName(spec.management.segment), 'up');
+    names.push('mgmt');
+    json = { ...json, management: { nic: nicMac('mgmt'), addresses: [spec.management.address] } };
+  }
+  const config = join(dir, `${router.name}.json`);
+  writeFileSync(config, JSON.stringify(json, null, 2));
+  const taps = names.map((i) => tapName(router.name, i));
+  const vm = startAppliance(sw, dir, router.name, spec.appliance!, json, taps, names.map(nicMac));
+  state.routers.push({ name: router.name, pid: vm.pid, config, log: vm.log, namespace: sw, taps, console: vm.console, monitor: vm.monitor });
+  saveState(state);
+  await waitForAppliance(vm, () => alive(vm.pid));
+}
+
 /** Builds the lab and starts its routers. Tears down whatever it made if any step fails. */
 export async function labUp(spec: LabSpec): Promise<LabState> {
   validatePrefix(spec.prefix);
@@ -234,48 +283,11 @@ export async function labUp(spec: LabSpec): Promise<LabState> {
         state.daemons.push({ host: host.name, name: d.name, pid: child.pid!, log });
       }
     }
+    saveState(state); // from here on, lab down finds everything started
     for (const host of spec.hosts) {
       for (const d of host.daemons ?? []) if (d.readyPort) await waitForListener(hostNs(spec.prefix, host.name), d.readyPort, `${host.name} ${d.name}`);
     }
-    for (const router of spec.appliance ? spec.routers : []) {
-      const config = join(dir, `${router.name}.json`);
-      const names = router.interfaces.map((i) => i.name);
-      const taps = names.map((i) => tapName(router.name, i));
-      let json = applianceConfig(routerConfig(spec.prefix, router), names.map((i) => applianceNicMac(spec.prefix, router.name, i)));
-      if (spec.management) {
-        // One more NIC, on the management segment, for the appliance's kernel (health checks).
-        const tap = tapName(router.name, 'mgmt');
-        execIn(switchNs(spec.prefix), ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
-        ipIn(switchNs(spec.prefix), 'link', 'set', tap, 'master', bridgeName(spec.management.segment), 'up');
-        names.push('mgmt');
-        taps.push(tap);
-        json = { ...json, management: { nic: applianceNicMac(spec.prefix, router.name, 'mgmt'), addresses: [spec.management.address] } };
-      }
-      const nicMacs = names.map((i) => applianceNicMac(spec.prefix, router.name, i));
-      writeFileSync(config, JSON.stringify(json, null, 2));
-      const vm = startAppliance(switchNs(spec.prefix), dir, router.name, spec.appliance!, json, taps, nicMacs);
-      state.routers.push({ name: router.name, pid: vm.pid, config, log: vm.log, namespace: switchNs(spec.prefix), taps, console: vm.console, monitor: vm.monitor });
-      writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
-      await waitForAppliance(vm, () => alive(vm.pid));
-    }
-    const bundle = spec.appliance ? '' : tapvsBundle();
-    for (const router of spec.appliance ? [] : spec.routers) {
-      const config = join(dir, `${router.name}.json`);
-      const log = join(dir, `${router.name}.log`);
-      writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
-      const fd = openSync(log, 'w');
-      const child = spawn('ip', ['netns', 'exec', switchNs(spec.prefix), process.execPath, bundle, 'run', '--config', config], {
-        detached: true,
-        stdio: ['ignore', fd, fd],
-      });
-      closeSync(fd);
-      child.unref();
-      const taps = router.interfaces.map((i) => tapName(router.name, i.name));
-      state.routers.push({ name: router.name, pid: child.pid!, config, log, namespace: switchNs(spec.prefix), taps });
-      writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
-      await waitForReady(log, child.pid!);
-    }
-    writeFileSync(join(dir, 'lab.json'), JSON.stringify(state, null, 2));
+    for (const router of spec.routers) await (spec.appliance ? startApplianceRouter : startTapvsRouter)(spec, router, state);
     return state;
   } catch (e) {
     await labDown(spec.prefix);
