@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig, runDaemon } from '../daemon.js';
+import { nicProblems } from '../io/nic.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
@@ -52,10 +53,15 @@ await yargs(hideBin(process.argv))
   .command(
     'check',
     'validate a config without running it (exit 1 and the exact error if it is bad)',
-    (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
+    (y) =>
+      y
+        .option('config', { type: 'string', demandOption: true, describe: 'JSON config file' })
+        .option('nics', { type: 'boolean', default: false, describe: 'also check that the NICs it names are here and free' }),
     (argv) => {
       try {
         const c = loadConfig(argv.config);
+        const problems = argv.nics ? nicProblems(c.interfaces.flatMap((i) => (i.nic ? [i.nic] : [])), c.management?.nic ?? null) : [];
+        if (problems.length) throw new Error(`${argv.config}: ${problems.join('; ')}`);
         const nics = c.interfaces.filter((i) => i.nic).length;
         console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length} routes, ${c.services.length} services)`);
       } catch (e) {

@@ -33,6 +33,26 @@ export function listNics(): { name: string; mac: string }[] {
     .filter((n) => n.mac !== '' && n.mac !== '00:00:00:00:00:00');
 }
 
+/**
+ * What would stop takeOverNic and setUpManagement for these MACs, found without changing
+ * anything: NICs that are not there, data NICs the kernel holds an address on.
+ */
+export function nicProblems(dataMacs: string[], managementMac: string | null): string[] {
+  const problems: string[] = [];
+  for (const mac of [...dataMacs, ...(managementMac ? [managementMac] : [])]) {
+    try {
+      const nic = findNic(mac);
+      if (dataMacs.includes(mac)) {
+        const held = ip('-4', '-o', 'addr', 'show', 'dev', nic).split('\n').filter((l) => l.includes(' inet '));
+        if (held.length) problems.push(`NIC ${nic} (${mac}) holds ${held.map((l) => l.trim().split(/\s+/)[3]).join(', ')}`);
+      }
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  return problems;
+}
+
 /** Puts the NIC named by `mac` on a bridge of its own, ready for the TAP (see joinBridge). */
 export function takeOverNic(mac: string, tap: string): TakenNic {
   const nic = findNic(mac);

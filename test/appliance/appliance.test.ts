@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
-import { labRouterMac, readState, type LabState } from '../../src/lab/lab.js';
+import { labRouterMac, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceBoot } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -150,26 +150,30 @@ health("a real server whose HTTP dies is inhibited, and traffic goes to the othe
 // ---- a bad config on the config disk
 
 const bad = suite('appliance: a bad config');
-let badLab: { prefix: string; state: LabState } | undefined;
+const badConfigs = [
+  { what: 'an unknown scheduler', scheduler: 'fastest', nic: '52:54:00:00:00:01', error: /REJECTED: tapvs: config: \$\.services\[0\]\.scheduler: .*fastest/ },
+  { what: 'a NIC that is not there', scheduler: 'rr', nic: '52:54:00:de:ad:01', error: /REJECTED: tapvs: tapvs\.json: no NIC has MAC 52:54:00:de:ad:01 \(NICs here: eth0 52:54:00:/ },
+];
 
-bad.after(async () => {
-  if (badLab) await stopLab(badLab.prefix);
-});
-
-bad('boots, names the exact error on the console, and forwards nothing', async () => {
-  const config = directorLab('x', 'dr').routers[0];
-  const text = JSON.stringify({ interfaces: [{ name: 'lan', nic: '52:54:00:00:00:01', addresses: ['192.168.1.10/24'] }], services: [{ ...config.services![0], scheduler: 'fastest' }] });
-  badLab = await bootLab('apb', 'kernel', text);
-  const log = readFileSync(director(badLab.state).log, 'utf8');
-  assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json REJECTED: tapvs: config: \$\.services\[0\]\.scheduler: .*fastest/);
-  assert.match(log, /keeping the safe default: tapvs does not start, nothing is forwarded/);
-  assert.not.match(log, /"msg":"ready"/);
-  assert.is(onHost(badLab.prefix, 'client', ['ping', '-c', '2', '-W', '2', '192.168.1.10']).status, 1, 'nothing answers for the director');
-  assert.is(curl(badLab.prefix), '', 'nothing reaches the VIP');
-  const shell = await onConsole(badLab.state, 'cat /run/tapvs/rejected.json >/dev/null && echo "shell works"');
-  assert.match(shell.output, /shell works/);
-  assert.is(readState(badLab.prefix)!.routers.length, 1);
-});
+for (const c of badConfigs) {
+  bad(`${c.what}: boots, names the exact error on the console, and forwards nothing`, async () => {
+    const service = directorLab('x', 'dr').routers[0].services![0];
+    const text = JSON.stringify({ interfaces: [{ name: 'lan', nic: c.nic, addresses: ['192.168.1.10/24'] }], services: [{ ...service, scheduler: c.scheduler }] });
+    const lab = await bootLab('apb', 'kernel', text);
+    try {
+      const log = readFileSync(director(lab.state).log, 'utf8');
+      assert.match(log, c.error);
+      assert.match(log, /keeping the safe default: tapvs does not start, nothing is forwarded/);
+      assert.not.match(log, /"msg":"ready"/);
+      assert.is(onHost(lab.prefix, 'client', ['ping', '-c', '2', '-W', '2', '192.168.1.10']).status, 1, 'nothing answers for the director');
+      assert.is(curl(lab.prefix), '', 'nothing reaches the VIP');
+      const shell = await onConsole(lab.state, 'cat /run/tapvs/rejected.json >/dev/null && echo "shell works"');
+      assert.match(shell.output, /shell works/);
+    } finally {
+      await stopLab(lab.prefix);
+    }
+  });
+}
 
 // ---- every way it boots
 

@@ -66,6 +66,15 @@ test('a NIC the kernel holds an address on is refused', () => {
   assert.match(r.stderr, `NIC eth0 (${nicMac}) holds 10.77.0.9/24`);
 });
 
+test('check --nics finds both before anything is touched (the appliance checks so at boot)', () => {
+  writeConfig(nicMac, '52:54:00:de:ad:02');
+  const r = onHost(prefix, 'appl', [process.execPath, BUNDLE, 'check', '--nics', '--config', configFile]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, `NIC eth0 (${nicMac}) holds 10.77.0.9/24; no NIC has MAC 52:54:00:de:ad:02`);
+  assert.is(onHost(prefix, 'appl', [process.execPath, BUNDLE, 'check', '--config', configFile]).status, 0, 'without --nics, only the config itself');
+  assert.is(onHost(prefix, 'appl', ['ip', 'link', 'show', 'tvb-lan']).status, 1, 'no bridge made');
+});
+
 test('taken over, the NIC carries the router: ping and ARP from a peer on the wire', async () => {
   onHost(prefix, 'appl', ['ip', 'addr', 'flush', 'dev', 'eth0']);
   writeConfig(nicMac, managementMac);

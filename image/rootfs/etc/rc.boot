@@ -50,7 +50,7 @@ fi
 if [ -z "$source" ]; then
   say "no config found (no tapvs.json on a FAT or ISO disk, no tapvs.config= on the kernel command line): forwarding nothing"
   rm -f "$config"
-elif out=$(tapvs check --config "$config" 2>&1); then
+elif out=$(tapvs check --nics --config "$config" 2>&1); then
   say "config from $source: $(echo "$out" | sed "s|$config|tapvs.json|")"
 else
   say "config from $source REJECTED: $(echo "$out" | sed "s|$config|tapvs.json|")"
