@@ -15,6 +15,7 @@ import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 import { HealthChecker } from './control/health.js';
 import { joinBridge, setUpManagement, takeOverNic } from './io/nic.js';
+import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -104,6 +105,18 @@ export function counterSnapshot(r: RunningRouter, config: Config): Record<string
   return { router: { ...r.router.counters, ...r.engine.counters }, ports, director, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
 }
 
+function metricsSnapshot(r: RunningRouter): MetricsSnapshot {
+  const defense = r.director.defenseActive;
+  return {
+    router: { ...r.router.counters },
+    engine: { ...r.engine.counters },
+    ports: r.router.interfaces.map((i) => ({ iface: i.name, counters: r.engine.portCounters(i.port) })),
+    ipvs: r.admin.list(),
+    table: { entries: r.director.table.size, capacity: r.director.table.capacity },
+    defenseActive: { drop_entry: defense.dropEntry, drop_packet: defense.dropPacket, secure_tcp: defense.secureTcp },
+  };
+}
+
 /** One checker per real server of every service whose config asks for health checks. */
 function startHealthChecks(r: RunningRouter, config: Config, log: Logger): HealthChecker[] {
   const checkers: HealthChecker[] = [];
@@ -154,7 +167,11 @@ export async function runDaemon(configFile: string): Promise<void> {
     (op, args) => controlOp(running, config, reload, op, args),
     log,
   );
-  log.info({ interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket }, 'ready');
+  const metrics = config.control.metrics ? await startMetricsServer(config.control.metrics, () => metricsSnapshot(running)) : null;
+  log.info(
+    { interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket, metrics: config.control.metrics },
+    'ready',
+  );
   process.on('SIGUSR1', () => log.info(counterSnapshot(running, config), 'counters'));
   process.on('SIGHUP', () => {
     try {
@@ -167,6 +184,7 @@ export async function runDaemon(configFile: string): Promise<void> {
     for (const c of checkers) c.stop();
     log.info({ signal, ...counterSnapshot(running, config) }, 'stopping');
     server.close();
+    metrics?.close();
     running.stop();
     process.exit(0);
   };

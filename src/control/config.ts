@@ -79,6 +79,8 @@ export interface DirectorConfig {
 export interface ControlConfig {
   socket: string;
   mode: number;
+  /** "ADDR:PORT" where Prometheus scrapes /metrics, or null for no metrics endpoint. */
+  metrics: string | null;
 }
 
 export interface Config {
@@ -393,10 +395,18 @@ export function parseConfig(json: Json): Config {
     if (keys.has(k)) throw new ConfigError(`$.services[${i}]`, 'the same virtual service is defined twice');
     keys.add(k);
   });
-  const controlIn = object(o.control ?? {}, '$.control', ['socket', 'mode']);
+  const controlIn = object(o.control ?? {}, '$.control', ['socket', 'mode', 'metrics']);
   const mode = controlIn.mode === undefined ? '0600' : string(controlIn.mode, '$.control.mode');
   if (!/^0?[0-7]{3}$/.test(mode)) throw new ConfigError('$.control.mode', `'${mode}' is not an octal file mode like 0600`);
-  const control = { socket: controlIn.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(controlIn.socket, '$.control.socket'), mode: parseInt(mode, 8) };
+  let metrics: string | null = null;
+  if (controlIn.metrics !== undefined) {
+    metrics = string(controlIn.metrics, '$.control.metrics');
+    const [addr, port] = metrics.split(':');
+    if (parseIpv4(addr ?? '') === null || !/^\d+$/.test(port ?? '') || Number(port) < 1 || Number(port) > 65535) {
+      throw new ConfigError('$.control.metrics', `'${metrics}' is not ADDR:PORT, like 127.0.0.1:9101`);
+    }
+  }
+  const control = { socket: controlIn.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(controlIn.socket, '$.control.socket'), mode: parseInt(mode, 8), metrics };
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
   return { interfaces, management, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
 }

@@ -39,6 +39,7 @@ export function applyConfig(admin: Admin, old: Config, next: Config): ReloadRepo
   if (JSON.stringify(old.management) !== JSON.stringify(next.management)) report.needsRestart.push('management');
   if (old.director.maxConnections !== next.director.maxConnections) report.needsRestart.push('director.maxConnections');
   if (old.control.socket !== next.control.socket) report.needsRestart.push('control.socket');
+  if (old.control.metrics !== next.control.metrics) report.needsRestart.push('control.metrics');
 
   const liveName = (v: ServiceRef) => (v.fwmark ? `FWM ${v.fwmark}` : `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${v.vip}:${v.port}`);
   const live = new Map(admin.list().services.map((v) => [liveName(v), v]));

@@ -48,6 +48,8 @@ export interface LabRouter {
   services?: Record<string, unknown>[];
   /** Extra top-level config fields (icmp, neighbour, log). */
   extra?: Record<string, unknown>;
+  /** control.metrics: where the router serves Prometheus metrics (in the switch namespace). */
+  metrics?: string;
 }
 
 export interface LabSpec {
@@ -187,7 +189,7 @@ export function routerConfig(prefix: string, router: LabRouter): Record<string, 
     })),
     routes: router.routes ?? [],
     ...(router.services ? { services: router.services } : {}),
-    control: { socket: controlSocket(prefix, router.name) },
+    control: { socket: controlSocket(prefix, router.name), ...(router.metrics ? { metrics: router.metrics } : {}) },
     ...(router.extra ?? {}),
   };
 }

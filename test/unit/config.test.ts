@@ -43,6 +43,13 @@ test('a management NIC: the kernel\'s own leg, never one of the data NICs', () =
   assert.match(errorOf({ interfaces: [data], management: { nic: '52:54:00:00:00:02', addresses: ['10.0.0.250/24'], gateway: '10.9.9.9' } }), /\$\.management\.gateway: is on none/);
 });
 
+test('control.metrics is ADDR:PORT', () => {
+  assert.is(parseConfig({ ...base(), control: { metrics: '127.0.0.1:9101' } }).control.metrics, '127.0.0.1:9101');
+  assert.is(parseConfig(base()).control.metrics, null);
+  assert.match(errorOf({ ...base(), control: { metrics: 'localhost:9101' } }), /\$\.control\.metrics: 'localhost:9101' is not ADDR:PORT/);
+  assert.match(errorOf({ ...base(), control: { metrics: '127.0.0.1:99999' } }), /is not ADDR:PORT/);
+});
+
 test('an unknown field is an error naming it', () => {
   const cfg = base() as Record<string, unknown>;
   (cfg.interfaces as Record<string, unknown>[])[0].adresses = [];
