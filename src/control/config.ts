@@ -401,8 +401,8 @@ export function parseConfig(json: Json): Config {
   let metrics: string | null = null;
   if (controlIn.metrics !== undefined) {
     metrics = string(controlIn.metrics, '$.control.metrics');
-    const [addr, port] = metrics.split(':');
-    if (parseIpv4(addr ?? '') === null || !/^\d+$/.test(port ?? '') || Number(port) < 1 || Number(port) > 65535) {
+    const m = /^([^:]+):(\d{1,5})$/.exec(metrics);
+    if (!m || parseIpv4(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
       throw new ConfigError('$.control.metrics', `'${metrics}' is not ADDR:PORT, like 127.0.0.1:9101`);
     }
   }

@@ -48,6 +48,7 @@ test('control.metrics is ADDR:PORT', () => {
   assert.is(parseConfig(base()).control.metrics, null);
   assert.match(errorOf({ ...base(), control: { metrics: 'localhost:9101' } }), /\$\.control\.metrics: 'localhost:9101' is not ADDR:PORT/);
   assert.match(errorOf({ ...base(), control: { metrics: '127.0.0.1:99999' } }), /is not ADDR:PORT/);
+  assert.match(errorOf({ ...base(), control: { metrics: '127.0.0.1:80:1' } }), /is not ADDR:PORT/);
 });
 
 test('an unknown field is an error naming it', () => {
