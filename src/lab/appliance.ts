@@ -24,6 +24,8 @@ export interface ApplianceImage {
   configText?: string;
   /** kernel boot only: the config as tapvs.config=<base64> on the kernel command line, no config disk. */
   configOnCommandLine?: boolean;
+  /** bios or uefi: tapvs.json written into a copy of the disk image's own FAT partition, no config disk. */
+  configOnBootPartition?: boolean;
   memoryMb?: number;
 }
 
@@ -64,7 +66,7 @@ export function writeConfigDisk(file: string, json: string): void {
 }
 
 /** The QEMU command line: headless, console and monitor on Unix sockets, NICs on the TAPs. */
-export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[], config: { disk: string; text: string }, files: ApplianceProcess, varsFile: string): string[] {
+export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[], config: { disk: string; bootDisk: string; text: string }, files: ApplianceProcess, varsFile: string): string[] {
   const boot = image.boot ?? 'kernel';
   const args = ['-machine', 'q35', '-m', String(image.memoryMb ?? 1024), '-smp', '1', '-display', 'none', '-no-reboot', '-nodefaults'];
   args.push('-chardev', `socket,id=console,path=${files.console},server=on,wait=off,logfile=${files.log}`, '-serial', 'chardev:console');
@@ -78,12 +80,12 @@ export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[
     args.push('-drive', `file=${join(image.dir, 'tapvs.iso')},media=cdrom,readonly=on`, '-boot', 'order=d');
   } else {
     // The disk boots through its own GRUB; a snapshot keeps the image itself untouched.
-    args.push('-drive', `file=${join(image.dir, 'tapvs.img')},format=raw,if=virtio,snapshot=on`);
+    args.push('-drive', `file=${config.bootDisk},format=raw,if=virtio,snapshot=on`);
     if (boot === 'uefi') {
       args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${varsFile}`);
     }
   }
-  if (!(boot === 'kernel' && image.configOnCommandLine)) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
+  if (!image.configOnCommandLine && !image.configOnBootPartition) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
   taps.forEach((tap, n) => {
     args.push('-netdev', `tap,id=nic${n},ifname=${tap},script=no,downscript=no,vhost=off`, '-device', `virtio-net-pci,netdev=nic${n},mac=${nicMacs[n]}`);
   });
@@ -107,12 +109,25 @@ export function startAppliance(namespace: string, stateDir: string, name: string
   const configDisk = join(stateDir, `${name}-config.img`);
   const configText = image.configText ?? JSON.stringify(config, null, 2);
   writeConfigDisk(configDisk, configText);
+  let bootDisk = join(image.dir, 'tapvs.img');
+  if (image.configOnBootPartition) {
+    // What the README tells a user to do: mcopy tapvs.json onto the image's partition at 1 MiB.
+    bootDisk = join(stateDir, `${name}-tapvs.img`);
+    writeFileSync(bootDisk, readFileSync(join(image.dir, 'tapvs.img')));
+    const staged = `${bootDisk}.json`;
+    writeFileSync(staged, configText);
+    try {
+      run('mcopy', ['-o', '-i', `${bootDisk}@@1M`, staged, '::/tapvs.json']);
+    } finally {
+      rmSync(staged, { force: true });
+    }
+  }
   const varsFile = join(stateDir, `${name}-OVMF_VARS.fd`);
   if (image.boot === 'uefi') writeFileSync(varsFile, readFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd'));
   writeFileSync(files.log, '');
   const errors = join(stateDir, `${name}-qemu.err`);
   const fd = openSync(errors, 'w');
-  const child = spawn('ip', ['netns', 'exec', namespace, 'qemu-system-x86_64', ...qemuArgs(image, taps, nicMacs, { disk: configDisk, text: configText }, files, varsFile)], { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn('ip', ['netns', 'exec', namespace, 'qemu-system-x86_64', ...qemuArgs(image, taps, nicMacs, { disk: configDisk, bootDisk, text: configText }, files, varsFile)], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   child.unref();
   files.pid = child.pid!;

@@ -32,10 +32,10 @@ const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-
 const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
 const onConsole = (state: LabState, cmd: string) => consoleCommand(director(state).console!, cmd);
 
-async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false, options: DirectorLabOptions = {}): Promise<{ prefix: string; state: LabState }> {
+async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false, options: DirectorLabOptions = {}, configOnBootPartition = false): Promise<{ prefix: string; state: LabState }> {
   const prefix = uniquePrefix(tag);
   const spec = directorLab(prefix, 'dr', { agent: true, ...options });
-  spec.appliance = { dir: imageDir, boot, configOnCommandLine, ...(configText ? { configText } : {}) };
+  spec.appliance = { dir: imageDir, boot, configOnCommandLine, configOnBootPartition, ...(configText ? { configText } : {}) };
   const state = await startLab(spec);
   return { prefix, state };
 }
@@ -179,11 +179,14 @@ for (const c of badConfigs) {
 
 const boots = suite('appliance: BIOS and UEFI from the disk image, and the ISO');
 for (const boot of ['bios', 'uefi', 'iso'] as const) {
-  boots(`${boot}: boots through GRUB and forwards`, async () => {
-    const booted = await bootLab(`ap${boot[0]}`, boot);
+  // BIOS takes its config from the disk image's own partition, as the README tells users to write it.
+  const onBootPartition = boot === 'bios';
+  boots(`${boot}: boots through GRUB and forwards${onBootPartition ? ', its config on the image\'s own partition' : ''}`, async () => {
+    const booted = await bootLab(`ap${boot[0]}`, boot, undefined, false, {}, onBootPartition);
     try {
       const log = readFileSync(director(booted.state).log, 'utf8');
       assert.match(log, /GNU GRUB/);
+      assert.match(log, onBootPartition ? /config from \/dev\/vda1:\/tapvs\.json: tapvs\.json: ok/ : /config from \/dev\/v?d[ab]:\/tapvs\.json: tapvs\.json: ok/);
       assert.match(log, /"msg":"ready"/);
       assert.match(curl(booted.prefix), /^rs[12]$/);
     } finally {
