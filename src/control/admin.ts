@@ -120,6 +120,11 @@ const rateView = (r: RateView): RateView => ({ cps: Math.round(r.cps), inpps: Ma
 const protoNumber = (p: 'tcp' | 'udp' | null) => (p === 'tcp' ? 6 : p === 'udp' ? 17 : 0);
 const protoName = (n: number): 'tcp' | 'udp' | null => (n === 6 ? 'tcp' : n === 17 ? 'udp' : null);
 
+/** A service as ipvsadm names it in messages: "TCP 192.168.1.2:80", or "FWM 7". */
+export function serviceName(v: ServiceRef): string {
+  return v.fwmark ? `FWM ${v.fwmark}` : `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${v.vip}:${v.port}`;
+}
+
 function addr(text: string, what: string): number {
   const a = parseIpv4(text);
   if (a === null) throw new AdminError(`${what} '${text}' is not an IPv4 address`);

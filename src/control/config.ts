@@ -163,12 +163,7 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
   if (!IFNAME.test(tap)) throw new ConfigError(`${path}.tap`, `'${tap}' is not a valid device name (1-15 of A-Z a-z 0-9 _ . -)`);
   const tapMode = (o.tapMode ?? 'auto') as TapMode;
   if (!['attach', 'create', 'auto'].includes(tapMode)) throw new ConfigError(`${path}.tapMode`, 'must be attach, create or auto');
-  let nic: string | null = null;
-  if (o.nic !== undefined) {
-    const parsed = parseMac(string(o.nic, `${path}.nic`));
-    if (!parsed) throw new ConfigError(`${path}.nic`, `'${o.nic}' is not a MAC address: name a NIC by its MAC, like 52:54:00:12:34:56`);
-    nic = formatMac(parsed);
-  }
+  const nic = o.nic === undefined ? null : nicField(o.nic, `${path}.nic`, 'name a NIC by its MAC, like 52:54:00:12:34:56');
   // Two appliances (or two lab routers) with the same interface names must not share MACs. The
   // router behind a NIC cannot use the NIC's own MAC (the bridge keeps frames to its ports'
   // MACs for itself), so it takes one derived from it: stable across reboots, unique per NIC.
@@ -184,6 +179,13 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
   return { name, tap, tapMode, nic, mac, mtu, addresses };
 }
 
+/** A NIC named by its MAC, normalised to lower case. */
+function nicField(v: Json, path: string, hint: string): string {
+  const mac = parseMac(string(v, path));
+  if (!mac) throw new ConfigError(path, `'${v}' is not a MAC address: ${hint}`);
+  return formatMac(mac);
+}
+
 function parseCidrs(v: Json, path: string): { address: Ipv4; length: number }[] {
   return array(v, path).map((a, i) => {
     const p = `${path}[${i}]`;
@@ -196,9 +198,7 @@ function parseCidrs(v: Json, path: string): { address: Ipv4; length: number }[] 
 function parseManagement(v: Json, interfaces: InterfaceConfig[]): ManagementConfig {
   const path = '$.management';
   const o = object(v, path, ['nic', 'addresses', 'gateway']);
-  const mac = parseMac(string(o.nic, `${path}.nic`));
-  if (!mac) throw new ConfigError(`${path}.nic`, `'${o.nic}' is not a MAC address: name the management NIC by its MAC`);
-  const nic = formatMac(mac);
+  const nic = nicField(o.nic, `${path}.nic`, 'name the management NIC by its MAC');
   const data = interfaces.find((i) => i.nic === nic);
   if (data) throw new ConfigError(`${path}.nic`, `${nic} is interface '${data.name}': the management NIC must be one tapvs does not take over`);
   const addresses = parseCidrs(o.addresses, `${path}.addresses`);

@@ -3,7 +3,7 @@
 // director keep anyway: a scrape costs a walk over services and ports, never the fast path.
 
 import { createServer, type Server } from 'node:http';
-import type { ListView } from './admin.js';
+import { serviceName, type ListView } from './admin.js';
 
 export interface MetricsSnapshot {
   router: Record<string, number>;
@@ -37,11 +37,6 @@ class Exposition {
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** The service as ipvsadm names it: "TCP 192.168.1.2:80", or "FWM 7". */
-function serviceName(s: ListView['services'][number]): string {
-  return s.fwmark ? `FWM ${s.fwmark}` : `${(s.protocol ?? '').toUpperCase()} ${s.vip}:${s.port}`;
 }
 
 export function renderMetrics(m: MetricsSnapshot): string {

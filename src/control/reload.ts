@@ -2,7 +2,7 @@
 // tracked connections carry on. Interface and route changes need a restart (and say so).
 
 import type { Config, ServiceConfig } from './config.js';
-import { Admin, type ServiceRef, type ServiceSpec } from './admin.js';
+import { Admin, serviceName, type ServiceRef, type ServiceSpec } from './admin.js';
 import { formatIpv4 } from '../packet/address.js';
 
 export interface ReloadReport {
@@ -13,7 +13,7 @@ export interface ReloadReport {
 }
 
 const ref = (s: ServiceConfig): ServiceRef => ({ protocol: s.protocol === 6 ? 'tcp' : s.protocol === 17 ? 'udp' : null, vip: formatIpv4(s.vip), port: s.port, fwmark: s.fwmark });
-const name = (s: ServiceConfig) => (s.fwmark ? `FWM ${s.fwmark}` : `${s.protocol === 6 ? 'TCP' : 'UDP'} ${formatIpv4(s.vip)}:${s.port}`);
+const name = (s: ServiceConfig) => serviceName(ref(s));
 const spec = (s: ServiceConfig): ServiceSpec => ({
   ...ref(s),
   scheduler: s.scheduler,
@@ -41,8 +41,7 @@ export function applyConfig(admin: Admin, old: Config, next: Config): ReloadRepo
   if (old.control.socket !== next.control.socket) report.needsRestart.push('control.socket');
   if (old.control.metrics !== next.control.metrics) report.needsRestart.push('control.metrics');
 
-  const liveName = (v: ServiceRef) => (v.fwmark ? `FWM ${v.fwmark}` : `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${v.vip}:${v.port}`);
-  const live = new Map(admin.list().services.map((v) => [liveName(v), v]));
+  const live = new Map(admin.list().services.map((v) => [serviceName(v), v]));
   const wanted = new Map(next.services.map((s) => [name(s), s]));
   for (const [k, v] of live) {
     if (!wanted.has(k)) {

@@ -42,10 +42,8 @@ export function nicProblems(dataMacs: string[], managementMac: string | null): s
   for (const mac of [...dataMacs, ...(managementMac ? [managementMac] : [])]) {
     try {
       const nic = findNic(mac);
-      if (dataMacs.includes(mac)) {
-        const held = ip('-4', '-o', 'addr', 'show', 'dev', nic).split('\n').filter((l) => l.includes(' inet '));
-        if (held.length) problems.push(`NIC ${nic} (${mac}) holds ${held.map((l) => l.trim().split(/\s+/)[3]).join(', ')}`);
-      }
+      const held = dataMacs.includes(mac) ? ipv4On(nic) : [];
+      if (held.length) problems.push(`NIC ${nic} (${mac}) holds ${held.join(', ')}`);
     } catch (e) {
       problems.push((e as Error).message);
     }
@@ -56,10 +54,9 @@ export function nicProblems(dataMacs: string[], managementMac: string | null): s
 /** Puts the NIC named by `mac` on a bridge of its own, ready for the TAP (see joinBridge). */
 export function takeOverNic(mac: string, tap: string): TakenNic {
   const nic = findNic(mac);
-  const addresses = ip('-4', '-o', 'addr', 'show', 'dev', nic).split('\n').filter((l) => l.includes(' inet '));
-  if (addresses.length > 0) {
-    const held = addresses.map((l) => l.trim().split(/\s+/)[3]).join(', ');
-    throw new Error(`NIC ${nic} (${mac}) holds ${held}: tapvs takes over only NICs the kernel has no address on, so that the kernel never answers for a VIP`);
+  const held = ipv4On(nic);
+  if (held.length > 0) {
+    throw new Error(`NIC ${nic} (${mac}) holds ${held.join(', ')}: tapvs takes over only NICs the kernel has no address on, so that the kernel never answers for a VIP`);
   }
   const bridge = bridgeNameFor(tap);
   if (!existsSync(`${SYS_NET}/${bridge}`)) ip('link', 'add', 'name', bridge, 'type', 'bridge');
@@ -91,6 +88,14 @@ export function setUpManagement(mac: string, cidrs: string[], gateway: string | 
   for (const cidr of cidrs) ip('addr', 'replace', cidr, 'dev', nic);
   if (gateway) ip('route', 'replace', 'default', 'via', gateway, 'dev', nic);
   return nic;
+}
+
+/** The IPv4 addresses (CIDR) the kernel holds on a device. */
+function ipv4On(dev: string): string[] {
+  return ip('-4', '-o', 'addr', 'show', 'dev', dev)
+    .split('\n')
+    .filter((l) => l.includes(' inet '))
+    .map((l) => l.trim().split(/\s+/)[3]);
 }
 
 function findNic(mac: string): string {

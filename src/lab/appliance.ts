@@ -56,17 +56,22 @@ export function applianceConfig(routerConfig: Record<string, unknown>, nicMacs: 
 export function writeConfigDisk(file: string, json: string): void {
   rmSync(file, { force: true });
   run('mkfs.fat', ['-C', '-n', 'TAPVSCFG', file, '2048']);
-  const staged = `${file}.json`;
+  writeTapvsJson(file, json);
+}
+
+/** Writes tapvs.json at the top of a FAT filesystem: an image file, or `FILE@@OFFSET` (mtools). */
+function writeTapvsJson(fat: string, json: string): void {
+  const staged = `${fat.split('@@')[0]}.json`;
   writeFileSync(staged, json);
   try {
-    run('mcopy', ['-i', file, staged, '::/tapvs.json']);
+    run('mcopy', ['-o', '-i', fat, staged, '::/tapvs.json']);
   } finally {
     rmSync(staged, { force: true });
   }
 }
 
 /** The QEMU command line: headless, console and monitor on Unix sockets, NICs on the TAPs. */
-export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[], config: { disk: string; bootDisk: string; text: string }, files: ApplianceProcess, varsFile: string): string[] {
+export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[], config: { disk: string | null; bootDisk: string; text: string }, files: ApplianceProcess, varsFile: string): string[] {
   const boot = image.boot ?? 'kernel';
   const args = ['-machine', 'q35', '-m', String(image.memoryMb ?? 1024), '-smp', '1', '-display', 'none', '-no-reboot', '-nodefaults'];
   args.push('-chardev', `socket,id=console,path=${files.console},server=on,wait=off,logfile=${files.log}`, '-serial', 'chardev:console');
@@ -85,7 +90,7 @@ export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[
       args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${varsFile}`);
     }
   }
-  if (!image.configOnCommandLine && !image.configOnBootPartition) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
+  if (config.disk) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
   taps.forEach((tap, n) => {
     args.push('-netdev', `tap,id=nic${n},ifname=${tap},script=no,downscript=no,vhost=off`, '-device', `virtio-net-pci,netdev=nic${n},mac=${nicMacs[n]}`);
   });
@@ -106,21 +111,15 @@ export function startAppliance(namespace: string, stateDir: string, name: string
     if (!existsSync(join(image.dir, f))) throw new Error(`appliance image incomplete: no ${join(image.dir, f)} (run \`npm run image\`)`);
   }
   const files: ApplianceProcess = { pid: 0, console: join(stateDir, `${name}.console`), monitor: join(stateDir, `${name}.monitor`), log: join(stateDir, `${name}.log`) };
-  const configDisk = join(stateDir, `${name}-config.img`);
   const configText = image.configText ?? JSON.stringify(config, null, 2);
-  writeConfigDisk(configDisk, configText);
+  const configDisk = image.configOnCommandLine || image.configOnBootPartition ? null : join(stateDir, `${name}-config.img`);
+  if (configDisk) writeConfigDisk(configDisk, configText);
   let bootDisk = join(image.dir, 'tapvs.img');
   if (image.configOnBootPartition) {
     // What the README tells a user to do: mcopy tapvs.json onto the image's partition at 1 MiB.
     bootDisk = join(stateDir, `${name}-tapvs.img`);
     writeFileSync(bootDisk, readFileSync(join(image.dir, 'tapvs.img')));
-    const staged = `${bootDisk}.json`;
-    writeFileSync(staged, configText);
-    try {
-      run('mcopy', ['-o', '-i', `${bootDisk}@@1M`, staged, '::/tapvs.json']);
-    } finally {
-      rmSync(staged, { force: true });
-    }
+    writeTapvsJson(`${bootDisk}@@1M`, configText);
   }
   const varsFile = join(stateDir, `${name}-OVMF_VARS.fd`);
   if (image.boot === 'uefi') writeFileSync(varsFile, readFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd'));
