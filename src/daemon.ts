@@ -14,8 +14,11 @@ import { Stream, startControlServer } from './control/socket.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 import { HealthChecker } from './control/health.js';
-import { joinBridge, setUpManagement, takeOverNic } from './io/nic.js';
+import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/nic.js';
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
+
+/** How long start-up waits for a taken-over NIC's link before it carries on without. */
+const CARRIER_WAIT_MS = 10_000;
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -54,8 +57,10 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
       log.info({ nic, nicMac: m.nic, addresses: cidrs, gateway: m.gateway === null ? null : formatIpv4(m.gateway) }, 'management up: the kernel\'s own addresses');
     }
     router = buildRouter(config, engine, log);
+    const takenNics: { iface: string; nic: string }[] = [];
     config.interfaces.forEach((c, port) => {
       const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;
+      if (taken) takenNics.push({ iface: c.name, nic: taken.nic });
       const tap = engine.openTap(port, c.tap, c.tapMode);
       if (taken) joinBridge(tap.name, taken.bridge);
       log.info(
@@ -71,6 +76,10 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
         'interface up',
       );
     });
+    // Announce only once the NICs have link, or what the router says first is lost.
+    for (const { iface, nic } of takenNics) {
+      if (!waitForCarrier(nic, CARRIER_WAIT_MS)) log.warn({ iface, nic }, `no link on ${nic} after ${CARRIER_WAIT_MS / 1000} s; carrying on without it`);
+    }
   } catch (e) {
     engine.destroy();
     throw e;

@@ -71,6 +71,19 @@ export function takeOverNic(mac: string, tap: string): TakenNic {
   return { nic, bridge };
 }
 
+/**
+ * Waits, at most `timeoutMs`, for the NIC's link: a real NIC negotiates for a second or more
+ * after it is set up, and what the router sends before that (its ARP announcements, the first
+ * replies) is lost. Start-up only; returns whether the link came.
+ */
+export function waitForCarrier(nic: string, timeoutMs: number): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const deadline = Date.now() + timeoutMs; ; Atomics.wait(pause, 0, 0, 50)) {
+    if (readSys(`${nic}/carrier`) === '1') return true;
+    if (Date.now() >= deadline) return false;
+  }
+}
+
 /** Adds the router's TAP (open, so it exists) to the NIC's bridge. */
 export function joinBridge(tap: string, bridge: string): void {
   quietKernel(tap);
