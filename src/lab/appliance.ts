@@ -26,6 +26,10 @@ export interface ApplianceImage {
   configOnCommandLine?: boolean;
   /** bios or uefi: tapvs.json written into a copy of the disk image's own FAT partition, no config disk. */
   configOnBootPartition?: boolean;
+  /** bios or uefi: boot tapvs.qcow2 (what a VM platform takes) rather than the raw tapvs.img. */
+  qcow2?: boolean;
+  /** QEMU's NIC model: virtio-net-pci (default), or e1000 / e1000e as on real hardware. */
+  nicModel?: string;
   memoryMb?: number;
 }
 
@@ -85,14 +89,14 @@ export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[
     args.push('-drive', `file=${join(image.dir, 'tapvs.iso')},media=cdrom,readonly=on`, '-boot', 'order=d');
   } else {
     // The disk boots through its own GRUB; a snapshot keeps the image itself untouched.
-    args.push('-drive', `file=${config.bootDisk},format=raw,if=virtio,snapshot=on`);
+    args.push('-drive', `file=${config.bootDisk},format=${image.qcow2 ? 'qcow2' : 'raw'},if=virtio,snapshot=on`);
     if (boot === 'uefi') {
       args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${varsFile}`);
     }
   }
   if (config.disk) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
   taps.forEach((tap, n) => {
-    args.push('-netdev', `tap,id=nic${n},ifname=${tap},script=no,downscript=no,vhost=off`, '-device', `virtio-net-pci,netdev=nic${n},mac=${nicMacs[n]}`);
+    args.push('-netdev', `tap,id=nic${n},ifname=${tap},script=no,downscript=no,vhost=off`, '-device', `${image.nicModel ?? 'virtio-net-pci'},netdev=nic${n},mac=${nicMacs[n]}`);
   });
   return args;
 }
@@ -114,8 +118,9 @@ export function startAppliance(namespace: string, stateDir: string, name: string
   const configText = image.configText ?? JSON.stringify(config, null, 2);
   const configDisk = image.configOnCommandLine || image.configOnBootPartition ? null : join(stateDir, `${name}-config.img`);
   if (configDisk) writeConfigDisk(configDisk, configText);
-  let bootDisk = join(image.dir, 'tapvs.img');
+  let bootDisk = join(image.dir, image.qcow2 ? 'tapvs.qcow2' : 'tapvs.img');
   if (image.configOnBootPartition) {
+    if (image.qcow2) throw new Error('appliance: configOnBootPartition writes into the raw image; it cannot go with qcow2');
     // What the README tells a user to do: mcopy tapvs.json onto the image's partition at 1 MiB.
     bootDisk = join(stateDir, `${name}-tapvs.img`);
     writeFileSync(bootDisk, readFileSync(join(image.dir, 'tapvs.img')));

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
 import { labRouterMac, type LabState } from '../../src/lab/lab.js';
-import { consoleCommand, pressPowerButton, type ApplianceBoot } from '../../src/lab/appliance.js';
+import { consoleCommand, pressPowerButton, type ApplianceImage } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -32,10 +32,10 @@ const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-
 const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
 const onConsole = (state: LabState, cmd: string) => consoleCommand(director(state).console!, cmd);
 
-async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, configOnCommandLine = false, options: DirectorLabOptions = {}, configOnBootPartition = false): Promise<{ prefix: string; state: LabState }> {
+async function bootLab(tag: string, image: Omit<ApplianceImage, 'dir'>, options: DirectorLabOptions = {}): Promise<{ prefix: string; state: LabState }> {
   const prefix = uniquePrefix(tag);
   const spec = directorLab(prefix, 'dr', { agent: true, ...options });
-  spec.appliance = { dir: imageDir, boot, configOnCommandLine, configOnBootPartition, ...(configText ? { configText } : {}) };
+  spec.appliance = { dir: imageDir, ...image };
   const state = await startLab(spec);
   return { prefix, state };
 }
@@ -45,9 +45,11 @@ async function bootLab(tag: string, boot: ApplianceBoot, configText?: string, co
 const dr = suite('appliance: the image as the director of a DR lab');
 let lab: { prefix: string; state: LabState };
 
+let buildReport = '';
 dr.before(async () => {
-  console.log(`\n${buildImage().trim().split('\n').slice(-8).join('\n')}`);
-  lab = await bootLab('ap', 'kernel');
+  buildReport = buildImage();
+  console.log(`\n${buildReport.trim().split('\n').slice(-8).join('\n')}`);
+  lab = await bootLab('ap', { boot: 'kernel' });
 });
 dr.after(async () => {
   if (lab) await stopLab(lab.prefix);
@@ -58,6 +60,12 @@ dr('boots, takes its config from the config disk and says it is ready', () => {
   assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok \(1 interfaces, 1 on NICs, 1 routes, 1 services\)/);
   assert.match(log, /"msg":"interface up"/);
   assert.match(log, /"msg":"ready"/);
+});
+
+dr('the build says how long it took and how big the image is: under 80 MB compressed', () => {
+  assert.match(buildReport, /^built in \d+ s/m);
+  const compressed = Number(/compressed image \(tapvs\.qcow2\): ([\d.]+) MB/.exec(buildReport)?.[1]);
+  assert.ok(compressed > 10 && compressed < 80, `compressed image ${compressed} MB`);
 });
 
 dr('the same inputs build the same image, and the image says what it was built from', async () => {
@@ -129,7 +137,7 @@ health.after(async () => {
 
 health("a real server whose HTTP dies is inhibited, and traffic goes to the other", async () => {
   const check = { type: 'http', path: '/', expectStatus: 200, interval: 1, timeout: 1, rise: 1, fall: 2 };
-  healthLab = await bootLab('aph', 'kernel', undefined, false, { healthCheck: check });
+  healthLab = await bootLab('aph', { boot: 'kernel' }, { healthCheck: check });
   const { prefix, state } = healthLab;
   assert.match(readFileSync(director(state).log, 'utf8'), /"addresses":\["192\.168\.1\.250\/24"\].*"msg":"management up/);
   const weightOfRs1 = async () => /192\.168\.1\.11:80\s+Route\s+(\d+)/.exec((await onConsole(state, 'tapvsadm -L -n')).output)?.[1];
@@ -159,7 +167,7 @@ for (const c of badConfigs) {
   bad(`${c.what}: boots, names the exact error on the console, and forwards nothing`, async () => {
     const service = directorLab('x', 'dr').routers[0].services![0];
     const text = JSON.stringify({ interfaces: [{ name: 'lan', nic: c.nic, addresses: ['192.168.1.10/24'] }], services: [{ ...service, scheduler: c.scheduler }] });
-    const lab = await bootLab('apb', 'kernel', text);
+    const lab = await bootLab('apb', { boot: 'kernel', configText: text });
     try {
       const log = readFileSync(director(lab.state).log, 'utf8');
       assert.match(log, c.error);
@@ -178,15 +186,23 @@ for (const c of badConfigs) {
 // ---- every way it boots
 
 const boots = suite('appliance: BIOS and UEFI from the disk image, and the ISO');
-for (const boot of ['bios', 'uefi', 'iso'] as const) {
-  // BIOS takes its config from the disk image's own partition, as the README tells users to write it.
-  const onBootPartition = boot === 'bios';
-  boots(`${boot}: boots through GRUB and forwards${onBootPartition ? ', its config on the image\'s own partition' : ''}`, async () => {
-    const booted = await bootLab(`ap${boot[0]}`, boot, undefined, false, {}, onBootPartition);
+// Each way in also tries something a user will: BIOS reads its config from the disk image's own
+// partition (as the README says to write it) and drives e1000 NICs; UEFI boots the qcow2 a VM
+// platform takes, with e1000e NICs; the ISO boots as a CD with virtio NICs.
+const bootWays: { image: Omit<ApplianceImage, 'dir'>; config: RegExp; driver: string }[] = [
+  { image: { boot: 'bios', configOnBootPartition: true, nicModel: 'e1000' }, config: /config from \/dev\/vda1:\/tapvs\.json: tapvs\.json: ok/, driver: 'e1000' },
+  { image: { boot: 'uefi', qcow2: true, nicModel: 'e1000e' }, config: /config from \/dev\/vdb:\/tapvs\.json: tapvs\.json: ok/, driver: 'e1000e' },
+  { image: { boot: 'iso' }, config: /config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok/, driver: 'virtio_net' },
+];
+for (const way of bootWays) {
+  boots(`${way.image.boot}: boots through GRUB and forwards (${JSON.stringify(way.image)})`, async () => {
+    const booted = await bootLab(`ap${way.image.boot![0]}`, way.image);
     try {
       const log = readFileSync(director(booted.state).log, 'utf8');
       assert.match(log, /GNU GRUB/);
-      assert.match(log, onBootPartition ? /config from \/dev\/vda1:\/tapvs\.json: tapvs\.json: ok/ : /config from \/dev\/v?d[ab]:\/tapvs\.json: tapvs\.json: ok/);
+      assert.match(log, way.config);
+      const driver = await onConsole(booted.state, 'basename $(readlink /sys/class/net/eth0/device/driver)');
+      assert.is(driver.output.trim(), way.driver);
       assert.match(log, /"msg":"ready"/);
       assert.match(curl(booted.prefix), /^rs[12]$/);
     } finally {
@@ -196,7 +212,7 @@ for (const boot of ['bios', 'uefi', 'iso'] as const) {
 }
 
 boots('a minimal setup: the config on the kernel command line, no config disk', async () => {
-  const booted = await bootLab('apc', 'kernel', undefined, true);
+  const booted = await bootLab('apc', { boot: 'kernel', configOnCommandLine: true });
   try {
     assert.match(readFileSync(director(booted.state).log, 'utf8'), /tapvs-appliance: config from kernel command line: tapvs\.json: ok/);
     assert.match(curl(booted.prefix), /^rs[12]$/);
