@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
-import { createLogger, type Logger } from './control/log.js';
+import { createLogger, droppedLogLines, flushLog, type Logger } from './control/log.js';
 import { PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
@@ -10,7 +10,9 @@ import { buildRouter } from './build.js';
 import type { Router } from './router.js';
 import { Admin } from './control/admin.js';
 import { applyConfig } from './control/reload.js';
-import { Stream, startControlServer } from './control/socket.js';
+import { Stream, claimSocketPath, startControlServer, type ControlServer } from './control/socket.js';
+import { groupId } from './util/group.js';
+import { releaseEarlySignals } from './early-signals.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
 import { HealthChecker } from './control/health.js';
@@ -105,13 +107,26 @@ function kernelTapDrops(tap: string): number | null {
   return existsSync(file) ? Number(readFileSync(file, 'utf8')) : null;
 }
 
-export function counterSnapshot(r: RunningRouter, config: Config): Record<string, unknown> {
+/** Control-socket counters of every socket, summed. */
+function controlCounters(servers: ControlServer[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const s of servers) for (const [k, v] of Object.entries(s.counters)) sum[k] = (sum[k] ?? 0) + v;
+  return sum;
+}
+
+export function counterSnapshot(r: RunningRouter, config: Config, servers: ControlServer[] = []): Record<string, unknown> {
   const ports = r.router.interfaces.map((i) => ({ iface: i.name, ...r.engine.portCounters(i.port), kernel_queue_drops: kernelTapDrops(config.interfaces[i.port].tap) }));
   // Started with --expose-gc (the benchmark does), heap figures are taken after a full GC.
   (globalThis as { gc?: () => void }).gc?.();
   const mem = process.memoryUsage();
   const director = { connections: r.director.table.size, capacity: r.director.table.capacity, defense: { ...r.director.defense }, defenseActive: { ...r.director.defenseActive } };
-  return { router: { ...r.router.counters, ...r.engine.counters }, ports, director, process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss } };
+  return {
+    router: { ...r.router.counters, ...r.engine.counters },
+    ports,
+    director,
+    control: controlCounters(servers),
+    process: { heapUsedBytes: mem.heapUsed, rssBytes: mem.rss, logLinesDropped: droppedLogLines() },
+  };
 }
 
 function metricsSnapshot(r: RunningRouter): MetricsSnapshot {
@@ -152,9 +167,14 @@ function startHealthChecks(r: RunningRouter, config: Config, log: Logger): Healt
   return checkers;
 }
 
+/** Operations the read-only socket serves: looking, never changing. */
+const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-timeouts', 'counters', 'trace']);
+
 export async function runDaemon(configFile: string): Promise<void> {
   let config = loadConfig(configFile);
   const log = createLogger(config.log.level);
+  // Before any TAP is touched: a second tapvs on the same socket stops here, harmlessly.
+  for (const path of [config.control.socket, config.control.readOnly?.socket]) if (path) await claimSocketPath(path);
   const running = startRouter(config, log);
   let checkers = startHealthChecks(running, config, log);
   running.director.onDefenseChange = (what, on, free) =>
@@ -170,18 +190,29 @@ export async function runDaemon(configFile: string): Promise<void> {
     log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
     return report;
   };
-  const server = await startControlServer(
-    config.control.socket,
-    config.control.mode,
-    (op, args) => controlOp(running, config, reload, op, args),
-    log,
-  );
-  const metrics = config.control.metrics ? await startMetricsServer(config.control.metrics, () => metricsSnapshot(running)) : null;
+  const servers: ControlServer[] = [];
+  const handler = (op: string, args: Args) => controlOp(running, config, servers, reload, op, args);
+  const c = config.control;
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
+  try {
+    servers.push(await startControlServer({ path: c.socket, mode: c.mode, maxClients: c.maxClients, handler, log }));
+    if (c.readOnly) {
+      const gid = c.readOnly.group === null ? null : groupId(c.readOnly.group);
+      servers.push(await startControlServer({ path: c.readOnly.socket, mode: c.readOnly.mode, gid, allow: READ_ONLY_OPS, maxClients: c.maxClients, handler, log }));
+    }
+    if (c.metrics) metrics = await startMetricsServer(c.metrics, () => metricsSnapshot(running));
+  } catch (e) {
+    // Nothing half-started stays behind: the TAPs close, the checkers stop.
+    for (const s of servers) s.close();
+    for (const h of checkers) h.stop();
+    running.stop();
+    throw e;
+  }
   log.info(
-    { interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket, metrics: config.control.metrics },
+    { interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket, readOnlyControl: c.readOnly?.socket ?? null, metrics: config.control.metrics },
     'ready',
   );
-  process.on('SIGUSR1', () => log.info(counterSnapshot(running, config), 'counters'));
+  process.on('SIGUSR1', () => log.info(counterSnapshot(running, config, servers), 'counters'));
   process.on('SIGHUP', () => {
     try {
       reload();
@@ -189,12 +220,14 @@ export async function runDaemon(configFile: string): Promise<void> {
       log.error({ err: (e as Error).message }, 'reload refused; the running config is unchanged');
     }
   });
+  releaseEarlySignals();
   const shutdown = (signal: string) => {
     for (const c of checkers) c.stop();
-    log.info({ signal, ...counterSnapshot(running, config) }, 'stopping');
-    server.close();
+    log.info({ signal, ...counterSnapshot(running, config, servers) }, 'stopping');
+    for (const s of servers) s.close();
     metrics?.close();
     running.stop();
+    flushLog(log);
     process.exit(0);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -217,7 +250,7 @@ function traceStream(router: Router, filter: ReturnType<typeof parseTraceFilter>
 }
 
 /** The control socket's operations (tapvsadm speaks these). */
-function controlOp(r: RunningRouter, config: Config, reload: () => unknown, op: string, a: Args): unknown {
+function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], reload: () => unknown, op: string, a: Args): unknown {
   const { admin } = r;
   const svc = a.service as Parameters<Admin['deleteService']>[0];
   const dest = a.dest as Parameters<Admin['addDest']>[1];
@@ -245,9 +278,9 @@ function controlOp(r: RunningRouter, config: Config, reload: () => unknown, op: 
     case 'set-timeouts':
       return admin.setTimeouts(a.timeouts as Parameters<Admin['setTimeouts']>[0]);
     case 'connections':
-      return admin.connections(typeof a.limit === 'number' ? a.limit : undefined);
+      return admin.connections(typeof a.after === 'number' ? a.after : 0, typeof a.limit === 'number' ? a.limit : undefined);
     case 'counters':
-      return counterSnapshot(r, config);
+      return counterSnapshot(r, config, servers);
     case 'reload':
       return reload();
     case 'trace':

@@ -1,5 +1,6 @@
 // `tapvs`: the router daemon and the namespace lab. Parsing and printing only.
 
+import '../early-signals.js'; // first: see there
 import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -109,6 +110,7 @@ await yargs(hideBin(process.argv))
             if (err) fail(err);
             resolve();
           },
+          (dropped) => process.stderr.write(`tapvs trace: ${dropped} packets not shown: this watcher read too slowly\n`),
         );
         process.once('SIGINT', () => stream.close());
       });

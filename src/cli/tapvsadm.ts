@@ -1,10 +1,10 @@
 // `tapvsadm`: ipvsadm's syntax and output, talking to tapvs over its control socket.
 
 import { readFileSync } from 'node:fs';
-import type { ConnView, ListView, ServiceRef, Timeouts } from '../control/admin.js';
+import type { ConnPage, ListView, ServiceRef, Timeouts } from '../control/admin.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
 import { USAGE, UsageError, parseIpvsadm, type Parsed } from '../control/ipvsadm-args.js';
-import { formatConnections, formatList, formatSave, formatTimeout } from '../control/ipvsadm-format.js';
+import { CONNECTIONS_HEADER, formatConnectionRows, formatList, formatSave, formatTimeout } from '../control/ipvsadm-format.js';
 import { controlRequest } from '../control/socket.js';
 
 const sameService = (a: ServiceRef, b: ServiceRef) => a.fwmark === b.fwmark && (a.fwmark !== 0 || (a.protocol === b.protocol && a.vip === b.vip && a.port === b.port));
@@ -17,7 +17,16 @@ async function execute(p: Parsed, socket: string, out: (s: string) => void): Pro
     case 'version':
       return out('tapvsadm 0.1.0 (ipvsadm 1.2.1 compatible)\n');
     case 'list': {
-      if (p.list.connections) return out(formatConnections((await ask('connections')) as ConnView[]));
+      if (p.list.connections) {
+        // In pages, each printed as it comes: a table of millions never sits whole in memory.
+        out(CONNECTIONS_HEADER);
+        for (let after: number | null = 0; after !== null; ) {
+          const page = (await ask('connections', { after })) as ConnPage;
+          out(formatConnectionRows(page.entries));
+          after = page.next;
+        }
+        return;
+      }
       if (p.list.timeout) return out(formatTimeout((await ask('get-timeouts')) as Timeouts));
       const view = (await ask('list')) as ListView;
       if (p.service) {

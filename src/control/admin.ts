@@ -6,7 +6,7 @@ import type { Director } from '../lvs/director.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { METHOD_NAMES, Method, type RealServer, type VirtualService } from '../lvs/service.js';
 import { TCP_STATE_NAMES, TcpState } from '../lvs/tcp-states.js';
-import { ConnFlag, TICK_MS } from '../lvs/conn-table.js';
+import { ConnFlag, NONE, TICK_MS } from '../lvs/conn-table.js';
 import { formatIpv4, inSubnet, parseIpv4 } from '../packet/address.js';
 import type { Router } from '../router.js';
 
@@ -112,6 +112,16 @@ export interface ConnView {
   destination: string;
   template: boolean;
 }
+
+export interface ConnPage {
+  entries: ConnView[];
+  /** Where the next page starts, or null: the listing is complete. */
+  next: number | null;
+}
+
+/** Entries per page of the connection listing, and table slots one page may walk. */
+export const CONNECTION_PAGE = 5000;
+const CONNECTION_PAGE_SCAN = 1 << 18;
 
 /** The ipvsadm-compatible version string tapvsadm prints. */
 export const IPVS_VERSION = '1.2.1';
@@ -295,16 +305,20 @@ export class Admin {
     };
   }
 
-  /** The connection table (ipvsadm -L -c), at most `limit` entries. */
-  connections(limit = 100_000): ConnView[] {
+  /**
+   * One page of the connection table (ipvsadm -L -c): up to `limit` entries from the cursor
+   * `after` (0 to start), and the cursor of the next page, or null at the end. Each page costs
+   * a bounded amount of work, so listing millions of entries never stalls the packet path.
+   */
+  connections(after = 0, limit = CONNECTION_PAGE): ConnPage {
     const t = this.director.table;
     const nowTick = t.tick(this.router.clock);
-    const out: ConnView[] = [];
-    t.forEach((e) => {
-      if (out.length >= limit) return;
+    const entries: ConnView[] = [];
+    const count = Math.max(1, Math.min(CONNECTION_PAGE, Math.floor(limit)));
+    const next = t.page(Math.max(0, Math.floor(after)), count, CONNECTION_PAGE_SCAN, (e) => {
       const template = (t.flags(e) & ConnFlag.Template) !== 0;
       const proto = t.proto(e);
-      out.push({
+      entries.push({
         protocol: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : 'IP',
         expiresS: Math.max(0, Math.round(((t.expiresAt(e) - nowTick) * TICK_MS) / 1000)),
         state: template ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state(e)] : proto === 17 ? 'UDP' : 'NONE',
@@ -314,6 +328,6 @@ export class Admin {
         template,
       });
     });
-    return out;
+    return { entries, next: next === NONE ? null : next };
   }
 }

@@ -76,11 +76,22 @@ export interface DirectorConfig {
   defense: { amemthresh: number; dropEntry: number; dropPacket: number; secureTcp: number; amDropRate: number };
 }
 
+export interface ReadOnlySocketConfig {
+  socket: string;
+  mode: number;
+  /** A group name or number given the socket, or null to keep root's. */
+  group: string | null;
+}
+
 export interface ControlConfig {
   socket: string;
   mode: number;
   /** "ADDR:PORT" where Prometheus scrapes /metrics, or null for no metrics endpoint. */
   metrics: string | null;
+  /** A second socket for monitoring users: list, stats, counters, trace; never changes. */
+  readOnly: ReadOnlySocketConfig | null;
+  /** Concurrent clients per socket; more are told to try again and disconnected. */
+  maxClients: number;
 }
 
 export interface Config {
@@ -124,9 +135,19 @@ function string(v: Json, path: string): string {
   return v;
 }
 
+/** A value as it appears in a message: short, and never a throw (a nested value may be deep). */
+function shortJson(v: Json): string {
+  try {
+    const text = JSON.stringify(v) ?? String(v);
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  } catch {
+    return Array.isArray(v) ? 'an array' : typeof v;
+  }
+}
+
 function integer(v: Json, path: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(path, `must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`);
+    throw new ConfigError(path, `must be an integer from ${min} to ${max} (got ${shortJson(v)})`);
   }
   return v;
 }
@@ -232,7 +253,7 @@ const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17 };
 
 function protocolOf(v: Json, path: string): number {
   const p = PROTOCOLS[string(v, path)];
-  if (p === undefined) throw new ConfigError(path, `must be tcp or udp (got ${JSON.stringify(v)})`);
+  if (p === undefined) throw new ConfigError(path, `must be tcp or udp (got ${shortJson(v)})`);
   return p;
 }
 
@@ -361,6 +382,35 @@ function parseDirector(v: Json): DirectorConfig {
   };
 }
 
+function fileMode(v: Json, path: string, fallback: string): number {
+  const mode = v === undefined ? fallback : string(v, path);
+  if (!/^0?[0-7]{3}$/.test(mode)) throw new ConfigError(path, `'${mode}' is not an octal file mode like ${fallback}`);
+  return parseInt(mode, 8);
+}
+
+function parseControl(v: Json): ControlConfig {
+  const o = object(v ?? {}, '$.control', ['socket', 'mode', 'metrics', 'readOnly', 'maxClients']);
+  let metrics: string | null = null;
+  if (o.metrics !== undefined) {
+    metrics = string(o.metrics, '$.control.metrics');
+    const m = /^([^:]+):(\d{1,5})$/.exec(metrics);
+    if (!m || parseIpv4(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      throw new ConfigError('$.control.metrics', `'${metrics}' is not ADDR:PORT, like 127.0.0.1:9101`);
+    }
+  }
+  const socket = o.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(o.socket, '$.control.socket');
+  let readOnly: ReadOnlySocketConfig | null = null;
+  if (o.readOnly !== undefined) {
+    const r = object(o.readOnly, '$.control.readOnly', ['socket', 'mode', 'group']);
+    const roSocket = string(r.socket, '$.control.readOnly.socket');
+    if (roSocket === socket) throw new ConfigError('$.control.readOnly.socket', 'must differ from the admin socket');
+    const group = r.group === undefined ? null : typeof r.group === 'number' ? String(integer(r.group, '$.control.readOnly.group', 0, 2 ** 31 - 1)) : string(r.group, '$.control.readOnly.group');
+    readOnly = { socket: roSocket, mode: fileMode(r.mode, '$.control.readOnly.mode', '0660'), group };
+  }
+  const maxClients = o.maxClients === undefined ? 32 : integer(o.maxClients, '$.control.maxClients', 1, 1024);
+  return { socket, mode: fileMode(o.mode, '$.control.mode', '0600'), metrics, readOnly, maxClients };
+}
+
 export function parseConfig(json: Json): Config {
   const o = object(json, '$', ['interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
@@ -395,18 +445,7 @@ export function parseConfig(json: Json): Config {
     if (keys.has(k)) throw new ConfigError(`$.services[${i}]`, 'the same virtual service is defined twice');
     keys.add(k);
   });
-  const controlIn = object(o.control ?? {}, '$.control', ['socket', 'mode', 'metrics']);
-  const mode = controlIn.mode === undefined ? '0600' : string(controlIn.mode, '$.control.mode');
-  if (!/^0?[0-7]{3}$/.test(mode)) throw new ConfigError('$.control.mode', `'${mode}' is not an octal file mode like 0600`);
-  let metrics: string | null = null;
-  if (controlIn.metrics !== undefined) {
-    metrics = string(controlIn.metrics, '$.control.metrics');
-    const m = /^([^:]+):(\d{1,5})$/.exec(metrics);
-    if (!m || parseIpv4(m[1]) === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-      throw new ConfigError('$.control.metrics', `'${metrics}' is not ADDR:PORT, like 127.0.0.1:9101`);
-    }
-  }
-  const control = { socket: controlIn.socket === undefined ? DEFAULT_CONTROL_SOCKET : string(controlIn.socket, '$.control.socket'), mode: parseInt(mode, 8), metrics };
+  const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
   return { interfaces, management, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
 }

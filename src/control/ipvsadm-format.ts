@@ -105,9 +105,15 @@ export function formatSave(view: ListView): string {
   return out;
 }
 
+export const CONNECTIONS_HEADER = `IPVS connection entries\npro expire ${pad('state', 11)} ${pad('source', 18)} ${pad('virtual', 18)} destination\n`;
+
 export function formatConnections(conns: ConnView[]): string {
-  let out = 'IPVS connection entries\n';
-  out += `pro expire ${pad('state', 11)} ${pad('source', 18)} ${pad('virtual', 18)} destination\n`;
+  return CONNECTIONS_HEADER + formatConnectionRows(conns);
+}
+
+/** Lines of -L -c without its header: one page of a paged listing. */
+export function formatConnectionRows(conns: ConnView[]): string {
+  let out = '';
   for (const c of conns) {
     const mm = String(Math.floor(c.expiresS / 60)).padStart(2, '0');
     const ss = String(c.expiresS % 60).padStart(2, '0');

@@ -326,6 +326,22 @@ export class ConnTable {
     for (let s = 0; s < WHEEL_SIZE; s++) for (let e = this.wheel[s]; e !== NONE; e = this.wheelNext[e]) fn(e);
   }
 
+  /**
+   * Visits live entries with ids from `from` on: at most `count` of them, over at most
+   * `scan` ids. Returns the id a next page starts from, or NONE when the table is done. A
+   * listing in pages keeps each step's cost bounded however big the table is.
+   */
+  page(from: number, count: number, scan: number, fn: (e: number) => void): number {
+    const end = Math.min(this.capacity, from + scan);
+    let e = Math.max(0, from);
+    for (; e < end && count > 0; e++) {
+      if (!this.isLive(e)) continue;
+      fn(e);
+      count--;
+    }
+    return e < this.capacity ? e : NONE;
+  }
+
   // ---- internals
 
   private inChainLength(head: number): number {
