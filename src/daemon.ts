@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
-import { createLogger, droppedLogLines, flushLog, type Logger } from './control/log.js';
+import { createLogger, droppedLogLines, type Logger } from './control/log.js';
 import { PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
@@ -227,7 +227,6 @@ export async function runDaemon(configFile: string): Promise<void> {
     for (const s of servers) s.close();
     metrics?.close();
     running.stop();
-    flushLog(log);
     process.exit(0);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

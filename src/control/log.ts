@@ -2,7 +2,7 @@
 //
 // Writes are asynchronous and the buffer behind them is bounded: a slow reader (a serial
 // console, a stalled pipe) costs log lines, counted in `droppedLogLines`, never a stall of the
-// packet loop and never unbounded memory. flush() writes out what is buffered, at exit.
+// packet loop and never unbounded memory. What is buffered is written out at exit.
 
 import pino from 'pino';
 
@@ -23,14 +23,15 @@ export function createLogger(level: string, destination: number = 1): Logger {
   stream.on('drop', () => dropped++);
   // A destination that breaks (EPIPE: the reader went away) must not take tapvs with it.
   stream.on('error', () => {});
+  // Whatever way the process ends, what was accepted is written out (exit handlers run synchronously).
+  process.once('exit', () => flushStream(stream));
   return pino({ level, base: { name: 'tapvs' }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
 }
 
-/** Writes out buffered lines now (before process.exit). */
-export function flushLog(log: Logger): void {
+function flushStream(stream: { flushSync(): void }): void {
   try {
-    (log as unknown as { [k: symbol]: { flushSync?: () => void } })[pino.symbols.streamSym]?.flushSync?.();
+    stream.flushSync();
   } catch {
-    // the destination is gone: nothing more can be written
+    // the destination is gone, or will not take more now: nothing more can be written
   }
 }
