@@ -284,11 +284,22 @@ function parseRealServer(v: Json, path: string, servicePort: number): RealServer
   };
 }
 
+/** An HTTP request target as it goes on the wire: a path, no spaces or control characters. */
+function httpPath(v: Json, path: string): string {
+  const p = string(v, path);
+  if (!/^\/[\x21-\x7e]*$/.test(p)) throw new ConfigError(path, `'${p}' is not an HTTP path: it must start with / and hold no spaces or control characters (percent-encode them, like /a%20b)`);
+  return p;
+}
+
 function parseHealthCheck(v: Json, path: string): HealthCheckConfig {
   const o = object(v, path, ['type', 'port', 'path', 'expectStatus', 'send', 'command', 'interval', 'timeout', 'rise', 'fall', 'onFail']);
   const type = string(o.type, `${path}.type`) as CheckType;
   if (!['tcp', 'http', 'udp', 'command'].includes(type)) throw new ConfigError(`${path}.type`, 'must be tcp, http, udp or command');
-  const command = array(o.command ?? [], `${path}.command`).map((c, i) => string(c, `${path}.command[${i}]`));
+  const command = array(o.command ?? [], `${path}.command`).map((c, i) => {
+    const word = string(c, `${path}.command[${i}]`);
+    if (word.includes('\0')) throw new ConfigError(`${path}.command[${i}]`, 'must not contain a NUL character');
+    return word;
+  });
   if (type === 'command' && command.length === 0) throw new ConfigError(`${path}.command`, 'a command check needs the command (its arguments get the address and port appended)');
   const send = o.send === undefined ? '' : string(o.send, `${path}.send`);
   if (!/^([0-9a-f]{2})*$/i.test(send)) throw new ConfigError(`${path}.send`, 'must be hex bytes, like 0001');
@@ -299,7 +310,7 @@ function parseHealthCheck(v: Json, path: string): HealthCheckConfig {
     ...DEFAULT_HEALTH,
     type,
     port: o.port === undefined ? null : integer(o.port, `${path}.port`, 1, 65535),
-    path: o.path === undefined ? '/' : string(o.path, `${path}.path`),
+    path: o.path === undefined ? '/' : httpPath(o.path, `${path}.path`),
     expectStatus: o.expectStatus === undefined ? 200 : integer(o.expectStatus, `${path}.expectStatus`, 100, 599),
     sendHex: send,
     command,
@@ -343,6 +354,12 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   if (pe !== null && protocol === 6) throw new ConfigError(`${path}.pe`, 'the SIP engine is for UDP services');
   if (pe !== null && !(typeof o.persistence === 'number' && o.persistence > 0)) throw new ConfigError(`${path}.pe`, "a persistence engine needs 'persistence' (seconds), as ipvsadm's --pe needs -p");
   if (onePacket && protocol !== 17 && !fwmark) throw new ConfigError(`${path}.onePacket`, 'one-packet scheduling is for UDP services');
+  const realServers = array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port));
+  const healthCheck = o.healthCheck === undefined ? null : parseHealthCheck(o.healthCheck, `${path}.healthCheck`);
+  if (healthCheck && healthCheck.type !== 'command' && healthCheck.port === null) {
+    const i = realServers.findIndex((r) => r.port === 0);
+    if (i >= 0) throw new ConfigError(`${path}.healthCheck.port`, `realServers[${i}] has no port of its own (the service takes every port): say which port the ${healthCheck.type} check probes`);
+  }
   return {
     protocol,
     vip,
@@ -355,10 +372,10 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
     onePacket,
     udpTimeout: o.udpTimeout === undefined ? 0 : integer(o.udpTimeout, `${path}.udpTimeout`, 1, 31 * 24 * 3600),
     pe: pe as 'sip' | null,
-    healthCheck: o.healthCheck === undefined ? null : parseHealthCheck(o.healthCheck, `${path}.healthCheck`),
+    healthCheck,
     flags,
     iface,
-    realServers: array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port)),
+    realServers,
   };
 }
 

@@ -42,7 +42,13 @@ export const DEFAULT_HEALTH: Omit<HealthCheckConfig, 'type'> = {
   onFail: 'inhibit',
 };
 
-/** One probe: resolves true (healthy) or false, never rejects, never outlives the timeout by much. */
+/** Probes running at once across the process: many servers with short intervals cannot fork-storm the box. */
+export const MAX_CONCURRENT_PROBES = 16;
+
+/**
+ * One probe: resolves true (healthy) or false, never rejects, never outlives the timeout by
+ * much. A setting the probe cannot use (a bad path, port or argument) is a failed probe.
+ */
 export function probe(c: HealthCheckConfig, addr: string, port: number): Promise<boolean> {
   const p = c.port ?? port;
   return new Promise((resolve) => {
@@ -51,47 +57,89 @@ export function probe(c: HealthCheckConfig, addr: string, port: number): Promise
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      cleanup();
+      try {
+        cleanup();
+      } catch {
+        // already gone
+      }
       resolve(ok);
     };
     let cleanup = () => {};
     const timer = setTimeout(() => done(false), c.timeoutMs);
-    switch (c.type) {
-      case 'tcp': {
-        const s = connect({ host: addr, port: p }, () => done(true));
-        s.on('error', () => done(false));
-        cleanup = () => s.destroy();
-        break;
-      }
-      case 'http': {
-        const req = request({ host: addr, port: p, path: c.path, method: 'GET', headers: { 'user-agent': 'tapvs-health' } }, (res) => {
-          res.resume();
-          done(res.statusCode === c.expectStatus);
-        });
-        req.on('error', () => done(false));
-        req.end();
-        cleanup = () => req.destroy();
-        break;
-      }
-      case 'udp': {
-        // Healthy when the server answers; an ICMP port unreachable surfaces as an error.
-        const s = createSocket('udp4');
-        s.on('message', () => done(true));
-        s.on('error', () => done(false));
-        s.connect(p, addr, () => s.send(Buffer.from(c.sendHex, 'hex')));
-        cleanup = () => s.close();
-        break;
-      }
-      case 'command': {
-        const child = spawn(c.command[0], [...c.command.slice(1), addr, String(p)], { stdio: 'ignore' });
-        child.on('exit', (code) => done(code === 0));
-        child.on('error', () => done(false));
-        cleanup = () => child.kill('SIGKILL');
-        break;
-      }
+    try {
+      cleanup = startProbe(c, addr, p, done);
+    } catch {
+      done(false);
     }
   });
 }
+
+/** Starts one probe; returns how to abandon it. May throw on settings Node refuses. */
+function startProbe(c: HealthCheckConfig, addr: string, p: number, done: (ok: boolean) => void): () => void {
+  switch (c.type) {
+    case 'tcp': {
+      const s = connect({ host: addr, port: p }, () => done(true));
+      s.on('error', () => done(false));
+      return () => s.destroy();
+    }
+    case 'http': {
+      const req = request({ host: addr, port: p, path: c.path, method: 'GET', headers: { 'user-agent': 'tapvs-health' } }, (res) => {
+        res.resume();
+        done(res.statusCode === c.expectStatus);
+      });
+      req.on('error', () => done(false));
+      req.end();
+      return () => req.destroy();
+    }
+    case 'udp': {
+      // Healthy when the server answers; an ICMP port unreachable surfaces as an error.
+      const s = createSocket('udp4');
+      s.on('message', () => done(true));
+      s.on('error', () => done(false));
+      s.connect(p, addr, () => s.send(Buffer.from(c.sendHex, 'hex')));
+      return () => s.close();
+    }
+    case 'command': {
+      // Its own process group, so a timeout kills what it started too, not only the shell.
+      const child = spawn(c.command[0], [...c.command.slice(1), addr, String(p)], { stdio: 'ignore', detached: true });
+      child.on('exit', (code) => done(code === 0));
+      child.on('error', () => done(false));
+      return () => {
+        if (child.pid !== undefined) {
+          try {
+            process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            // the group is gone
+          }
+        }
+      };
+    }
+  }
+}
+
+/** At most `max` probes at once; the rest wait their turn (one per checker at most). */
+export class ProbeLimiter {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** The most that ran at once (tests and metrics). */
+  peak = 0;
+
+  constructor(readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    this.peak = Math.max(this.peak, this.running);
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+export const sharedProbeLimiter = new ProbeLimiter(MAX_CONCURRENT_PROBES);
 
 export interface Checked {
   /** A label for logs: "TCP 192.168.1.2:80 -> 192.168.1.11:80". */
@@ -118,6 +166,7 @@ export class HealthChecker {
   constructor(
     private readonly target: Checked,
     private readonly log: HealthLog,
+    private readonly limiter: ProbeLimiter = sharedProbeLimiter,
   ) {}
 
   get isHealthy(): boolean {
@@ -127,7 +176,7 @@ export class HealthChecker {
   start(): void {
     const tick = async () => {
       if (this.stopped) return;
-      const ok = await probe(this.target.check, this.target.addr, this.target.port);
+      const ok = await this.limiter.run(() => probe(this.target.check, this.target.addr, this.target.port));
       if (this.stopped) return;
       this.observe(ok);
       this.timer = setTimeout(tick, this.target.check.intervalMs);
