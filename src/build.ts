@@ -7,8 +7,10 @@ import { Director, defaultTimeouts } from './lvs/director.js';
 import { Method } from './lvs/service.js';
 import { TcpState } from './lvs/tcp-states.js';
 import { RouteTable } from './l3/routes.js';
-import type { PacketEngine } from './io/engine.js';
+import { PacketEngine } from './io/engine.js';
+import { MemoryBackend } from './io/memory.js';
 import { Router, type Log } from './router.js';
+import { Admin } from './control/admin.js';
 
 const METHODS = { dr: Method.Dr, nat: Method.Nat, tun: Method.Tun } as const;
 
@@ -28,7 +30,11 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
   config.routes.forEach((r, i) => {
     const iface = r.dev !== null ? interfaces.find((x) => x.name === r.dev)! : routes.lookup(r.via)?.iface;
     if (!iface) throw new ConfigError(`$.routes[${i}].via`, `gateway ${formatIpv4(r.via)} is not on any connected network (add 'dev', or an address on its subnet)`);
-    routes.add({ network: r.network, length: r.length, via: r.via, iface, kind: 'static' });
+    try {
+      routes.add({ network: r.network, length: r.length, via: r.via, iface, kind: 'static' });
+    } catch (e) {
+      throw new ConfigError(`$.routes[${i}].to`, (e as Error).message);
+    }
   });
   const router = new Router(engine, interfaces, routes, {
     icmpRatePerSecond: config.icmp.ratePerSecond,
@@ -72,4 +78,23 @@ function buildDirector(config: Config, router: Router, engine: PacketEngine, rou
     });
   });
   return director;
+}
+
+const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What a dry run builds: the whole router and director, on no real port. */
+export interface DryRun {
+  router: Router;
+  admin: Admin;
+}
+
+/**
+ * Builds `config` as `run` would (every check of routes, gateways and real servers), on an
+ * in-memory port with a token connection table: `tapvs check`, and a reload or restore
+ * tried out before the live router is touched.
+ */
+export function dryRun(config: Config): DryRun {
+  const engine = new PacketEngine((onWake) => new MemoryBackend({ maxPorts: Math.max(2, config.interfaces.length), slotCount: 128, ringSize: 16 }, onWake), { receive() {} });
+  const router = buildRouter({ ...config, director: { ...config.director, maxConnections: 16 } }, engine, silent);
+  return { router, admin: new Admin(router.director as Director, router) };
 }

@@ -1,6 +1,6 @@
 // `tapvs run`: the router on real TAPs, until SIGTERM.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
 import { createLogger, droppedLogLines, type Logger } from './control/log.js';
 import { PacketEngine } from './io/engine.js';
@@ -8,13 +8,15 @@ import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
 import { buildRouter } from './build.js';
 import type { Router } from './router.js';
-import { Admin } from './control/admin.js';
-import { applyConfig } from './control/reload.js';
+import { Admin, AdminError } from './control/admin.js';
+import { reloadServices, scratchOf, type ReloadReport } from './control/reload.js';
+import { checkHost } from './control/check.js';
 import { Stream, claimSocketPath, startControlServer, type ControlServer } from './control/socket.js';
 import { groupId } from './util/group.js';
 import { releaseEarlySignals } from './early-signals.js';
 import { PacketTracer, parseTraceFilter } from './control/trace.js';
 import type { Director } from './lvs/director.js';
+import type { RealServer, VirtualService } from './lvs/service.js';
 import { HealthChecker } from './control/health.js';
 import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/nic.js';
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
@@ -141,30 +143,54 @@ function metricsSnapshot(r: RunningRouter): MetricsSnapshot {
   };
 }
 
-/** One checker per real server of every service whose config asks for health checks. */
-function startHealthChecks(r: RunningRouter, config: Config, log: Logger): HealthChecker[] {
-  const checkers: HealthChecker[] = [];
-  for (const s of config.services) {
-    if (!s.healthCheck) continue;
-    const svc = r.director.findService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark });
-    if (!svc) continue;
-    for (const d of svc.dests) {
+/**
+ * The health checkers: one per real server of every service whose config asks for checks.
+ * A reload keeps a checker whose server and check are unchanged (and so its verdict), starts
+ * a changed one from the server's present state, and stops the rest; a server no check holds
+ * out any more goes back into service.
+ */
+class HealthCheckers {
+  private readonly byKey = new Map<string, { checker: HealthChecker; check: string; svc: VirtualService; dest: RealServer }>();
+
+  constructor(
+    private readonly director: Director,
+    private readonly log: Logger,
+  ) {}
+
+  sync(config: Config): void {
+    const wanted = new Set<string>();
+    for (const s of config.services) {
       const check = s.healthCheck;
-      const checker = new HealthChecker(
-        {
-          name: `${formatIpv4(s.vip)}:${s.port} -> ${formatIpv4(d.addr)}:${d.port}`,
-          addr: formatIpv4(d.addr),
-          port: d.port || s.port,
-          check,
-          setHealthy: (ok) => r.director.setHealth(svc, d, ok, check.onFail),
-        },
-        log,
-      );
-      checker.start();
-      checkers.push(checker);
+      if (!check) continue;
+      const svc = this.director.findService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark });
+      if (!svc) continue;
+      const checkJson = JSON.stringify(check);
+      for (const d of [...svc.dests, ...svc.failedOut]) {
+        const name = `${formatIpv4(s.vip)}:${s.port} -> ${formatIpv4(d.addr)}:${d.port}`;
+        wanted.add(name);
+        const had = this.byKey.get(name);
+        if (had && had.dest === d && had.svc === svc && had.check === checkJson) continue;
+        had?.checker.stop();
+        const checker = new HealthChecker(
+          { name, addr: formatIpv4(d.addr), port: d.port || s.port, check, healthy: !d.failed, setHealthy: (ok) => this.director.setHealth(svc, d, ok, check.onFail) },
+          this.log,
+        );
+        checker.start();
+        this.byKey.set(name, { checker, check: checkJson, svc, dest: d });
+      }
+    }
+    for (const [name, c] of this.byKey) {
+      if (wanted.has(name)) continue;
+      c.checker.stop();
+      this.byKey.delete(name);
+      if (c.dest.failed) this.director.setHealth(c.svc, c.dest, true, 'inhibit');
     }
   }
-  return checkers;
+
+  stop(): void {
+    for (const c of this.byKey.values()) c.checker.stop();
+    this.byKey.clear();
+  }
 }
 
 /** Operations the read-only socket serves: looking, never changing. */
@@ -173,25 +199,50 @@ const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-
 export async function runDaemon(configFile: string): Promise<void> {
   let config = loadConfig(configFile);
   const log = createLogger(config.log.level);
+  checkHost(config);
   // Before any TAP is touched: a second tapvs on the same socket stops here, harmlessly.
   for (const path of [config.control.socket, config.control.readOnly?.socket]) if (path) await claimSocketPath(path);
   const running = startRouter(config, log);
-  let checkers = startHealthChecks(running, config, log);
+  const checkers = new HealthCheckers(running.director, log);
+  checkers.sync(config);
   running.director.onDefenseChange = (what, on, free) =>
     log.warn({ defense: what, freeEntries: free, amemthresh: running.director.defense.amemthresh }, on ? `defense ${what} on: connection table low` : `defense ${what} off`);
 
-  const reload = () => {
-    const next = loadConfig(configFile); // throws, naming the field: the old config stays
-    const report = applyConfig(running.admin, config, next);
-    config = next;
-    for (const c of checkers) c.stop();
-    checkers = startHealthChecks(running, config, log);
+  /** All or nothing: any error (in the file, or applying it) leaves everything as it was. */
+  const reload = (): ReloadReport => {
+    const next = loadConfig(configFile); // throws, naming the field
+    checkHost(next);
+    const report = reloadServices(running.admin, config, next); // tried on a scratch copy first
+    running.router.configure({ icmpRatePerSecond: next.icmp.ratePerSecond, icmpBurst: next.icmp.burst, neighbour: next.neighbour, ttl: next.ttl });
     running.director.defense = { ...next.director.defense };
+    log.level = next.log.level;
+    setSocketModes(next);
+    config = next;
+    checkers.sync(config);
     log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
     return report;
   };
+  /** tapvsadm -R: every command, or none (tried on a scratch copy first). */
+  const batch = (commands: unknown): null => {
+    if (!Array.isArray(commands) || commands.some((c) => typeof c !== 'object' || c === null || typeof (c as { op?: unknown }).op !== 'string')) {
+      throw new AdminError("'commands' must be a list of {op, ...args}");
+    }
+    const list = commands as ({ op: string } & Args)[];
+    const scratch = scratchOf(config, running.admin.list());
+    list.forEach((c, i) => inBatch(i, c, () => adminOp(scratch, c.op, c)));
+    list.forEach((c, i) => inBatch(i, c, () => adminOp(running.admin, c.op, c)));
+    return null;
+  };
   const servers: ControlServer[] = [];
-  const handler = (op: string, args: Args) => controlOp(running, config, servers, reload, op, args);
+  const setSocketModes = (next: Config) => {
+    chmodSync(next.control.socket, next.control.mode);
+    const ro = next.control.readOnly;
+    if (ro) {
+      chmodSync(ro.socket, ro.mode);
+      if (ro.group !== null) chownSync(ro.socket, -1, groupId(ro.group));
+    }
+  };
+  const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch }, op, args);
   const c = config.control;
   let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   try {
@@ -204,7 +255,7 @@ export async function runDaemon(configFile: string): Promise<void> {
   } catch (e) {
     // Nothing half-started stays behind: the TAPs close, the checkers stop.
     for (const s of servers) s.close();
-    for (const h of checkers) h.stop();
+    checkers.stop();
     running.stop();
     throw e;
   }
@@ -222,7 +273,7 @@ export async function runDaemon(configFile: string): Promise<void> {
   });
   releaseEarlySignals();
   const shutdown = (signal: string) => {
-    for (const c of checkers) c.stop();
+    checkers.stop();
     log.info({ signal, ...counterSnapshot(running, config, servers) }, 'stopping');
     for (const s of servers) s.close();
     metrics?.close();
@@ -248,9 +299,18 @@ function traceStream(router: Router, filter: ReturnType<typeof parseTraceFilter>
   });
 }
 
-/** The control socket's operations (tapvsadm speaks these). */
-function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], reload: () => unknown, op: string, a: Args): unknown {
-  const { admin } = r;
+/** Runs one step of a batch, saying which failed: its input line when the client gave one. */
+function inBatch(i: number, c: { op: string; line?: unknown }, step: () => unknown): void {
+  try {
+    step();
+  } catch (e) {
+    const where = typeof c.line === 'number' ? `line ${c.line}` : `command ${i + 1}`;
+    throw new AdminError(`${where} (${c.op}): ${(e as Error).message}; nothing was changed`);
+  }
+}
+
+/** The operations that change or read services: the same on the live director and on a scratch copy. */
+function adminOp(admin: Admin, op: string, a: Args): unknown {
   const svc = a.service as Parameters<Admin['deleteService']>[0];
   const dest = a.dest as Parameters<Admin['addDest']>[1];
   switch (op) {
@@ -276,15 +336,25 @@ function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], r
       return admin.getTimeouts();
     case 'set-timeouts':
       return admin.setTimeouts(a.timeouts as Parameters<Admin['setTimeouts']>[0]);
+    default:
+      throw new Error(`unknown operation '${op}'`);
+  }
+}
+
+/** The control socket's operations (tapvsadm speaks these). */
+function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], ops: { reload: () => unknown; batch: (commands: unknown) => unknown }, op: string, a: Args): unknown {
+  switch (op) {
     case 'connections':
-      return admin.connections(typeof a.after === 'number' ? a.after : 0, typeof a.limit === 'number' ? a.limit : undefined);
+      return r.admin.connections(typeof a.after === 'number' ? a.after : 0, typeof a.limit === 'number' ? a.limit : undefined);
     case 'counters':
       return counterSnapshot(r, config, servers);
     case 'reload':
-      return reload();
+      return ops.reload();
+    case 'batch':
+      return ops.batch(a.commands);
     case 'trace':
       return traceStream(r.router, parseTraceFilter(typeof a.match === 'string' ? a.match : undefined));
     default:
-      throw new Error(`unknown operation '${op}'`);
+      return adminOp(r.admin, op, a);
   }
 }

@@ -94,7 +94,7 @@ export class Router implements FrameHandler {
   private readonly neighboursByPort: (NeighbourTable | undefined)[];
   /** Every address we own, to the port of its interface. */
   private readonly local = new U32Map();
-  private readonly icmpBucket: TokenBucket;
+  private icmpBucket: TokenBucket;
   private readonly conflictLoggedAt = new Map<Ipv4, number>();
   private ipId = 1;
   /** The clock, read once per batch: a clock read per frame costs more than routing it. */
@@ -109,7 +109,7 @@ export class Router implements FrameHandler {
     this.engine = engine;
     this.interfaces = interfaces;
     this.routes = routes;
-    this.opts = opts;
+    this.opts = { ...opts };
     this.log = opts.log;
     this.b = engine.bytes;
     this.ifaceByPort = new Array(engine.maxPorts).fill(undefined);
@@ -121,6 +121,18 @@ export class Router implements FrameHandler {
     }
     this.now = opts.now();
     this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, this.now);
+  }
+
+  /** Settings that change live on reload: the ICMP budget, neighbour timers, the TTL we originate with. */
+  configure(o: Pick<RouterOptions, 'icmpRatePerSecond' | 'icmpBurst' | 'neighbour' | 'ttl'>): void {
+    if (o.icmpRatePerSecond !== this.opts.icmpRatePerSecond || o.icmpBurst !== this.opts.icmpBurst) {
+      this.icmpBucket = new TokenBucket(o.icmpRatePerSecond, o.icmpBurst, this.now);
+    }
+    this.opts.icmpRatePerSecond = o.icmpRatePerSecond;
+    this.opts.icmpBurst = o.icmpBurst;
+    this.opts.ttl = o.ttl;
+    this.opts.neighbour = o.neighbour;
+    for (const table of this.neighboursByPort) table?.setTimers(o.neighbour);
   }
 
   get counters(): RouterCounters {

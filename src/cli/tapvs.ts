@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig, runDaemon } from '../daemon.js';
-import { nicProblems } from '../io/nic.js';
+import { checkConfig } from '../control/check.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
@@ -61,8 +61,7 @@ await yargs(hideBin(process.argv))
     (argv) => {
       try {
         const c = loadConfig(argv.config);
-        const problems = argv.nics ? nicProblems(c.interfaces.flatMap((i) => (i.nic ? [i.nic] : [])), c.management?.nic ?? null) : [];
-        if (problems.length) throw new Error(`${argv.config}: ${problems.join('; ')}`);
+        checkConfig(c, argv.config, argv.nics);
         const nics = c.interfaces.filter((i) => i.nic).length;
         console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length} routes, ${c.services.length} services)`);
       } catch (e) {

@@ -39,38 +39,49 @@ async function execute(p: Parsed, socket: string, out: (s: string) => void): Pro
     case 'save':
       return out(formatSave((await ask('list')) as ListView));
     case 'restore': {
+      // Every line is parsed before anything is sent, and tapvs applies them all or none.
       const lines = readFileSync(0, 'utf8').split('\n');
+      const commands: Record<string, unknown>[] = [];
       for (let i = 0; i < lines.length; i++) {
         const words = lines[i].trim().split(/\s+/).filter(Boolean);
         if (words.length === 0 || words[0].startsWith('#')) continue;
         try {
-          const rule = parseIpvsadm(words);
-          if (['restore', 'save', 'list', 'help', 'version'].includes(rule.command)) throw new UsageError(`'${words[0]}' cannot be restored`);
-          await execute(rule, socket, out);
+          const command = changeOf(parseIpvsadm(words));
+          if (!command) throw new UsageError(`'${words[0]}' cannot be restored`);
+          commands.push({ ...command, line: i + 1 });
         } catch (e) {
-          throw new Error(`line ${i + 1} (${lines[i].trim()}): ${(e as Error).message}`);
+          const message = `line ${i + 1} (${lines[i].trim()}): ${(e as Error).message}; nothing was changed`;
+          throw e instanceof UsageError ? new UsageError(message) : new Error(message);
         }
       }
-      return;
+      return void (await ask('batch', { commands }));
     }
+    default: {
+      const command = changeOf(p)!;
+      return void (await ask(command.op as string, command));
+    }
+  }
+}
+
+/** The control operation for a command that changes services, or null for one that only reads. */
+function changeOf(p: Parsed): ({ op: string } & Record<string, unknown>) | null {
+  switch (p.command) {
     case 'add-service':
-      return void (await ask('add-service', { service: p.service }));
     case 'edit-service':
-      return void (await ask('edit-service', { service: p.service }));
     case 'delete-service':
-      return void (await ask('delete-service', { service: p.service }));
+      return { op: p.command, service: p.service };
     case 'add-dest':
-      return void (await ask('add-dest', { service: p.service, dest: p.dest }));
     case 'edit-dest':
-      return void (await ask('edit-dest', { service: p.service, dest: p.dest }));
     case 'delete-dest':
-      return void (await ask('delete-dest', { service: p.service, dest: p.dest }));
+      return { op: p.command, service: p.service, dest: p.dest };
     case 'clear':
-      return void (await ask('clear'));
+      return { op: 'clear' };
     case 'zero':
-      return void (await ask('zero', p.service ? { service: p.service } : {}));
+      return { op: 'zero', ...(p.service ? { service: p.service } : {}) };
     case 'set':
-      return void (await ask('set-timeouts', { timeouts: p.set }));
+      return { op: 'set-timeouts', timeouts: p.set };
+    default:
+      return null;
   }
 }
 

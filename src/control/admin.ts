@@ -86,9 +86,17 @@ export interface ServiceView extends ServiceRef {
   netmask: string;
   onePacket: boolean;
   flags: string[];
+  members: { protocol: 'tcp' | 'udp'; port: number }[];
+  /** Seconds; 0 uses the director's UDP timeout. */
+  udpTimeout: number;
+  /** The interface that answers ARP for the VIP. */
+  iface: string | null;
   stats: StatsView;
   rates: RateView;
+  /** The servers in service, as ipvsadm lists them. */
   dests: DestView[];
+  /** Servers their health check took out of the service: configured, checked, not listed by ipvsadm. */
+  failedOut: DestView[];
 }
 
 export interface ListView {
@@ -141,6 +149,24 @@ function addr(text: string, what: string): number {
   return a;
 }
 
+const statsView = (s: { conns: number; inPackets: number; outPackets: number; inBytes: number; outBytes: number }): StatsView => ({ conns: s.conns, inPackets: s.inPackets, outPackets: s.outPackets, inBytes: s.inBytes, outBytes: s.outBytes });
+
+const destView = (d: RealServer): DestView => ({
+  address: formatIpv4(d.addr),
+  port: d.port,
+  method: METHOD_BY_NUMBER[d.method],
+  forward: METHOD_NAMES[d.method],
+  // A server its health check holds out is listed at weight 0; configured is what it gets back.
+  weight: d.weight,
+  activeConns: d.activeConns,
+  inactConns: d.inactConns,
+  persistConns: d.persistConns,
+  upperThreshold: d.upperThreshold,
+  lowerThreshold: d.lowerThreshold,
+  stats: statsView(d.stats),
+  rates: rateView(d.rates),
+});
+
 export class Admin {
   constructor(
     private readonly director: Director,
@@ -155,7 +181,8 @@ export class Admin {
 
   private findDest(svc: VirtualService, d: { address: string; port: number }): RealServer {
     const a = addr(d.address, 'real server');
-    const dest = svc.dests.find((x) => x.addr === a && x.port === (d.port || svc.key.vport));
+    const port = d.port || svc.key.vport;
+    const dest = svc.dests.find((x) => x.addr === a && x.port === port) ?? svc.failedOut.find((x) => x.addr === a && x.port === port);
     if (!dest) throw new AdminError('No such destination');
     return dest;
   }
@@ -200,6 +227,17 @@ export class Admin {
     });
     if (spec.udpTimeout !== undefined) svc.udpTimeoutMs = spec.udpTimeout * 1000;
     if (spec.pe !== undefined) svc.pe = spec.pe;
+    if (spec.members !== undefined) svc.members = spec.members.map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
+    if (spec.iface !== undefined) this.moveVip(svc.key.vaddr, spec.iface);
+  }
+
+  /** The VIP answered on another interface from now on (its services go with it). */
+  private moveVip(vaddr: number, ifaceName: string): void {
+    const iface = this.router.interfaceByName(ifaceName);
+    if (!iface) throw new AdminError(`No interface named '${ifaceName}'`);
+    if (iface.owns(vaddr)) return;
+    this.router.removeVip(vaddr);
+    this.router.addVip(iface, vaddr);
   }
 
   deleteService(ref: ServiceRef): void {
@@ -210,7 +248,7 @@ export class Admin {
     const svc = this.find(ref);
     const a = addr(d.address, 'real server');
     const port = d.port || svc.key.vport;
-    if (svc.dests.some((x) => x.addr === a && x.port === port)) throw new AdminError('Destination already exists');
+    if ([...svc.dests, ...svc.failedOut].some((x) => x.addr === a && x.port === port)) throw new AdminError('Destination already exists');
     const method = d.method ?? 'dr';
     if (method !== 'nat' && port !== svc.key.vport && svc.key.vport !== 0) throw new AdminError(`Only masquerading (-m) can change the port: ${method} keeps ${svc.key.vport}`);
     const route = this.router.routes.lookup(a);
@@ -270,7 +308,6 @@ export class Admin {
   }
 
   list(): ListView {
-    const view = (s: { conns: number; inPackets: number; outPackets: number; inBytes: number; outBytes: number }): StatsView => ({ conns: s.conns, inPackets: s.inPackets, outPackets: s.outPackets, inBytes: s.inBytes, outBytes: s.outBytes });
     return {
       version: IPVS_VERSION,
       size: this.director.table.capacity,
@@ -285,22 +322,13 @@ export class Admin {
         netmask: formatIpv4(svc.persistenceMask),
         onePacket: svc.onePacket,
         flags: svc.schedFlags,
-        stats: view(svc.stats),
+        members: svc.members.map((m) => ({ protocol: protoName(m.protocol) ?? 'tcp', port: m.port })),
+        udpTimeout: svc.udpTimeoutMs / 1000,
+        iface: this.router.interfaces.find((i) => i.owns(svc.key.vaddr))?.name ?? null,
+        stats: statsView(svc.stats),
         rates: rateView(svc.rates),
-        dests: svc.dests.map((d) => ({
-          address: formatIpv4(d.addr),
-          port: d.port,
-          method: METHOD_BY_NUMBER[d.method],
-          forward: METHOD_NAMES[d.method],
-          weight: d.weight,
-          activeConns: d.activeConns,
-          inactConns: d.inactConns,
-          persistConns: d.persistConns,
-          upperThreshold: d.upperThreshold,
-          lowerThreshold: d.lowerThreshold,
-          stats: view(d.stats),
-          rates: rateView(d.rates),
-        })),
+        dests: svc.dests.map(destView),
+        failedOut: svc.failedOut.map(destView),
       })),
     };
   }

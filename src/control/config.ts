@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
+import { formatIpv4, formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
@@ -355,6 +355,12 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   if (pe !== null && !(typeof o.persistence === 'number' && o.persistence > 0)) throw new ConfigError(`${path}.pe`, "a persistence engine needs 'persistence' (seconds), as ipvsadm's --pe needs -p");
   if (onePacket && protocol !== 17 && !fwmark) throw new ConfigError(`${path}.onePacket`, 'one-packet scheduling is for UDP services');
   const realServers = array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port));
+  const seenServers = new Set<string>();
+  realServers.forEach((r, i) => {
+    const key = `${r.address}:${r.port}`;
+    if (seenServers.has(key)) throw new ConfigError(`${path}.realServers[${i}]`, `${formatIpv4(r.address)}:${r.port} is already a real server of this service`);
+    seenServers.add(key);
+  });
   const healthCheck = o.healthCheck === undefined ? null : parseHealthCheck(o.healthCheck, `${path}.healthCheck`);
   if (healthCheck && healthCheck.type !== 'command' && healthCheck.port === null) {
     const i = realServers.findIndex((r) => r.port === 0);

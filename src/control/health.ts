@@ -149,6 +149,8 @@ export interface Checked {
   check: HealthCheckConfig;
   /** Take the server out of service (fall), or put it back (rise). */
   setHealthy(healthy: boolean): void;
+  /** What the server is believed to be at the start (a reload carries a verdict over); healthy if absent. */
+  healthy?: boolean;
 }
 
 export interface HealthLog {
@@ -158,7 +160,7 @@ export interface HealthLog {
 
 /** Runs the checks of one real server until stopped; reports only transitions. */
 export class HealthChecker {
-  private healthy = true;
+  private healthy: boolean;
   private streak = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -167,7 +169,9 @@ export class HealthChecker {
     private readonly target: Checked,
     private readonly log: HealthLog,
     private readonly limiter: ProbeLimiter = sharedProbeLimiter,
-  ) {}
+  ) {
+    this.healthy = target.healthy ?? true;
+  }
 
   get isHealthy(): boolean {
     return this.healthy;

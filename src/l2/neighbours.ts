@@ -61,7 +61,12 @@ export class NeighbourTable {
   private readonly index = new U32Map();
   private readonly entries: (Neighbour | undefined)[] = [];
   private readonly freeIds: number[] = [];
-  constructor(readonly timers: NeighbourTimers) {}
+  constructor(public timers: NeighbourTimers) {}
+
+  /** New timers (a reload): entries keep their state and follow the new ones from now on. */
+  setTimers(timers: NeighbourTimers): void {
+    this.timers = timers;
+  }
 
   get size(): number {
     return this.index.size;

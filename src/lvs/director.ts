@@ -131,8 +131,12 @@ export class Director implements L4Director {
 
   /** Removes a service: its servers take no new connections; tracked ones run out their timers. */
   deleteService(svc: VirtualService): void {
-    for (const d of svc.dests) d.removed = true;
+    for (const d of [...svc.dests, ...svc.failedOut]) {
+      d.removed = true;
+      d.failed = false;
+    }
     svc.dests.length = 0;
+    svc.failedOut.length = 0;
     const v = this.vipIndex.get(svc.key.vaddr);
     const list = this.byVip[v];
     list.splice(list.indexOf(svc), 1);
@@ -144,8 +148,13 @@ export class Director implements L4Director {
     // hasNat stays set: NAT connections outlive their service, and their replies still need rewriting.
   }
 
+  /**
+   * Changes a real server's settings. A server its health check holds out keeps weight 0 (or
+   * stays out of the service): the new weight is the one it gets back when healthy.
+   */
   editRealServer(svc: VirtualService, d: RealServer, weight: number, method: Method, upper: number, lower: number): void {
-    d.weight = weight;
+    if (d.failed) d.healthyWeight = weight;
+    else d.weight = weight;
     d.method = method;
     d.upperThreshold = upper;
     d.lowerThreshold = lower;
@@ -157,7 +166,11 @@ export class Director implements L4Director {
   /** Removes a real server from its service: no new connections; tracked ones run out their timers. */
   deleteRealServer(svc: VirtualService, d: RealServer): void {
     d.removed = true;
-    svc.dests.splice(svc.dests.indexOf(d), 1);
+    d.failed = false; // an administrator's removal is final: no health check brings it back
+    const i = svc.dests.indexOf(d);
+    if (i >= 0) svc.dests.splice(i, 1);
+    const out = svc.failedOut.indexOf(d);
+    if (out >= 0) svc.failedOut.splice(out, 1);
     svc.refresh();
   }
 
@@ -176,11 +189,14 @@ export class Director implements L4Director {
         d.removed = true;
         const i = svc.dests.indexOf(d);
         if (i >= 0) svc.dests.splice(i, 1);
+        svc.failedOut.push(d);
       } else d.weight = 0;
     } else {
       d.failed = false;
       d.weight = d.healthyWeight;
-      if (d.removed) {
+      const out = svc.failedOut.indexOf(d);
+      if (out >= 0) {
+        svc.failedOut.splice(out, 1);
         d.removed = false;
         if (!svc.dests.includes(d)) svc.dests.push(d);
       }

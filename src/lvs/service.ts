@@ -99,6 +99,8 @@ export interface ServiceKey {
 
 export class VirtualService {
   readonly dests: RealServer[] = [];
+  /** Servers their health check took out ("remove"): not in service, still checked, still configured. */
+  readonly failedOut: RealServer[] = [];
   readonly stats = new TrafficStats();
   readonly rates = new RateEstimator();
   /** Firewall-mark services: the protocol/port pairs grouped under the mark. */

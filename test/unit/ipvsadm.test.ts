@@ -16,9 +16,9 @@ const VIEW: ListView = {
   version: '1.2.1',
   size: 4096,
   services: [
-    { protocol: 'udp', vip: '192.168.1.2', port: 53, fwmark: 0, scheduler: 'rr', persistence: 0, pe: null, netmask: '255.255.255.255', onePacket: true, flags: [], stats: zeroStats, rates: zeroRates, dests: [dest('192.168.1.11', 'dr', 1, 0, 0)] },
+    { protocol: 'udp', vip: '192.168.1.2', port: 53, fwmark: 0, scheduler: 'rr', persistence: 0, pe: null, netmask: '255.255.255.255', onePacket: true, flags: [], members: [], udpTimeout: 0, iface: 'lan', failedOut: [], stats: zeroStats, rates: zeroRates, dests: [dest('192.168.1.11', 'dr', 1, 0, 0)] },
     {
-      protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'wrr', persistence: 50, pe: null, netmask: '255.255.255.0', onePacket: false, flags: [],
+      protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'wrr', persistence: 50, pe: null, netmask: '255.255.255.0', onePacket: false, flags: [], members: [], udpTimeout: 0, iface: 'lan', failedOut: [],
       stats: { conns: 123456789, inPackets: 5, outPackets: 0, inBytes: 1e12, outBytes: 0 }, rates: zeroRates,
       dests: [dest('192.168.1.12', 'dr', 2, 0, 0), dest('192.168.1.11', 'nat', 1, 3, 22)],
     },
