@@ -24,6 +24,20 @@ import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 /** How long start-up waits for a taken-over NIC's link before it carries on without. */
 const CARRIER_WAIT_MS = 10_000;
 
+/** Descriptors per ring. */
+const RING_SIZE = 1024;
+
+/**
+ * Slots for `ports` ports: each port's fill ring and a ring's worth in flight on RX and TX
+ * (three rings), plus the share frames waiting for ARP may hold (an eighth, router.ts) and
+ * the router's own reserve, rounded up to a power of two. No use of the pool can then take
+ * the slots another port needs to receive.
+ */
+export function poolSize(ports: number): number {
+  const needed = Math.ceil((ports * RING_SIZE * 3) / (1 - 1 / 8)) + 64;
+  return 2 ** Math.ceil(Math.log2(needed));
+}
+
 /** How often neighbour timers run. */
 const TICK_MS = 200;
 
@@ -47,7 +61,8 @@ export function loadConfig(file: string): Config {
 
 export function startRouter(config: Config, log: Logger): RunningRouter {
   const native = loadNative();
-  const engine = new PacketEngine((onWake) => new native.Engine({ maxPorts: Math.max(2, config.interfaces.length) }, onWake), {
+  const ports = Math.max(2, config.interfaces.length);
+  const engine = new PacketEngine((onWake) => new native.Engine({ maxPorts: ports, ringSize: RING_SIZE, slotCount: poolSize(ports) }, onWake), {
     receive: () => {
       throw new Error('router not attached');
     },

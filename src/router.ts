@@ -8,6 +8,7 @@ import { DEFAULT_NEIGHBOUR_TIMERS, Neighbour, NeighbourState, NeighbourTable, ty
 import { C, ROUTER_COUNTERS, counterRecord, newCounterArray, type RouterCounters } from './l3/counters.js';
 import type { PacketTracer } from './control/trace.js';
 import { U32Map } from './util/u32map.js';
+import { ArpParking } from './l2/parking.js';
 import { TokenBucket } from './l3/ratelimit.js';
 import { RouteTable } from './l3/routes.js';
 import type { PacketEngine, FrameHandler } from './io/engine.js';
@@ -74,6 +75,8 @@ export const DEFAULT_ROUTER_OPTIONS: Omit<RouterOptions, 'log'> = {
 const ICMP_ERROR_MAX_IP_LENGTH = 576;
 /** drop() without a counter: frames that are consumed, not refused (ARP replies we learnt from). */
 const NOT_COUNTED = -1;
+/** The share of the slot pool that frames waiting for ARP may hold, all interfaces together. */
+const PARKED_SHARE = 1 / 8;
 /** Log an address conflict, and defend the address, at most this often per address. */
 const CONFLICT_INTERVAL_MS = 10_000;
 
@@ -96,6 +99,8 @@ export class Router implements FrameHandler {
   private readonly local = new U32Map();
   private icmpBucket: TokenBucket;
   private readonly conflictLoggedAt = new Map<Ipv4, number>();
+  /** Frames waiting for their next hop's MAC, capped together. */
+  readonly parking: ArpParking;
   private ipId = 1;
   /** The clock, read once per batch: a clock read per frame costs more than routing it. */
   private now: number;
@@ -121,6 +126,7 @@ export class Router implements FrameHandler {
     }
     this.now = opts.now();
     this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, this.now);
+    this.parking = new ArpParking(Math.max(16, Math.floor(engine.layout.slotCount * PARKED_SHARE)), (slot, reason) => this.drop(slot, reason), { queueFull: C.arp_queue_full, overCap: C.arp_parked_over_cap });
   }
 
   /** Settings that change live on reload: the ICMP budget, neighbour timers, the TTL we originate with. */
@@ -231,14 +237,12 @@ export class Router implements FrameHandler {
     }
 
     const forUs = iface.owns(targetIp);
-    // RFC 826 merge: refresh a sender we know; learn it when the packet is addressed to us.
+    // RFC 826 merge: refresh a sender we know. Learn a new one only from a request to us, and
+    // only on its own link: a reply nobody asked for, or an off-link sender, creates nothing.
     if (senderIp !== 0 && !isMartian(senderIp)) {
       const table = this.neighbours(iface);
       let n = table.get(senderIp);
-      if (!n && forUs) {
-        n = table.create(senderIp) ?? undefined;
-        if (!n) this.stats[C.neighbour_table_full]++;
-      }
+      if (!n && forUs && op === ARP_REQUEST && iface.isOnLink(senderIp)) n = this.createNeighbour(iface, table, senderIp);
       if (n) this.resolved(iface, n, arp.senderMacOffset, now);
     }
 
@@ -377,16 +381,23 @@ export class Router implements FrameHandler {
       return;
     }
     if (n === undefined) {
-      n = table.create(nextHop) ?? undefined;
-      if (n === undefined) return this.drop(slot, C.neighbour_table_full);
+      n = this.createNeighbour(egress, table, nextHop);
       n.usedAt = now;
       this.probe(egress, n, now, BROADCAST_MAC);
     }
     if (this.tracing) this.trace(`wait for ARP: ${formatIpv4(nextHop)} on ${egress.name}`);
-    if (n.pending.length >= table.timers.queuePerNeighbour) {
-      this.drop(n.pending.shift()!.slot, C.arp_queue_full);
+    this.parking.park(n, slot, offset, frameLength, table.timers.queuePerNeighbour);
+  }
+
+  /** A new neighbour entry; what waited on one it evicted to make room is dropped, counted. */
+  private createNeighbour(iface: Interface, table: NeighbourTable, ip: Ipv4): Neighbour {
+    const n = table.create(ip);
+    if (table.evicted !== null) {
+      this.stats[C.neighbour_evicted]++;
+      this.parking.dropAll(table.evicted, C.arp_parked_evicted);
+      if (this.tracing) this.trace(`neighbour table of ${iface.name} full: evicted ${formatIpv4(table.evicted.ip)}`);
     }
-    n.pending.push({ slot, offset, length: frameLength });
+    return n;
   }
 
   private probe(iface: Interface, n: Neighbour, now: number, dstMac: Uint8Array): void {
@@ -404,7 +415,7 @@ export class Router implements FrameHandler {
       this.eth.point(this.b, this.engine.slotOffset(f.slot) + f.offset).write(n.mac, iface.mac, ETHERTYPE_IPV4);
       this.engine.transmit(iface.port, f.slot, f.offset, f.length);
     }
-    n.pending.length = 0;
+    this.parking.unpark(n);
   }
 
   /** Neighbour timers: retransmit, give up (host unreachable for what waited), age, forget. */
@@ -428,18 +439,15 @@ export class Router implements FrameHandler {
         }
       }
     }
+    this.parking.compact();
     this.engine.flush();
   }
 
   private giveUp(iface: Interface, n: Neighbour): void {
     this.stats[C.arp_resolution_failed]++;
     this.log.debug({ iface: iface.name, neighbour: formatIpv4(n.ip), waiting: n.pending.length }, 'neighbour did not answer ARP');
-    for (const f of n.pending) {
-      const at = this.engine.slotOffset(f.slot) + f.offset;
-      this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_HOST, 0);
-      this.engine.release(f.slot);
-    }
-    n.pending.length = 0;
+    for (const f of n.pending) this.icmpError(this.engine.slotOffset(f.slot) + f.offset, ICMP_DEST_UNREACH, UNREACH_HOST, 0);
+    this.parking.dropAll(n, NOT_COUNTED);
   }
 
   // ---- local delivery

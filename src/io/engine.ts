@@ -44,6 +44,8 @@ export class PacketEngine {
   private freeTop = 0;
   private readonly open: boolean[];
   private readonly native: boolean[];
+  /** Frames taken off a port's RX ring since its last flush: room its stalled thread can use. */
+  private readonly rxTaken: boolean[];
   private readonly jsSleepingWord = JS_SLEEPING_BYTE >>> 2;
   private destroyed = false;
   private turnScheduled = false;
@@ -67,6 +69,7 @@ export class PacketEngine {
     }
     this.open = new Array(l.maxPorts).fill(false);
     this.native = new Array(l.maxPorts).fill(false);
+    this.rxTaken = new Array(l.maxPorts).fill(false);
     this.freeSlots = new Uint32Array(l.slotCount);
     for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
     Atomics.store(this.words, this.jsSleepingWord, 1);
@@ -195,7 +198,10 @@ export class PacketEngine {
           const packed = this.words[w + 1];
           this.handler.receive(p, this.words[w], packed & 0xffff, packed >>> 16);
         }
-        if (n) rx.consume(n);
+        if (n) {
+          rx.consume(n);
+          this.rxTaken[p] = true;
+        }
         thisRound += n;
       }
       handled += thisRound;
@@ -216,7 +222,8 @@ export class PacketEngine {
 
   /**
    * Publishes staged transmissions and refills, and kicks a sleeping port thread only when it
-   * has something new to do: frames to send, or slots after it stalled for want of them.
+   * has something new to do: frames to send, or, after it stalled, slots to read into or RX
+   * ring room (without the kick it would sleep until its poll() backstop).
    */
   flush(): void {
     for (let p = 0; p < this.open.length; p++) {
@@ -224,8 +231,10 @@ export class PacketEngine {
       const sent = this.txRings[p].publish();
       this.refill(p);
       const filled = this.rings[p][RingId.Fill].publish();
+      const roomMade = filled || this.rxTaken[p];
+      this.rxTaken[p] = false;
       const w = this.portWordBase[p];
-      if (!(sent || filled) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
+      if (!(sent || roomMade) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
       if (sent || Atomics.load(this.words, w + PortWord.RxStalled)) this.backend.kick(p);
     }
   }
@@ -237,10 +246,23 @@ export class PacketEngine {
     if (n) comp.consume(n);
   }
 
+  /**
+   * Gives a port free slots to read into. When slots are scarce, no port takes more than an
+   * equal share of what is left, so one busy port cannot starve the others' receive rings.
+   */
   private refill(port: number): void {
     const fill = this.rings[port][RingId.Fill];
-    let n = Math.min(fill.free(), this.freeTop - LOCAL_RESERVE);
+    const spare = this.freeTop - LOCAL_RESERVE;
+    if (spare <= 0) return;
+    let n = fill.free();
+    if (n * this.openPorts > spare) n = Math.min(n, Math.ceil(spare / this.openPorts));
     while (n-- > 0) fill.put(this.freeSlots[--this.freeTop], 0, 0);
+  }
+
+  private get openPorts(): number {
+    let n = 0;
+    for (let p = 0; p < this.open.length; p++) if (this.open[p] && !this.native[p]) n++;
+    return n;
   }
 
   /** Work that is ours now: completions, or frames we have TX room for. */

@@ -30,6 +30,12 @@ export class Interface {
     return false;
   }
 
+  /** Is `ip` on one of this link's subnets (a neighbour we may learn)? */
+  isOnLink(ip: Ipv4): boolean {
+    for (const a of this.addresses) if (a.role === 'primary' && inSubnet(ip, a.address, a.length)) return true;
+    return false;
+  }
+
   /** Is `ip` the directed broadcast address of one of our subnets? */
   isSubnetBroadcast(ip: Ipv4): boolean {
     const b = this.broadcasts;

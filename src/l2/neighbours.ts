@@ -24,7 +24,7 @@ export interface NeighbourTimers {
   staleGcMs: number;
   /** Frames queued per unresolved neighbour (oldest dropped first). */
   queuePerNeighbour: number;
-  /** Entries per interface; new ones beyond it are refused (counted). */
+  /** Entries per interface; a new one beyond it evicts an old one (stale or unresolved first). */
   maxEntries: number;
 }
 
@@ -56,6 +56,9 @@ export class Neighbour {
   constructor(readonly ip: Ipv4) {}
 }
 
+/** Entries looked at, from the eviction hand on, for a stale or unresolved one to evict. */
+const EVICTION_SCAN = 32;
+
 export class NeighbourTable {
   /** Address to entry number; entries are few, long-lived objects (not per-frame state). */
   private readonly index = new U32Map();
@@ -75,15 +78,46 @@ export class NeighbourTable {
     const id = this.index.get(ip);
     return id < 0 ? undefined : this.entries[id];
   }
-  /** A new incomplete entry, or null when the table is full. */
-  create(ip: Ipv4): Neighbour | null {
-    if (this.index.size >= this.timers.maxEntries) return null;
+  /**
+   * The entry create() last evicted to make room, or null: the caller releases what waited on
+   * it. A full table never refuses a neighbour (a scan must not lock out real hosts).
+   */
+  evicted: Neighbour | null = null;
+  private hand = 0;
+
+  /** A new incomplete entry; when the table is full, an old entry makes room (see `evicted`). */
+  create(ip: Ipv4): Neighbour {
+    this.evicted = null;
+    if (this.index.size >= this.timers.maxEntries) {
+      const victim = this.victim();
+      this.evicted = victim;
+      this.delete(victim.ip);
+    }
     const n = new Neighbour(ip);
     const id = this.freeIds.pop() ?? this.entries.length;
     this.entries[id] = n;
     this.index.set(ip, id);
     return n;
   }
+  /**
+   * Clock-hand choice, bounded work: the first stale entry within EVICTION_SCAN, else the
+   * first unresolved one, else the entry under the hand. Confirmed neighbours go last.
+   */
+  private victim(): Neighbour {
+    let unresolved: Neighbour | null = null;
+    let first: Neighbour | null = null;
+    const size = this.entries.length;
+    for (let i = 0; i < EVICTION_SCAN || first === null; i++) {
+      const n = this.entries[this.hand];
+      this.hand = (this.hand + 1) % size;
+      if (n === undefined) continue;
+      if (n.state === NeighbourState.Stale) return n;
+      if (n.state === NeighbourState.Incomplete) unresolved ??= n;
+      first ??= n;
+    }
+    return unresolved ?? first;
+  }
+
   delete(ip: Ipv4): void {
     const id = this.index.get(ip);
     if (id < 0) return;

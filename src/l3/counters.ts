@@ -17,8 +17,10 @@ export const ROUTER_COUNTERS = [
   'arp_not_for_us',
   'arp_conflict',
   'arp_queue_full',
+  'arp_parked_over_cap',
+  'arp_parked_evicted',
   'arp_resolution_failed',
-  'neighbour_table_full',
+  'neighbour_evicted',
   // IPv4 validation
   'ip_runt',
   'ip_bad_version',

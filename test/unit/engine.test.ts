@@ -98,4 +98,24 @@ test('an out-of-range port is a RangeError, not a crash', () => {
   assert.throws(() => engine.openTap(9, 'x'), /out of range/);
 });
 
+test('a port thread stalled on a full RX ring is kicked as soon as the ring has room', () => {
+  let backend!: MemoryBackend;
+  const kept: number[] = [];
+  // 96 slots: the two fill rings (16 each) and the router's reserve of 64 take them all.
+  const engine = new PacketEngine((w) => (backend = new MemoryBackend({ ringSize: 16, slotCount: 96, maxPorts: 2 }, w)), { receive: (_p, slot) => kept.push(slot) });
+  engine.openTap(0, 'a');
+  engine.openTap(1, 'b');
+  for (let i = 0; i < 16; i++) assert.ok(backend.inject(0, new Uint8Array(60)));
+  const l = backend.layout;
+  const control = new Uint32Array(backend.buffer(), 0, l.slotsOffset >>> 2);
+  const word = (l.portsOffset + l.portControlOffset) >>> 2;
+  control[word + 2] = 1; // RxStalled: the thread stopped reading, the RX ring being full
+  const kicks: number[] = [];
+  const kick = backend.kick.bind(backend);
+  backend.kick = (p: number) => (kicks.push(p), kick(p));
+  engine.poll();
+  assert.is(kept.length, 16);
+  assert.ok(kicks.includes(0), 'port 0 was told its RX ring has room (it used to wait for its 100 ms poll backstop)');
+});
+
 test.run();

@@ -91,6 +91,41 @@ arp('the pending queue is bounded and drops the oldest', () => {
   assert.is(t.router.counters.arp_queue_full, 7);
 });
 
+arp('a new neighbour is learnt only from a request to us, from its own link', () => {
+  const t = testRouter(TWO_NETS);
+  // A reply nobody asked for, and a request from an address off the link: neither creates an entry.
+  t.inject(1, ethernet(WAN_MAC, SERVER_MAC, 0x0806, arpPacket(2, SERVER_MAC, '10.2.0.2', WAN_MAC, '10.2.0.1')));
+  t.inject(1, ethernet(BROADCAST_MAC, SERVER_MAC, 0x0806, arpPacket(1, SERVER_MAC, '172.16.9.9', ZERO_MAC, '10.2.0.1')));
+  t.take(1);
+  t.inject(0, udpFrame());
+  const out = t.take(1).map(parse);
+  assert.is(out.length, 1);
+  assert.is(out[0].arp?.op, 1, 'still unknown: the router asks');
+});
+
+arp('frames parked on resolution are capped together, the oldest dropped first', () => {
+  const t = testRouter(TWO_NETS); // 256 slots: an eighth may wait
+  const cap = t.router.parking.cap;
+  for (let i = 0; i < 100; i++) t.inject(0, udpFrame({ dst: `10.2.0.${10 + i}` }));
+  assert.is(t.router.parking.count, cap);
+  assert.is(t.router.counters.arp_parked_over_cap, 100 - cap);
+  // Without the cap, 100 parked frames would leave the pool below the router's own reserve.
+  assert.ok(t.engine.freeSlotCount >= 64, `${t.engine.freeSlotCount} slots free`);
+});
+
+arp('a full neighbour table evicts, unresolved entries before confirmed ones', () => {
+  const t = testRouter({ ...TWO_NETS, neighbour: { maxEntries: 4 } });
+  learnNeighbours(t);
+  for (let i = 0; i < 10; i++) t.inject(0, udpFrame({ dst: `10.2.0.${10 + i}` }));
+  t.take(1);
+  assert.ok(t.router.counters.neighbour_evicted >= 7, `${t.router.counters.neighbour_evicted} evicted`);
+  // The confirmed server is still known: its frame leaves at once, no ARP.
+  t.inject(0, udpFrame());
+  const out = t.take(1).map(parse);
+  assert.is(out.length, 1);
+  assert.is(out[0].dstMac, '02:bb:00:00:00:02');
+});
+
 arp('unanswered resolution retries, then answers the waiting packets with host unreachable', () => {
   const t = testRouter(TWO_NETS);
   learnNeighbours(t);
