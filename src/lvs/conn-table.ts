@@ -17,7 +17,7 @@
 // wheel links) are arrays of their own. Per entry: 32 + 20 + 8 of hash buckets = 60 bytes,
 // plus the fixed 64 KiB wheel.
 
-import { randomInt } from 'node:crypto';
+import { SECRET_SEED, finish, keyed, mixWord } from '../util/hash.js';
 
 export const enum ConnFlag {
   /** A persistence template: cport is 0, caddr is masked, dest is the sticky server. */
@@ -94,7 +94,7 @@ export class ConnTable {
   /** Inserts refused because a chain was too long: a hash flood, or a table too small. */
   chainFull = 0;
 
-  constructor(capacity: number, nowMs: number, seed = randomInt(0, 2 ** 31)) {
+  constructor(capacity: number, nowMs: number, seed = SECRET_SEED) {
     if (!Number.isInteger(capacity) || capacity < 16 || capacity > 1 << 26) throw new RangeError('connection table capacity must be 16..67108864');
     this.capacity = capacity;
     this.rec = new Uint32Array(capacity * REC);
@@ -185,12 +185,13 @@ export class ConnTable {
     return Math.max(0, Math.floor((nowMs - this.epoch) / TICK_MS));
   }
 
+  /** Keyed with the process secret in every word (util/hash.ts): no client can aim at a bucket. */
   private hash(proto: number, a: number, ap: number, b: number, bp: number): number {
-    let h = Math.imul(a ^ this.seed, 0x9e3779b1);
-    h = Math.imul(h ^ (h >>> 15) ^ b, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13) ^ ((ap << 16) | bp), 0xc2b2ae35);
-    h ^= proto;
-    return (h ^ (h >>> 16)) & this.bucketMask;
+    let h = mixWord(this.seed, keyed(a));
+    h = mixWord(h, keyed(b));
+    h = mixWord(h, keyed((ap << 16) | bp));
+    h = mixWord(h, keyed(proto));
+    return finish(h) & this.bucketMask;
   }
 
   // ---- lookups

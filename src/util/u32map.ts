@@ -1,6 +1,9 @@
 // A hash map from unsigned 32-bit keys (IPv4 addresses) to non-negative int32 values, in
 // typed arrays: open addressing, linear probing, backward-shift deletion (no tombstones).
-// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither.
+// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither. Keys
+// are hashed with the process secret (util/hash.ts), since some of these maps face the wire.
+
+import { keyedHash1 } from './hash.js';
 
 const EMPTY = -1;
 
@@ -25,7 +28,7 @@ export class U32Map {
   }
 
   private home(key: number): number {
-    return Math.imul(key, 0x9e3779b1) >>> this.shift; // Fibonacci hashing: top bits
+    return keyedHash1(key) >>> this.shift; // keyed: a scan of addresses cannot aim at one run
   }
 
   /** The value for `key`, or -1. */

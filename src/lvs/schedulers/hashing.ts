@@ -2,14 +2,11 @@
 // lblc and lblcr, which remember which server serves which destination address.
 
 import type { RealServer } from '../service.js';
+import { stableHash2 } from '../../util/hash.js';
 import { gcd, leastWeighted, overhead, type Scheduler, type SchedulingKey } from './scheduler.js';
 
-function mix(a: number, b = 0): number {
-  let h = Math.imul(a ^ 0x3243f6a8, 0x9e3779b1) ^ b;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+/** Stable, not keyed: every director must build the same tables from the same servers. */
+const mix = (a: number, b = 0): number => stableHash2(a, b);
 
 const SH_BUCKETS = 256;
 

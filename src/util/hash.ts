@@ -1,0 +1,50 @@
+// The one hash mixer (murmur3's word and final mixes), used two ways:
+//
+// - keyed, for every table an attacker can fill (connections, neighbours, address maps, ICMP
+//   budgets): each key word is first multiplied by a per-process secret odd number and offset
+//   by another, so input differences that collide in plain murmur do not collide here, and no
+//   outsider can aim packets at one bucket;
+// - stable (a fixed seed), where every process must agree: Maglev and the source hashes, whose
+//   tables must be the same on every director behind one VIP.
+
+import { randomInt } from 'node:crypto';
+
+const secretWord = () => randomInt(0, 2 ** 32) >>> 0;
+/** Per process, per start: odd multiplier, offset and seed. */
+const SECRET_MUL = (secretWord() | 1) >>> 0;
+const SECRET_ADD = secretWord();
+export const SECRET_SEED = secretWord();
+
+/** Folds one 32-bit word into a running hash. */
+export function mixWord(h: number, w: number): number {
+  w = Math.imul(w, 0xcc9e2d51);
+  w = (w << 15) | (w >>> 17);
+  w = Math.imul(w, 0x1b873593);
+  h ^= w;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** The final avalanche: every output bit depends on every input bit. */
+export function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A key word with the process secret mixed in (before mixWord). */
+export function keyed(w: number): number {
+  return (Math.imul(w, SECRET_MUL) + SECRET_ADD) | 0;
+}
+
+/** Keyed hash of one word (addresses): unsigned 32 bits. */
+export function keyedHash1(a: number): number {
+  return finish(mixWord(SECRET_SEED, keyed(a)));
+}
+
+/** The same on every director: for schedulers that must agree across processes. */
+export function stableHash2(a: number, b: number): number {
+  return finish(mixWord(mixWord(0x3243f6a8, a), b));
+}
