@@ -39,6 +39,8 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
   const router = new Router(engine, interfaces, routes, {
     icmpRatePerSecond: config.icmp.ratePerSecond,
     icmpBurst: config.icmp.burst,
+    icmpPerDestinationPerSecond: config.icmp.perDestinationPerSecond,
+    icmpPerDestinationBurst: config.icmp.perDestinationBurst,
     neighbour: config.neighbour,
     ttl: config.ttl,
     now,

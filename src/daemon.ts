@@ -228,7 +228,7 @@ export async function runDaemon(configFile: string): Promise<void> {
     const next = loadConfig(configFile); // throws, naming the field
     checkHost(next);
     const report = reloadServices(running.admin, config, next); // tried on a scratch copy first
-    running.router.configure({ icmpRatePerSecond: next.icmp.ratePerSecond, icmpBurst: next.icmp.burst, neighbour: next.neighbour, ttl: next.ttl });
+    running.router.configure({ icmpRatePerSecond: next.icmp.ratePerSecond, icmpBurst: next.icmp.burst, icmpPerDestinationPerSecond: next.icmp.perDestinationPerSecond, icmpPerDestinationBurst: next.icmp.perDestinationBurst, neighbour: next.neighbour, ttl: next.ttl });
     running.director.defense = { ...next.director.defense };
     log.level = next.log.level;
     setSocketModes(next);

@@ -9,7 +9,7 @@ import { C, ROUTER_COUNTERS, counterRecord, newCounterArray, type RouterCounters
 import type { PacketTracer } from './control/trace.js';
 import { U32Map } from './util/u32map.js';
 import { ArpParking } from './l2/parking.js';
-import { TokenBucket } from './l3/ratelimit.js';
+import { IcmpBudget, IcmpKind } from './l3/icmp-budget.js';
 import { RouteTable } from './l3/routes.js';
 import type { PacketEngine, FrameHandler } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
@@ -56,6 +56,9 @@ export interface RouterOptions {
   /** ICMP errors per second across the router, and the burst allowed (RFC 1812 4.3.2.8). */
   icmpRatePerSecond: number;
   icmpBurst: number;
+  /** The same per destination (and kind: errors, frag-needed, resets; l3/icmp-budget.ts). */
+  icmpPerDestinationPerSecond: number;
+  icmpPerDestinationBurst: number;
   neighbour: NeighbourTimers;
   /** TTL of packets the router originates. */
   ttl: number;
@@ -66,6 +69,8 @@ export interface RouterOptions {
 export const DEFAULT_ROUTER_OPTIONS: Omit<RouterOptions, 'log'> = {
   icmpRatePerSecond: 100,
   icmpBurst: 50,
+  icmpPerDestinationPerSecond: 20,
+  icmpPerDestinationBurst: 20,
   neighbour: DEFAULT_NEIGHBOUR_TIMERS,
   ttl: 64,
   now: () => performance.now(),
@@ -97,7 +102,7 @@ export class Router implements FrameHandler {
   private readonly neighboursByPort: (NeighbourTable | undefined)[];
   /** Every address we own, to the port of its interface. */
   private readonly local = new U32Map();
-  private icmpBucket: TokenBucket;
+  private icmpBudget: IcmpBudget;
   private readonly conflictLoggedAt = new Map<Ipv4, number>();
   /** Frames waiting for their next hop's MAC, capped together. */
   readonly parking: ArpParking;
@@ -125,19 +130,14 @@ export class Router implements FrameHandler {
       for (const a of iface.addresses) this.local.set(a.address, iface.port);
     }
     this.now = opts.now();
-    this.icmpBucket = new TokenBucket(opts.icmpRatePerSecond, opts.icmpBurst, this.now);
+    this.icmpBudget = new IcmpBudget(budgetConfig(opts), this.now);
     this.parking = new ArpParking(Math.max(16, Math.floor(engine.layout.slotCount * PARKED_SHARE)), (slot, reason) => this.drop(slot, reason), { queueFull: C.arp_queue_full, overCap: C.arp_parked_over_cap });
   }
 
-  /** Settings that change live on reload: the ICMP budget, neighbour timers, the TTL we originate with. */
-  configure(o: Pick<RouterOptions, 'icmpRatePerSecond' | 'icmpBurst' | 'neighbour' | 'ttl'>): void {
-    if (o.icmpRatePerSecond !== this.opts.icmpRatePerSecond || o.icmpBurst !== this.opts.icmpBurst) {
-      this.icmpBucket = new TokenBucket(o.icmpRatePerSecond, o.icmpBurst, this.now);
-    }
-    this.opts.icmpRatePerSecond = o.icmpRatePerSecond;
-    this.opts.icmpBurst = o.icmpBurst;
-    this.opts.ttl = o.ttl;
-    this.opts.neighbour = o.neighbour;
+  /** Settings that change live on reload: the ICMP budgets, neighbour timers, the TTL we originate with. */
+  configure(o: Pick<RouterOptions, 'icmpRatePerSecond' | 'icmpBurst' | 'icmpPerDestinationPerSecond' | 'icmpPerDestinationBurst' | 'neighbour' | 'ttl'>): void {
+    if (JSON.stringify(budgetConfig(o)) !== JSON.stringify(budgetConfig(this.opts))) this.icmpBudget = new IcmpBudget(budgetConfig(o), this.now);
+    Object.assign(this.opts, o);
     for (const table of this.neighboursByPort) table?.setTimers(o.neighbour);
   }
 
@@ -516,7 +516,8 @@ export class Router implements FrameHandler {
         return;
       }
     }
-    if (!this.icmpBucket.take(this.now)) {
+    const kind = type === ICMP_DEST_UNREACH && code === UNREACH_FRAG_NEEDED ? IcmpKind.FragNeeded : IcmpKind.Error;
+    if (!this.icmpBudget.take(kind, src, this.now)) {
       this.stats[C.icmp_rate_limited]++;
       return;
     }
@@ -555,7 +556,7 @@ export class Router implements FrameHandler {
 
   /**
    * Answers a TCP segment with a RST from the address it was sent to (RFC 793 reset
-   * generation), rate-limited with the ICMP errors. Never answers a RST.
+   * generation), with a budget of its own (l3/icmp-budget.ts). Never answers a RST.
    */
   tcpReset(at: number): void {
     const b = this.b;
@@ -565,8 +566,8 @@ export class Router implements FrameHandler {
     if (orig.protocol !== PROTO_TCP || orig.isLaterFragment || segLength < 20) return;
     const flags = b[l4 + 13];
     if (flags & 0x04 || isMartian(orig.src)) return;
-    if (!this.icmpBucket.take(this.now)) {
-      this.stats[C.icmp_rate_limited]++;
+    if (!this.icmpBudget.take(IcmpKind.Reset, orig.src, this.now)) {
+      this.stats[C.tcp_resets_rate_limited]++;
       return;
     }
     const slot = this.engine.allocate(); // counted by the engine when the pool is empty
@@ -618,4 +619,8 @@ export class Router implements FrameHandler {
     if (this.tracing) this.trace(reason === NOT_COUNTED ? 'consumed' : `drop: ${ROUTER_COUNTERS[reason]}`);
     this.engine.release(slot);
   }
+}
+
+function budgetConfig(o: Pick<RouterOptions, 'icmpRatePerSecond' | 'icmpBurst' | 'icmpPerDestinationPerSecond' | 'icmpPerDestinationBurst'>) {
+  return { ratePerSecond: o.icmpRatePerSecond, burst: o.icmpBurst, perDestinationPerSecond: o.icmpPerDestinationPerSecond, perDestinationBurst: o.icmpPerDestinationBurst };
 }

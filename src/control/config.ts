@@ -101,7 +101,7 @@ export interface Config {
   director: DirectorConfig;
   control: ControlConfig;
   routes: RouteConfig[];
-  icmp: { ratePerSecond: number; burst: number };
+  icmp: { ratePerSecond: number; burst: number; perDestinationPerSecond: number; perDestinationBurst: number };
   neighbour: NeighbourTimers;
   ttl: number;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
@@ -447,10 +447,13 @@ export function parseConfig(json: Json): Config {
   });
   const routes = array(o.routes ?? [], '$.routes').map((v, i) => parseRoute(v, `$.routes[${i}]`, interfaces));
 
-  const icmpIn = object(o.icmp ?? {}, '$.icmp', ['ratePerSecond', 'burst']);
+  const icmpIn = object(o.icmp ?? {}, '$.icmp', ['ratePerSecond', 'burst', 'perDestinationPerSecond', 'perDestinationBurst']);
+  const icmpField = (name: string, fallback: number, min: number) => (icmpIn[name] === undefined ? fallback : integer(icmpIn[name], `$.icmp.${name}`, min, 1_000_000));
   const icmp = {
-    ratePerSecond: icmpIn.ratePerSecond === undefined ? 100 : integer(icmpIn.ratePerSecond, '$.icmp.ratePerSecond', 0, 1_000_000),
-    burst: icmpIn.burst === undefined ? 50 : integer(icmpIn.burst, '$.icmp.burst', 1, 1_000_000),
+    ratePerSecond: icmpField('ratePerSecond', 100, 0),
+    burst: icmpField('burst', 50, 1),
+    perDestinationPerSecond: icmpField('perDestinationPerSecond', 20, 0),
+    perDestinationBurst: icmpField('perDestinationBurst', 20, 1),
   };
   const nIn = object(o.neighbour ?? {}, '$.neighbour', Object.keys(DEFAULT_NEIGHBOUR_TIMERS));
   const neighbour = { ...DEFAULT_NEIGHBOUR_TIMERS };

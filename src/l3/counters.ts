@@ -46,6 +46,7 @@ export const ROUTER_COUNTERS = [
   'icmp_rate_limited',
   'icmp_error_suppressed',
   'tcp_resets_sent',
+  'tcp_resets_rate_limited',
   // director (virtual services)
   'lvs_in_packets',
   'lvs_conns_created',

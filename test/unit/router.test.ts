@@ -325,6 +325,37 @@ icmp('errors are rate-limited by a token bucket', () => {
   assert.is(t.take(0).length, 5, 'refilled at 10/s for 0.5 s');
 });
 
+icmp('attack: one host sending TTL=1 packets takes its own share, and frag-needed is never starved', () => {
+  const t = testRouter({ ...TWO_NETS, icmp: { ratePerSecond: 100, burst: 50, perDestinationPerSecond: 10, perDestinationBurst: 10 } });
+  learnNeighbours(t);
+  // Another client on the LAN side, learnt the same way.
+  const OTHER_MAC = mac('02:aa:00:00:00:03');
+  t.inject(0, ethernet(BROADCAST_MAC, OTHER_MAC, 0x0806, arpPacket(1, OTHER_MAC, '10.1.0.3', ZERO_MAC, '10.1.0.1')));
+  t.take(0);
+  for (let i = 0; i < 100; i++) t.inject(0, udpFrame({ ttl: 1 }));
+  const toFlooder = t.take(0).length;
+  // The flooder got its share; another host still gets time exceeded and frag-needed.
+  t.inject(0, udpFrame({ src: '10.1.0.3', ttl: 1, dstMac: LAN_MAC }));
+  t.inject(0, udpFrame({ src: '10.1.0.3', df: true, size: 1450 }));
+  const other = t.take(0).map(parse);
+  // And the flooder itself still learns its path MTU: frag-needed has a budget of its own.
+  t.inject(0, udpFrame({ df: true, size: 1450 }));
+  const pmtu = t.take(0).map(parse);
+  console.log(`  100 TTL=1 packets from one host: ${toFlooder} errors to it (its share), then ${other.length} errors to another host and ${pmtu.length} frag-needed to the flooder`);
+  assert.is(toFlooder, 10);
+  assert.equal(other.map((e) => [e.icmp!.type, e.icmp!.code]), [[11, 0], [3, 4]]);
+  assert.equal(pmtu.map((e) => [e.icmp!.type, e.icmp!.code]), [[3, 4]]);
+});
+
+icmp('frag-needed keeps going when the error budget is spent', () => {
+  const t = testRouter({ ...TWO_NETS, icmp: { ratePerSecond: 5, burst: 5, perDestinationPerSecond: 1000, perDestinationBurst: 1000 } });
+  learnNeighbours(t);
+  for (let i = 0; i < 20; i++) t.inject(0, udpFrame({ ttl: 1 }));
+  assert.is(t.take(0).length, 5);
+  for (let i = 0; i < 20; i++) t.inject(0, udpFrame({ df: true, size: 1450 }));
+  assert.is(t.take(0).length, 20, 'ten times the error budget');
+});
+
 icmp.run();
 
 const slots = suite('slots');
