@@ -311,6 +311,9 @@ export class Router implements FrameHandler {
       return this.drop(slot, C.no_route);
     }
     if (this.tracing) this.trace(`route ${formatIpv4(route.network)}/${route.length} ${route.via ? `via ${formatIpv4(route.via)}` : 'on-link'} dev ${route.iface.name}`);
+    // Too big with DF: refused before any NAT rewrite, so frag-needed quotes the packet as its
+    // sender wrote it and goes to that sender (a NAT real server, not the VIP: seed 001).
+    if (this.refuseTooBig(route.iface, slot, at, frameLength)) return;
     // NAT replies from real servers leave with the virtual service's address.
     if (this.director !== null && this.director.hasNat && this.director.outbound(slot, at)) this.stats[C.lvs_nat_out]++;
     ip.point(this.b, at + ETH_HEADER).decrementTtl();
@@ -326,13 +329,22 @@ export class Router implements FrameHandler {
   transmitIp(egress: Interface, nextHop: Ipv4, slot: number, offset: number, frameLength: number): void {
     if (frameLength - ETH_HEADER > egress.mtu) {
       const at = this.engine.slotOffset(slot) + offset;
-      if (this.out.point(this.b, at + ETH_HEADER).dontFragment) {
-        this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu);
-        return this.drop(slot, C.frag_needed);
-      }
+      if (this.refuseTooBig(egress, slot, at, frameLength)) return;
       return this.fragment(egress, nextHop, slot, at);
     }
     this.sendToNextHop(egress, nextHop, slot, offset, frameLength);
+  }
+
+  /**
+   * A packet too big for `egress` with DF set: frag-needed with the egress MTU (RFC 1191) to
+   * its source, and the packet dropped. Called before any rewrite, so the error quotes what
+   * the sender sent. Returns whether it refused the packet.
+   */
+  refuseTooBig(egress: Interface, slot: number, at: number, frameLength: number, mtu = egress.mtu): boolean {
+    if (frameLength - ETH_HEADER <= mtu || !this.out.point(this.b, at + ETH_HEADER).dontFragment) return false;
+    this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, mtu);
+    this.drop(slot, C.frag_needed);
+    return true;
   }
 
   /** RFC 791 fragmentation into fresh slots; the original slot is released. */

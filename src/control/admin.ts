@@ -214,6 +214,7 @@ export class Admin {
     svc.members = (spec.members ?? []).map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
     svc.udpTimeoutMs = (spec.udpTimeout ?? 0) * 1000;
     svc.pe = spec.pe ?? null;
+    this.director.reindex();
   }
 
   editService(spec: ServiceSpec): void {
@@ -229,6 +230,7 @@ export class Admin {
     if (spec.pe !== undefined) svc.pe = spec.pe;
     if (spec.members !== undefined) svc.members = spec.members.map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
     if (spec.iface !== undefined) this.moveVip(svc.key.vaddr, spec.iface);
+    this.director.reindex();
   }
 
   /** The VIP answered on another interface from now on (its services go with it). */

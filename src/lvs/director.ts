@@ -59,6 +59,11 @@ export class Director implements L4Director {
   private readonly outer = new Ipv4View();
   private ipId = 1;
   private readonly icmp: VipIcmp;
+  /**
+   * NAT real servers of per-packet services (one-packet scheduling, SIP): no connection entry
+   * remembers their clients, so replies are known by their source, <proto, RIP, rport>.
+   */
+  private opsNat = new Map<number, VirtualService>();
 
   constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts()) {
     this.router = router;
@@ -116,6 +121,7 @@ export class Director implements L4Director {
     svc.dests.push(d);
     if (method === Method.Nat) this.hasNat = true;
     svc.refresh();
+    this.reindex();
     return d;
   }
 
@@ -127,6 +133,7 @@ export class Director implements L4Director {
     if (opts.onePacket !== undefined) svc.onePacket = opts.onePacket;
     if (opts.flags !== undefined) svc.schedFlags = opts.flags;
     svc.refresh();
+    this.reindex();
   }
 
   /** Removes a service: its servers take no new connections; tracked ones run out their timers. */
@@ -145,6 +152,7 @@ export class Director implements L4Director {
       this.router.removeVip(svc.key.vaddr);
     }
     this.services[svc.id] = null;
+    this.reindex();
     // hasNat stays set: NAT connections outlive their service, and their replies still need rewriting.
   }
 
@@ -161,6 +169,7 @@ export class Director implements L4Director {
     d.updateOverload();
     if (method === Method.Nat) this.hasNat = true;
     svc.refresh();
+    this.reindex();
   }
 
   /** Removes a real server from its service: no new connections; tracked ones run out their timers. */
@@ -172,6 +181,7 @@ export class Director implements L4Director {
     const out = svc.failedOut.indexOf(d);
     if (out >= 0) svc.failedOut.splice(out, 1);
     svc.refresh();
+    this.reindex();
   }
 
   /**
@@ -202,6 +212,7 @@ export class Director implements L4Director {
       }
     }
     svc.refresh();
+    this.reindex();
   }
 
   /** Services that exist (deleted ones leave a hole, so connection entries keep valid ids). */
@@ -480,6 +491,9 @@ export class Director implements L4Director {
     const nextHop = route.via || d.addr;
 
     if (this.router.tracing) this.router.trace(`${METHOD_NAMES[method]} to ${formatIpv4(d.addr)}:${d.port}`);
+    // Too big for the way to the server: frag-needed before the NAT rewrite, so that the
+    // client reads the packet it sent (to the VIP), not one to an address it never knew.
+    if (method !== Method.Tun && this.router.refuseTooBig(route.iface, slot, at, frameLength)) return;
     if (method === Method.Nat) {
       const l4 = ipAt + ip.headerLength;
       const vport = (b[l4 + 2] << 8) | b[l4 + 3];
@@ -490,11 +504,8 @@ export class Director implements L4Director {
     if (method === Method.Tun) {
       const egress = route.iface;
       const total = ip.totalLength;
-      if (total + IPIP_OVERHEAD > egress.mtu && ip.dontFragment) {
-        // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
-        this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, egress.mtu - IPIP_OVERHEAD);
-        return this.router.drop(slot, C.frag_needed);
-      }
+      // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
+      if (this.router.refuseTooBig(egress, slot, at, frameLength, egress.mtu - IPIP_OVERHEAD)) return;
       const source = egress.sourceFor(d.addr);
       if (source === null || offset < IPIP_OVERHEAD) return this.router.drop(slot, C.lvs_dest_unroutable);
       // The outer header goes in the headroom in front of the inner one: no copy of the packet.
@@ -515,6 +526,31 @@ export class Director implements L4Director {
 
   // ---- NAT replies
 
+  /** Rebuilds the index of per-packet NAT servers: on configuration changes (the admin calls it after editing a service by hand), never per packet. */
+  reindex(): void {
+    this.opsNat = new Map();
+    for (const svc of this.liveServices()) {
+      if (!(svc.onePacket || svc.pe === 'sip')) continue;
+      for (const d of [...svc.dests, ...svc.failedOut]) if (d.method === Method.Nat) this.opsNat.set(opsKey(PROTO_UDP, d.addr, d.port), svc);
+    }
+  }
+
+  /**
+   * A reply from a NAT server of a per-packet service (seed 003: with one-packet scheduling
+   * the kernel let these out with the server's private address): its source becomes the VIP.
+   */
+  private opsNatReply(ipAt: number, l4: number, protocol: number, src: Ipv4, sport: number): boolean {
+    if (protocol !== PROTO_UDP) return false;
+    const svc = this.opsNat.get(opsKey(protocol, src, sport)) ?? this.opsNat.get(opsKey(protocol, src, 0));
+    if (svc === undefined) return false;
+    const vport = svc.key.fwmark || svc.key.vport === 0 ? sport : svc.key.vport;
+    rewriteAddressPort(this.b, ipAt, l4, protocol, 12, 0, svc.key.vaddr, vport);
+    if (this.router.tracing) this.router.trace(`NAT reply of a per-packet service: source becomes ${formatIpv4(svc.key.vaddr)}:${vport}`);
+    svc.stats.outPackets++;
+    svc.stats.outBytes += this.ip.totalLength;
+    return true;
+  }
+
   outbound(_slot: number, at: number): boolean {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
@@ -525,8 +561,9 @@ export class Director implements L4Director {
     if ((ip.flagsFragment & OFFSET_MASK) !== 0) return false;
     const l4 = ipAt + ip.headerLength;
     if (ip.totalLength - ip.headerLength < (protocol === PROTO_TCP ? 20 : 8)) return false;
-    const e = this.table.lookupOut(protocol, ip.src, (b[l4] << 8) | b[l4 + 1], ip.dst, (b[l4 + 2] << 8) | b[l4 + 3]);
-    if (e === NONE) return false;
+    const sport = (b[l4] << 8) | b[l4 + 1];
+    const e = this.table.lookupOut(protocol, ip.src, sport, ip.dst, (b[l4 + 2] << 8) | b[l4 + 3]);
+    if (e === NONE) return this.opsNat.size > 0 && this.opsNatReply(ipAt, l4, protocol, ip.src, sport);
     const t = this.table;
     const d = this.dests[t.dest(e)];
     rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e));
@@ -597,6 +634,9 @@ export class Director implements L4Director {
     this.table.remove(tpl);
   }
 }
+
+/** <proto, address, port> as one exact number key (49 bits). */
+const opsKey = (protocol: number, addr: number, port: number) => (addr * 65536 + port) * 2 + (protocol === PROTO_UDP ? 1 : 0);
 
 export function describeKey(k: ServiceKey): string {
   if (k.fwmark) return `FWM ${k.fwmark}`;
