@@ -2,6 +2,10 @@
 // and secure_tcp is 0 off, 1 automatic (on when free entries fall below amemthresh), 2
 // automatic and on now, 3 always on. Low memory means few free connection entries: the
 // table's fixed size is the memory budget.
+//
+// drop_entry covers every kind of entry, as the kernel's ip_vs_random_dropentry does for TCP
+// and UDP, and beyond it templates: a spoofed-source UDP flood (one entry per datagram) or
+// SIP INVITEs with random Call-IDs (one template each) must not lock TCP clients out.
 
 import { ConnFlag, type ConnTable } from './conn-table.js';
 import { TcpState } from './tcp-states.js';
@@ -68,26 +72,44 @@ export class FloodDefense {
     return true;
   }
 
-  /** drop_entry on a full table: evict one embryonic entry, if a few random slots hold one. */
+  /**
+   * drop_entry on a full table: among a few random entries, evict the one that proves least
+   * (an embryonic TCP entry, an idle template, a UDP flow of few packets).
+   */
   makeRoom(): boolean {
     if (!this.active.dropEntry || this.table.size < this.table.capacity) return false;
-    for (let n = 0; n < 8; n++) {
+    let best = -1;
+    let bestCost = NOT_DROPPABLE;
+    for (let n = 0; n < MAKE_ROOM_SAMPLES && bestCost > 0; n++) {
       const e = Math.floor(Math.random() * this.table.capacity);
-      if (this.isEmbryonic(e)) {
-        this.drop(e);
-        return true;
-      }
+      const cost = this.dropCost(e);
+      if (cost < bestCost) [best, bestCost] = [e, cost];
     }
-    return false;
+    if (best < 0) return false;
+    this.drop(best);
+    return true;
   }
 
-  /** Drops embryonic TCP entries among the next `count` table slots. */
+  /**
+   * Drops, among the next `count` table slots, embryonic TCP entries and, at the kernel's
+   * todrop rates, entries of few packets: one of n packets is dropped every n-th time seen.
+   */
   private sweep(count: number): void {
     for (let n = 0; n < count; n++) {
       const e = this.sweepCursor;
       this.sweepCursor = (this.sweepCursor + 1) % this.table.capacity;
-      if (this.isEmbryonic(e)) this.drop(e);
+      const cost = this.dropCost(e);
+      if (cost === 0 || (cost < NOT_DROPPABLE && this.todrop(cost))) this.drop(e);
     }
+  }
+
+  private readonly todropCounter = new Int8Array(TODROP_MAX_PACKETS + 1);
+
+  /** The kernel's todrop_entry countdown: true every `packets`-th call for that count. */
+  private todrop(packets: number): boolean {
+    if (--this.todropCounter[packets] > 0) return false;
+    this.todropCounter[packets] = packets;
+    return true;
   }
 
   private drop(e: number): void {
@@ -95,11 +117,27 @@ export class FloodDefense {
     this.stats[C.lvs_defense_dropped_entries]++;
   }
 
-  /** SYN_RECV or SYNACK: a connection the client has not yet proved. */
-  private isEmbryonic(e: number): boolean {
+  /**
+   * How much an entry has proved, 0 (nothing: drop it first) to TODROP_MAX_PACKETS, or
+   * NOT_DROPPABLE: embryonic TCP 0; a template controlling no connection 0; a UDP flow or
+   * an established TCP connection by its packets (few packets: little lost).
+   */
+  private dropCost(e: number): number {
     const t = this.table;
-    if (!t.isLive(e) || t.proto(e) !== PROTO_TCP || t.flags(e) & ConnFlag.Template) return false;
-    const s = t.state(e);
-    return s === TcpState.SynRecv || s === TcpState.SynAck;
+    if (!t.isLive(e)) return NOT_DROPPABLE;
+    if (t.flags(e) & ConnFlag.Template) return t.packets(e) === 0 ? 0 : NOT_DROPPABLE;
+    const packets = t.packets(e);
+    if (t.proto(e) === PROTO_TCP) {
+      const s = t.state(e);
+      if (s === TcpState.SynRecv || s === TcpState.SynAck) return 0;
+      if (s !== TcpState.Established) return NOT_DROPPABLE;
+    }
+    return packets <= TODROP_MAX_PACKETS ? Math.max(1, packets) : NOT_DROPPABLE;
   }
 }
+
+/** Entries of more packets than this have proved themselves: never dropped. */
+const TODROP_MAX_PACKETS = 8;
+const NOT_DROPPABLE = TODROP_MAX_PACKETS + 1;
+/** Random entries looked at for a victim when a new connection meets a full table. */
+const MAKE_ROOM_SAMPLES = 16;
