@@ -30,6 +30,8 @@ export interface Timeouts {
 
 export const defaultTimeouts = (): Timeouts => ({ tcp: [...DEFAULT_TCP_TIMEOUTS_S], udp: DEFAULT_UDP_TIMEOUT_S });
 
+/** Service ids are 16 bits in the connection table. */
+const MAX_SERVICE_ID = 0xffff;
 /** How many connection entries expiry may examine per tick: bounds the cost of one tick. */
 const EXPIRE_BUDGET = 200_000;
 const IPIP_OVERHEAD = IPV4_MIN_HEADER;
@@ -39,12 +41,11 @@ const REUSABLE_STATE = Uint8Array.from(TCP_STATE_NAMES, (n) => (['FIN_WAIT', 'TI
 
 export class Director implements L4Director {
   readonly table: ConnTable;
-  /** By id; a deleted service leaves null, so connection entries keep valid ids. */
-  readonly services: (VirtualService | null)[] = [];
-  /** Real servers by id (the id is what connection entries store). */
+  /** By id. A deleted service stays (flagged) until no entry names it; then its id is reused. */
+  readonly services: VirtualService[] = [];
+  /** Real servers by id (the id is what connection entries store); reused the same way. */
   readonly dests: RealServer[] = [];
   timeouts: Timeouts;
-  hasNat = false;
   /** drop_entry, drop_packet and secure_tcp (lvs/defense.ts). */
   readonly flood: FloodDefense;
 
@@ -59,6 +60,14 @@ export class Director implements L4Director {
   private readonly outer = new Ipv4View();
   private ipId = 1;
   private readonly icmp: VipIcmp;
+  /** Deleted services and servers waiting for their last entry, and ids free for reuse. */
+  private retiredServices: VirtualService[] = [];
+  private retiredDests: RealServer[] = [];
+  private readonly freeServiceIds: number[] = [];
+  private readonly freeDestIds: number[] = [];
+  /** NAT servers in service, and live NAT connections: replies need rewriting while either is. */
+  private natDests = 0;
+  private natConns = 0;
   /**
    * NAT real servers of per-packet services (one-packet scheduling, SIP): no connection entry
    * remembers their clients, so replies are known by their source, <proto, RIP, rport>.
@@ -90,6 +99,11 @@ export class Director implements L4Director {
     this.flood.onChange = fn;
   }
 
+  /** Any NAT server, or NAT connection still alive: only then are forwarded packets offered to outbound(). */
+  get hasNat(): boolean {
+    return this.natDests > 0 || this.natConns > 0;
+  }
+
   setTimeouts(t: Timeouts): void {
     this.timeouts = t;
     t.tcp.forEach((s, i) => (this.tcpTimeoutMs[i] = s * 1000));
@@ -100,8 +114,10 @@ export class Director implements L4Director {
 
   addService(key: ServiceKey, scheduler: string, opts: { persistenceS?: number; persistenceMask?: number; onePacket?: boolean; flags?: string[]; iface?: Interface } = {}): VirtualService {
     if (this.findService(key)) throw new Error(`service ${describeKey(key)} already exists`);
-    const svc = new VirtualService(this.services.length, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? 0xffffffff, opts.onePacket ?? false, opts.flags ?? []);
-    this.services.push(svc);
+    const id = this.freeServiceIds.pop() ?? this.services.length;
+    if (id > MAX_SERVICE_ID) throw new Error(`too many virtual services (${MAX_SERVICE_ID + 1}, counting deleted ones whose connections are still tracked)`);
+    const svc = new VirtualService(id, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? 0xffffffff, opts.onePacket ?? false, opts.flags ?? []);
+    this.services[id] = svc;
     let v = this.vipIndex.get(key.vaddr);
     if (v < 0) {
       v = this.byVip.length;
@@ -116,10 +132,9 @@ export class Director implements L4Director {
 
   addRealServer(svc: VirtualService, addr: Ipv4, port: number, weight: number, method: Method, upper = 0, lower = 0): RealServer {
     if (svc.dests.some((d) => d.addr === addr && d.port === port)) throw new Error(`real server already in ${describeKey(svc.key)}`);
-    const d = new RealServer(this.dests.length, addr, port, weight, method, upper, lower);
-    this.dests.push(d);
+    const d = new RealServer(this.freeDestIds.pop() ?? this.dests.length, addr, port, weight, method, upper, lower);
+    this.dests[d.id] = d;
     svc.dests.push(d);
-    if (method === Method.Nat) this.hasNat = true;
     svc.refresh();
     this.reindex();
     return d;
@@ -141,6 +156,7 @@ export class Director implements L4Director {
     for (const d of [...svc.dests, ...svc.failedOut]) {
       d.removed = true;
       d.failed = false;
+      this.retiredDests.push(d);
     }
     svc.dests.length = 0;
     svc.failedOut.length = 0;
@@ -151,9 +167,10 @@ export class Director implements L4Director {
       this.vipIndex.delete(svc.key.vaddr);
       this.router.removeVip(svc.key.vaddr);
     }
-    this.services[svc.id] = null;
+    svc.deleted = true;
+    this.retiredServices.push(svc);
     this.reindex();
-    // hasNat stays set: NAT connections outlive their service, and their replies still need rewriting.
+    this.recycleIds();
   }
 
   /**
@@ -167,7 +184,6 @@ export class Director implements L4Director {
     d.upperThreshold = upper;
     d.lowerThreshold = lower;
     d.updateOverload();
-    if (method === Method.Nat) this.hasNat = true;
     svc.refresh();
     this.reindex();
   }
@@ -180,6 +196,8 @@ export class Director implements L4Director {
     if (i >= 0) svc.dests.splice(i, 1);
     const out = svc.failedOut.indexOf(d);
     if (out >= 0) svc.failedOut.splice(out, 1);
+    this.retiredDests.push(d);
+    this.recycleIds();
     svc.refresh();
     this.reindex();
   }
@@ -217,7 +235,7 @@ export class Director implements L4Director {
 
   /** Services that exist (deleted ones leave a hole, so connection entries keep valid ids). */
   liveServices(): VirtualService[] {
-    return this.services.filter((s): s is VirtualService => s !== null);
+    return this.services.filter((s) => !s.deleted);
   }
 
   /** Zeroes traffic counters (ipvsadm -Z). */
@@ -406,7 +424,10 @@ export class Director implements L4Director {
       { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template | (pe ? ConnFlag.PeData : 0), state: 0, timeoutMs: svc.persistenceS * 1000 },
       now,
     );
-    if (t !== NONE) d.persistConns++;
+    if (t !== NONE) {
+      d.persistConns++;
+      svc.entries++;
+    }
     return d;
   }
 
@@ -444,6 +465,8 @@ export class Director implements L4Director {
       return NONE;
     }
     this.router.stats[C.lvs_conns_created]++;
+    svc.entries++;
+    if (nat) this.natConns++;
     d.activeConns++; // as IPVS: active until the protocol says otherwise
     d.updateOverload();
     if (svc.persistent) {
@@ -529,7 +552,9 @@ export class Director implements L4Director {
   /** Rebuilds the index of per-packet NAT servers: on configuration changes (the admin calls it after editing a service by hand), never per packet. */
   reindex(): void {
     this.opsNat = new Map();
+    this.natDests = 0;
     for (const svc of this.liveServices()) {
+      for (const d of svc.dests) if (d.method === Method.Nat) this.natDests++;
       if (!(svc.onePacket || svc.pe === 'sip')) continue;
       for (const d of [...svc.dests, ...svc.failedOut]) if (d.method === Method.Nat) this.opsNat.set(opsKey(PROTO_UDP, d.addr, d.port), svc);
     }
@@ -590,6 +615,7 @@ export class Director implements L4Director {
   tick(now: number): void {
     this.table.expire(now, this.onExpire, EXPIRE_BUDGET);
     this.flood.tick(now);
+    this.recycleIds();
     if (now - this.lastEstimate >= ESTIMATOR_INTERVAL_MS) {
       const interval = this.lastEstimate === -Infinity ? ESTIMATOR_INTERVAL_MS / 1000 : (now - this.lastEstimate) / 1000;
       this.lastEstimate = now;
@@ -606,17 +632,20 @@ export class Director implements L4Director {
     const svc = this.services[t.service[e]];
     if (t.flags(e) & ConnFlag.Template) {
       // A template outlives its timeout while connections it chose are still alive.
-      if (t.packets(e) > 0 && svc !== null) {
+      if (t.packets(e) > 0 && !svc.deleted) {
         t.extend(e, svc.persistenceS * 1000, this.router.clock);
         return false;
       }
       d.persistConns--;
+      svc.entries--;
       return true;
     }
     if (t.flags(e) & ConnFlag.Inactive) d.inactConns--;
     else d.activeConns--;
     d.updateOverload();
-    if (svc?.persistent) {
+    svc.entries--;
+    if (t.method(e) === Method.Nat) this.natConns--;
+    if (!svc.deleted && svc.persistent) {
       const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
       if (tpl !== NONE && t.packets(tpl) > 0) t.addPackets(tpl, -1);
     }
@@ -631,7 +660,18 @@ export class Director implements L4Director {
 
   private closeTemplate(tpl: number): void {
     this.dests[this.table.dest(tpl)].persistConns--;
+    this.services[this.table.service[tpl]].entries--;
     this.table.remove(tpl);
+  }
+
+  /** Ids of deleted services and servers that no entry names any more become free for reuse (at deletion, and on every tick for those that still had entries). */
+  private recycleIds(): void {
+    if (this.retiredServices.length) {
+      this.retiredServices = this.retiredServices.filter((s) => (s.entries === 0 ? (this.freeServiceIds.push(s.id), false) : true));
+    }
+    if (this.retiredDests.length) {
+      this.retiredDests = this.retiredDests.filter((d) => (d.entries === 0 ? (this.freeDestIds.push(d.id), false) : true));
+    }
   }
 }
 

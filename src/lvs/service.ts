@@ -55,6 +55,11 @@ export class RealServer {
   readonly rates = new RateEstimator();
   /** Set when removed from its service: connections to it may not be scheduled anew. */
   removed = false;
+
+  /** Table entries that carry this server's id: its id may be reused only at zero. */
+  get entries(): number {
+    return this.activeConns + this.inactConns + this.persistConns;
+  }
   /** Out of service by its health check (inhibited or removed), and the weight it goes back to. */
   failed = false;
   healthyWeight = 0;
@@ -109,6 +114,10 @@ export class VirtualService {
   udpTimeoutMs = 0;
   /** Persistence engine: 'sip' keeps each SIP call (Call-ID) on one real server. */
   pe: 'sip' | null = null;
+  /** Deleted: it takes no packets; its id is reused once no table entry names it. */
+  deleted = false;
+  /** Table entries (connections and templates) that carry this service's id. */
+  entries = 0;
 
   constructor(
     readonly id: number,

@@ -530,3 +530,46 @@ defense('secure_tcp (always): embryonic connections live 10 s, not 60', () => {
 });
 
 defense.run();
+
+const ids = suite('ids');
+
+ids('service and server ids are reused once no entry names them: 70,000 creations never wrap onto another service', () => {
+  const t = testRouter(config('dr'));
+  lan(t);
+  const d = director(t);
+  const key = (port: number) => ({ protocol: 6, vaddr: ip(VIP), vport: port, fwmark: 0 });
+  // A connection on the configured service keeps its ids in use throughout.
+  t.inject(0, fromClient(40000, 0x02));
+  t.take(0);
+  const kept = d.services[0];
+  for (let i = 0; i < 70_000; i++) {
+    const svc = d.addService(key(9000), 'rr');
+    d.addRealServer(svc, ip('192.168.1.12'), 9000, 1, 0);
+    d.deleteService(svc);
+    if (i % 1000 === 0) t.advance(250); // the director's timers recycle what no entry names
+  }
+  t.advance(250);
+  console.log(`  70000 services created and deleted: ${d.services.length} service ids and ${d.dests.length} server ids ever allocated`);
+  assert.ok(d.services.length < 100, `${d.services.length} service ids`);
+  assert.ok(d.dests.length < 100, `${d.dests.length} server ids`);
+  assert.is(d.services[0], kept, 'the id an entry names was never handed out again');
+  // The tracked connection still finds its service and server.
+  t.inject(0, fromClient(40000, 0x10));
+  assert.is(t.take(0).map(parse)[0]?.dstMac, '02:aa:00:00:00:11');
+});
+
+ids('the NAT flag is a count: it falls when the last NAT server and connection are gone', () => {
+  const t = testRouter(config('nat'));
+  lan(t);
+  const d = director(t);
+  assert.ok(d.hasNat);
+  t.inject(0, fromClient(40000, 0x02));
+  t.take(0);
+  d.deleteService(d.services[0]);
+  assert.ok(d.hasNat, 'a NAT connection still needs its replies rewritten');
+  t.advance(200_000); // past SYN_RECV's timeout
+  assert.is(d.table.size, 0);
+  assert.not.ok(d.hasNat, 'nothing left to rewrite: forwarded packets skip the NAT lookup again');
+});
+
+ids.run();
