@@ -31,7 +31,8 @@ import {
   isIcmpError,
 } from './packet/icmp.js';
 import { FLAG_MF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './packet/ipv4.js';
-import { transportChecksum } from './packet/udp.js';
+import { TCP_MIN_HEADER, transportChecksum } from './packet/udp.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './packet/transport.js';
 
 export interface Log {
   debug(obj: object, msg: string): void;
@@ -40,12 +41,36 @@ export interface Log {
   error(obj: object, msg: string): void;
 }
 
-/** The load balancer's hooks into the router (src/lvs/director.ts). */
+/** What the director decided about a packet for one of our addresses. */
+export const enum Verdict {
+  /** Not a virtual service's: the router delivers it as local traffic. */
+  NotOurs = 0,
+  /** Dropped (counted) or answered by the director: the slot is gone. */
+  Consumed = 1,
+  /** Rewritten in place for a real server: the router's IP output sends it (see Forwarding). */
+  Forward = 2,
+}
+
+/** Where a packet the director forwards goes: the IP output's input. */
+export interface Forwarding {
+  egress: Interface;
+  nextHop: Ipv4;
+  /** The frame's offset in its slot and its length: a tunnel header moves both. */
+  offset: number;
+  frameLength: number;
+}
+
+/**
+ * The load balancer's hooks into the router (src/lvs/director.ts). The director decides and
+ * rewrites; the router transmits: a frame meets classify, director, IP output, TX, in order.
+ */
 export interface L4Director {
   /** Any NAT service configured: only then are forwarded packets offered to outbound(). */
   readonly hasNat: boolean;
-  /** A packet for one of our addresses: true when a virtual service took it (and its slot). */
-  inbound(ingress: Interface, slot: number, offset: number, at: number, frameLength: number): boolean;
+  /** A packet for one of our addresses (see Verdict). */
+  inbound(ingress: Interface, slot: number, offset: number, at: number, frameLength: number): Verdict;
+  /** Filled when inbound() says Forward. */
+  readonly forwarding: Forwarding;
   /** A packet being forwarded: rewrites a NAT reply's source in place; true when it did. */
   outbound(slot: number, at: number): boolean;
   /** Timers: connection expiry. */
@@ -114,6 +139,7 @@ export class Router implements FrameHandler {
   private readonly arp = new ArpView();
   private readonly ip = new Ipv4View();
   private readonly out = new Ipv4View();
+  private readonly tcp = new TcpView();
 
   constructor(engine: PacketEngine, interfaces: Interface[], routes: RouteTable, opts: RouterOptions) {
     this.engine = engine;
@@ -287,8 +313,14 @@ export class Router implements FrameHandler {
     const frameLength = ETH_HEADER + total; // Ethernet padding stays behind
 
     if (this.local.has(dst)) {
-      if (this.director !== null && this.director.inbound(iface, slot, offset, at, frameLength)) return;
-      return this.deliverLocal(slot, offset, at, frameLength);
+      const verdict = this.director === null ? Verdict.NotOurs : this.director.inbound(iface, slot, offset, at, frameLength);
+      if (verdict === Verdict.NotOurs) return this.deliverLocal(slot, offset, at, frameLength);
+      if (verdict === Verdict.Forward) {
+        const f = this.director!.forwarding;
+        this.stats[C.lvs_forwarded]++;
+        this.transmitIp(f.egress, f.nextHop, slot, f.offset, f.frameLength);
+      }
+      return;
     }
     // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
     if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
@@ -298,13 +330,21 @@ export class Router implements FrameHandler {
 
   // ---- forwarding
 
+  /**
+   * The one TTL check, for routing and every director method: a packet that would leave with
+   * TTL 0 dies here, with time exceeded to its source (seed 000: the fix for routing loops
+   * between directors). Returns whether it died.
+   */
+  expireTtl(slot: number, at: number): boolean {
+    if (this.ip.point(this.b, at + ETH_HEADER).ttl > 1) return false;
+    this.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
+    this.drop(slot, C.ttl_expired);
+    return true;
+  }
+
   private forward(slot: number, offset: number, at: number, frameLength: number, dst: Ipv4): void {
+    if (this.expireTtl(slot, at)) return;
     const ip = this.ip.point(this.b, at + ETH_HEADER);
-    if (ip.ttl <= 1) {
-      // The fix for routing loops between directors (seed 000): the packet dies here, loudly.
-      this.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
-      return this.drop(slot, C.ttl_expired);
-    }
     const route = this.routes.lookup(dst);
     if (route === undefined) {
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_NET, 0);
@@ -560,7 +600,7 @@ export class Router implements FrameHandler {
     b[icmpAt + 2] = c >>> 8;
     b[icmpAt + 3] = c & 0xff;
     const totalLength = IPV4_MIN_HEADER + ICMP_HEADER + quoted;
-    this.out.point(b, fat + ETH_HEADER).write({ totalLength, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_ICMP, src: from, dst: src, tos: 0xc0 });
+    this.out.point(b, fat + ETH_HEADER).write({ totalLength, id: this.nextIpId(), ttl: this.opts.ttl, protocol: PROTO_ICMP, src: from, dst: src, tos: 0xc0 });
     this.stats[C.icmp_errors_sent]++;
     if (this.tracing) this.trace(`icmp error type ${type} code ${code} to ${formatIpv4(src)}`);
     this.output(slot, offset, ETH_HEADER + totalLength);
@@ -575,9 +615,10 @@ export class Router implements FrameHandler {
     const orig = this.ip.point(b, at + ETH_HEADER);
     const l4 = orig.payloadOffset;
     const segLength = orig.totalLength - orig.headerLength;
-    if (orig.protocol !== PROTO_TCP || orig.isLaterFragment || segLength < 20) return;
-    const flags = b[l4 + 13];
-    if (flags & 0x04 || isMartian(orig.src)) return;
+    if (orig.protocol !== PROTO_TCP || orig.isLaterFragment || segLength < TCP_MIN_HEADER) return;
+    const seg = this.tcp.point(b, l4);
+    const flags = seg.flags;
+    if (flags & TCP_RST || isMartian(orig.src)) return;
     if (!this.icmpBudget.take(IcmpKind.Reset, orig.src, this.now)) {
       this.stats[C.tcp_resets_rate_limited]++;
       return;
@@ -587,25 +628,24 @@ export class Router implements FrameHandler {
     const offset = this.engine.layout.headroom;
     const fat = this.engine.slotOffset(slot) + offset;
     const t = fat + ETH_HEADER + IPV4_MIN_HEADER;
-    const dataLength = segLength - ((b[l4 + 12] >>> 4) << 2);
-    b.fill(0, t, t + 20);
+    const dataLength = segLength - seg.headerLength;
+    b.fill(0, t, t + TCP_MIN_HEADER);
     b.copyWithin(t, l4 + 2, l4 + 4); // source port: theirs was our destination
     b.copyWithin(t + 2, l4, l4 + 2);
-    if (flags & 0x10) {
+    if (flags & TCP_ACK) {
       b.copyWithin(t + 4, l4 + 8, l4 + 12); // seq = their ack
-      b[t + 13] = 0x04;
+      b[t + 13] = TCP_RST;
     } else {
-      const seq = ((b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]) >>> 0;
-      writeIpv4(b, t + 8, (seq + dataLength + (flags & 0x02 ? 1 : 0) + (flags & 0x01 ? 1 : 0)) >>> 0);
-      b[t + 13] = 0x14; // RST, ACK
+      writeIpv4(b, t + 8, (seg.seq + dataLength + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0); // ack what they sent
+      b[t + 13] = TCP_RST | TCP_ACK;
     }
-    b[t + 12] = 0x50;
+    b[t + 12] = (TCP_MIN_HEADER / 4) << 4;
     const src = orig.dst, dst = orig.src;
-    transportChecksum(b, t, 20, PROTO_TCP, src, dst, 16);
-    this.out.point(b, fat + ETH_HEADER).write({ totalLength: 40, id: this.nextId(), ttl: this.opts.ttl, protocol: PROTO_TCP, src, dst });
+    transportChecksum(b, t, TCP_MIN_HEADER, PROTO_TCP, src, dst, TcpView.CHECKSUM);
+    this.out.point(b, fat + ETH_HEADER).write({ totalLength: IPV4_MIN_HEADER + TCP_MIN_HEADER, id: this.nextIpId(), ttl: this.opts.ttl, protocol: PROTO_TCP, src, dst });
     this.stats[C.tcp_resets_sent]++;
     if (this.tracing) this.trace(`TCP reset to ${formatIpv4(dst)}`);
-    this.output(slot, offset, ETH_HEADER + 40);
+    this.output(slot, offset, ETH_HEADER + IPV4_MIN_HEADER + TCP_MIN_HEADER);
   }
 
   // ---- frames we build
@@ -620,7 +660,8 @@ export class Router implements FrameHandler {
     this.engine.transmit(iface.port, slot, offset, ETH_HEADER + ARP_LENGTH);
   }
 
-  private nextId(): number {
+  /** The one IP identification counter, for every header tapvs writes (errors, resets, tunnels). */
+  nextIpId(): number {
     this.ipId = (this.ipId + 1) & 0xffff;
     return this.ipId;
   }

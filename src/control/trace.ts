@@ -5,6 +5,7 @@
 
 import { formatIpv4, parseCidr, prefixMask, readIpv4 } from '../packet/address.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
+import { PortsView, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TcpView } from '../packet/transport.js';
 
 export interface TraceFilter {
   network: number;
@@ -49,6 +50,8 @@ export class PacketTracer {
   private dst = 0;
   private sport = 0;
   private dport = 0;
+  private readonly ports = new PortsView();
+  private readonly tcp = new TcpView();
 
   get watching(): boolean {
     return this.watchers.size > 0;
@@ -70,8 +73,9 @@ export class PacketTracer {
     const proto = b[ip + 9];
     const l4 = ip + (b[ip] & 0x0f) * 4;
     const ports = (proto === 6 || proto === 17) && l4 + 4 <= at + length;
-    this.sport = ports ? (b[l4] << 8) | b[l4 + 1] : 0;
-    this.dport = ports ? (b[l4 + 2] << 8) | b[l4 + 3] : 0;
+    const view = this.ports.point(b, l4);
+    this.sport = ports ? view.srcPort : 0;
+    this.dport = ports ? view.dstPort : 0;
     this.matched = [...this.watchers].filter((w) => this.matches(w.filter));
     if (this.matched.length === 0) return;
     this.on = true;
@@ -79,8 +83,8 @@ export class PacketTracer {
     this.decisions = [];
     let flags = '';
     if (proto === 6 && l4 + 14 <= at + length) {
-      const f = b[l4 + 13];
-      flags = ` [${f & 2 ? 'S' : ''}${f & 1 ? 'F' : ''}${f & 4 ? 'R' : ''}${f & 8 ? 'P' : ''}${f & 16 ? '.' : ''}]`;
+      const f = this.tcp.point(b, l4).flags;
+      flags = ` [${f & TCP_SYN ? 'S' : ''}${f & TCP_FIN ? 'F' : ''}${f & TCP_RST ? 'R' : ''}${f & TCP_PSH ? 'P' : ''}${f & TCP_ACK ? '.' : ''}]`;
     }
     const ep = (a: number, p: number) => (ports ? `${formatIpv4(a)}:${p}` : formatIpv4(a));
     this.packet = `${PROTO_NAMES[proto] ?? `proto ${proto}`} ${ep(this.src, this.sport)} > ${ep(this.dst, this.dport)}${flags} ttl ${b[ip + 8]} len ${(b[ip + 2] << 8) | b[ip + 3]}`;

@@ -49,6 +49,7 @@ export const ROUTER_COUNTERS = [
   'tcp_resets_rate_limited',
   // director (virtual services)
   'lvs_in_packets',
+  'lvs_forwarded',
   'lvs_conns_created',
   'lvs_nat_out',
   'lvs_no_service',

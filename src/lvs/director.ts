@@ -13,9 +13,11 @@ import { C } from '../l3/counters.js';
 import type { PacketEngine } from '../io/engine.js';
 import { formatIpv4, type Ipv4 } from '../packet/address.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
-import { EXC_TTL, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../packet/icmp.js';
-import { IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
-import type { L4Director, Router } from '../router.js';
+import { ICMP_DEST_UNREACH, UNREACH_PORT } from '../packet/icmp.js';
+import { FLAG_DF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
+import { Verdict, type Forwarding, type L4Director, type Router } from '../router.js';
+import { TcpView, UdpView } from '../packet/transport.js';
+import { TCP_MIN_HEADER, UDP_HEADER } from '../packet/udp.js';
 import { U32Map } from '../util/u32map.js';
 import { rewriteAddressPort } from './nat-rewrite.js';
 import { VipIcmp } from './vip-icmp.js';
@@ -57,8 +59,11 @@ export class Director implements L4Director {
   private udpTimeoutMs = 0;
   private readonly key: SchedulingKey = { caddr: 0, cport: 0, daddr: 0 };
   private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly udp = new UdpView();
+  /** Where a packet the director forwards goes next: filled by forwardTo, read by the router. */
+  readonly forwarding: Forwarding = { egress: null as unknown as Interface, nextHop: 0, offset: 0, frameLength: 0 };
   private readonly outer = new Ipv4View();
-  private ipId = 1;
   private readonly icmp: VipIcmp;
   /** Deleted services and servers waiting for their last entry, and ids free for reuse. */
   private retiredServices: VirtualService[] = [];
@@ -81,7 +86,7 @@ export class Director implements L4Director {
     this.timeouts = timeouts;
     this.setTimeouts(timeouts);
     this.flood = new FloodDefense(this.table, router.stats, (e) => this.closeConnection(e));
-    this.icmp = new VipIcmp(this.b, this.table, this.dests, router, (d, method, slot, offset, at, frameLength) => this.transmit(d, method, slot, offset, at, frameLength));
+    this.icmp = new VipIcmp(this.b, this.table, this.dests, router, (d, method, slot, offset, at, frameLength) => this.forwardTo(d, method, slot, offset, at, frameLength));
     router.director = this;
   }
 
@@ -276,37 +281,36 @@ export class Director implements L4Director {
 
   // ---- packets from clients
 
-  inbound(_ingress: Interface, slot: number, offset: number, at: number, frameLength: number): boolean {
+  /**
+   * A packet for one of our addresses. NotOurs: the router delivers it as local traffic.
+   * Consumed: dropped or answered here. Forward: rewritten in place; `forwarding` says where.
+   */
+  inbound(_ingress: Interface, slot: number, offset: number, at: number, frameLength: number): Verdict {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const protocol = b[ipAt + 9];
     if (protocol === PROTO_ICMP) return this.icmp.inbound(slot, offset, at, frameLength);
-    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
+    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return Verdict.NotOurs;
     const ip = this.ip.point(b, ipAt);
     const vaddr = ip.dst;
-    if (!this.vipIndex.has(vaddr)) return false;
+    if (!this.vipIndex.has(vaddr)) return Verdict.NotOurs;
     const stats = this.router.stats;
-    if (ip.isFragment) {
-      // Later fragments carry no ports to match; we reassemble nothing.
-      this.router.drop(slot, C.lvs_fragment);
-      return true;
-    }
+    // Later fragments carry no ports to match; we reassemble nothing.
+    if (ip.isFragment) return this.refuse(slot, C.lvs_fragment);
     const l4 = ipAt + ip.headerLength;
     const l4Length = ip.totalLength - ip.headerLength;
-    if (l4Length < (protocol === PROTO_TCP ? 20 : 8)) {
-      this.router.drop(slot, C.lvs_malformed);
-      return true;
-    }
-    const cport = (b[l4] << 8) | b[l4 + 1];
-    const vport = (b[l4 + 2] << 8) | b[l4 + 3];
+    if (l4Length < (protocol === PROTO_TCP ? TCP_MIN_HEADER : UDP_HEADER)) return this.refuse(slot, C.lvs_malformed);
+    const ports = protocol === PROTO_TCP ? this.tcp.point(b, l4) : this.udp.point(b, l4);
+    const cport = ports.srcPort;
+    const vport = ports.dstPort;
     const svc = this.match(vaddr, protocol, vport);
-    if (svc === null) return false; // not a service port: the router answers as for any local address
+    if (svc === null) return Verdict.NotOurs; // not a service port: the router answers as for any local address
     stats[C.lvs_in_packets]++;
     const tracing = this.router.tracing;
     if (tracing) this.router.trace(`service ${describeKey(svc.key)} ${svc.scheduler.name}${svc.persistent ? ` persistent ${svc.persistenceS}` : ''}${svc.onePacket ? ' ops' : ''}`);
     const caddr = ip.src;
     const now = this.router.clock;
-    const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
+    const tcpFlags = protocol === PROTO_TCP ? this.tcp.flags : 0;
 
     // The SIP engine keys persistence by call, not by client port: like one-packet scheduling it
     // keeps no per-port entry, and each datagram finds its server through its call's template.
@@ -314,7 +318,7 @@ export class Director implements L4Director {
     const callId = svc.pe === 'sip' && protocol === PROTO_UDP ? sipCallIdHash(b, l4 + 8, l4Length - 8) : -1;
     if (tracing && svc.pe === 'sip') this.router.trace(callId >= 0 ? `SIP Call-ID hash ${callId.toString(16)}` : 'no SIP Call-ID: client persistence');
     let e = perPacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
-    const isSyn = protocol === PROTO_TCP && (tcpFlags & 0x12) === 0x02;
+    const isSyn = protocol === PROTO_TCP && this.tcp.isOpening;
     if (e !== NONE) {
       const old = this.dests[this.table.dest(e)];
       // A SYN on a closing connection is the client reusing its port: schedule it anew rather
@@ -329,8 +333,7 @@ export class Director implements L4Director {
         stats[reused ? C.lvs_conn_reused : C.lvs_nodest_expired]++;
         if (!reused && protocol === PROTO_TCP && !isSyn) {
           this.router.tcpReset(at);
-          this.router.drop(slot, C.lvs_no_conn);
-          return true;
+          return this.refuse(slot, C.lvs_no_conn);
         }
       }
     }
@@ -338,21 +341,14 @@ export class Director implements L4Director {
     let method: Method;
     if (e === NONE) {
       // Only a SYN (without ACK) opens a TCP connection; anything else has nothing to follow.
-      if (protocol === PROTO_TCP && !isSyn) {
-        this.router.drop(slot, C.lvs_no_conn);
-        return true;
-      }
-      if (this.flood.dropThisPacket()) {
-        this.router.drop(slot, C.lvs_defense_dropped_packets);
-        return true;
-      }
+      if (protocol === PROTO_TCP && !isSyn) return this.refuse(slot, C.lvs_no_conn);
+      if (this.flood.dropThisPacket()) return this.refuse(slot, C.lvs_defense_dropped_packets);
       const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now, callId);
       if (chosen === null) {
         // No usable server: say so, from the VIP, as a host with the port closed would.
         if (protocol === PROTO_UDP) this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0, vaddr);
         else this.router.tcpReset(at);
-        this.router.drop(slot, C.lvs_no_dest);
-        return true;
+        return this.refuse(slot, C.lvs_no_dest);
       }
       dest = chosen;
       method = dest.method;
@@ -366,10 +362,7 @@ export class Director implements L4Director {
       }
       if (!perPacket) {
         e = this.open(svc, dest, protocol, caddr, cport, vaddr, vport, now);
-        if (e === NONE) {
-          this.router.drop(slot, C.lvs_table_full);
-          return true;
-        }
+        if (e === NONE) return this.refuse(slot, C.lvs_table_full);
       }
     } else {
       dest = this.dests[this.table.dest(e)];
@@ -388,8 +381,7 @@ export class Director implements L4Director {
     svc.stats.inBytes += bytes;
     dest.stats.inPackets++;
     dest.stats.inBytes += bytes;
-    this.transmit(dest, method, slot, offset, at, frameLength);
-    return true;
+    return this.forwardTo(dest, method, slot, offset, at, frameLength);
   }
 
   /** Whether the last server came from a persistence template (for the trace). */
@@ -501,50 +493,62 @@ export class Director implements L4Director {
 
   // ---- forwarding methods
 
-  private transmit(d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number): void {
+  /** Drops a packet the director took, counting why. */
+  private refuse(slot: number, reason: number): Verdict {
+    this.router.drop(slot, reason);
+    return Verdict.Consumed;
+  }
+
+  /**
+   * The forwarding method: the packet rewritten in place for the real server, and where the
+   * router's IP output is to send it (`forwarding`). TTL and MTU decisions that must see the
+   * packet before its rewrite are made here; the rest is the router's.
+   */
+  private forwardTo(d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number): Verdict {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const ip = this.ip.point(b, ipAt);
-    if (ip.ttl <= 1) {
-      this.router.icmpError(at, ICMP_TIME_EXCEEDED, EXC_TTL, 0);
-      return this.router.drop(slot, C.ttl_expired);
-    }
+    if (this.router.expireTtl(slot, at)) return Verdict.Consumed;
     const route = this.router.routes.lookup(d.addr);
-    if (route === undefined) return this.router.drop(slot, C.lvs_dest_unroutable);
-    const nextHop = route.via || d.addr;
+    if (route === undefined) return this.refuse(slot, C.lvs_dest_unroutable);
+    const f = this.forwarding;
+    f.egress = route.iface;
+    f.nextHop = route.via || d.addr;
+    f.offset = offset;
+    f.frameLength = frameLength;
 
     if (this.router.tracing) this.router.trace(`${METHOD_NAMES[method]} to ${formatIpv4(d.addr)}:${d.port}`);
     // Too big for the way to the server: frag-needed before the NAT rewrite, so that the
     // client reads the packet it sent (to the VIP), not one to an address it never knew.
-    if (method !== Method.Tun && this.router.refuseTooBig(route.iface, slot, at, frameLength)) return;
+    if (method !== Method.Tun && this.router.refuseTooBig(route.iface, slot, at, frameLength)) return Verdict.Consumed;
     if (method === Method.Nat) {
       const l4 = ipAt + ip.headerLength;
-      const vport = (b[l4 + 2] << 8) | b[l4 + 3];
+      const vport = this.udp.point(b, l4).dstPort;
       rewriteAddressPort(b, ipAt, l4, ip.protocol, 16, 2, d.addr, d.port || vport);
     }
     ip.decrementTtl();
+    if (method !== Method.Tun) return Verdict.Forward;
 
-    if (method === Method.Tun) {
-      const egress = route.iface;
-      const total = ip.totalLength;
-      // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
-      if (this.router.refuseTooBig(egress, slot, at, frameLength, egress.mtu - IPIP_OVERHEAD)) return;
-      const source = egress.sourceFor(d.addr);
-      if (source === null || offset < IPIP_OVERHEAD) return this.router.drop(slot, C.lvs_dest_unroutable);
-      // The outer header goes in the headroom in front of the inner one: no copy of the packet.
-      this.outer.point(b, ipAt - IPIP_OVERHEAD).write({
-        tos: ip.tos,
-        totalLength: total + IPIP_OVERHEAD,
-        id: (this.ipId = (this.ipId + 1) & 0xffff),
-        flagsFragment: ip.flagsFragment & 0x4000,
-        ttl: ip.ttl,
-        protocol: PROTO_IPIP,
-        src: source,
-        dst: d.addr,
-      });
-      return this.router.transmitIp(egress, nextHop, slot, offset - IPIP_OVERHEAD, frameLength + IPIP_OVERHEAD);
-    }
-    this.router.transmitIp(route.iface, nextHop, slot, offset, frameLength);
+    const egress = route.iface;
+    const total = ip.totalLength;
+    // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
+    if (this.router.refuseTooBig(egress, slot, at, frameLength, egress.mtu - IPIP_OVERHEAD)) return Verdict.Consumed;
+    const source = egress.sourceFor(d.addr);
+    if (source === null || offset < IPIP_OVERHEAD) return this.refuse(slot, C.lvs_dest_unroutable);
+    // The outer header goes in the headroom in front of the inner one: no copy of the packet.
+    this.outer.point(b, ipAt - IPIP_OVERHEAD).write({
+      tos: ip.tos,
+      totalLength: total + IPIP_OVERHEAD,
+      id: this.router.nextIpId(),
+      flagsFragment: ip.flagsFragment & FLAG_DF,
+      ttl: ip.ttl,
+      protocol: PROTO_IPIP,
+      src: source,
+      dst: d.addr,
+    });
+    f.offset = offset - IPIP_OVERHEAD;
+    f.frameLength = frameLength + IPIP_OVERHEAD;
+    return Verdict.Forward;
   }
 
   // ---- NAT replies
@@ -585,16 +589,17 @@ export class Director implements L4Director {
     const ip = this.ip.point(b, ipAt);
     if ((ip.flagsFragment & OFFSET_MASK) !== 0) return false;
     const l4 = ipAt + ip.headerLength;
-    if (ip.totalLength - ip.headerLength < (protocol === PROTO_TCP ? 20 : 8)) return false;
-    const sport = (b[l4] << 8) | b[l4 + 1];
-    const e = this.table.lookupOut(protocol, ip.src, sport, ip.dst, (b[l4 + 2] << 8) | b[l4 + 3]);
+    if (ip.totalLength - ip.headerLength < (protocol === PROTO_TCP ? TCP_MIN_HEADER : UDP_HEADER)) return false;
+    const ports = protocol === PROTO_TCP ? this.tcp.point(b, l4) : this.udp.point(b, l4);
+    const sport = ports.srcPort;
+    const e = this.table.lookupOut(protocol, ip.src, sport, ip.dst, ports.dstPort);
     if (e === NONE) return this.opsNat.size > 0 && this.opsNatReply(ipAt, l4, protocol, ip.src, sport);
     const t = this.table;
     const d = this.dests[t.dest(e)];
     rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e));
     if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr(e))}:${t.vport(e)}`);
     const now = this.router.clock;
-    if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, b[l4 + 13], now);
+    if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, this.tcp.flags, now);
     else t.setTimeout(e, this.udpTimeoutMs, now);
     const bytes = ip.totalLength;
     const svc = this.services[t.service[e]];

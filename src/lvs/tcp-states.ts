@@ -6,6 +6,8 @@
 // from packets a client alone can forge. The secure_tcp tables (defence against SYN floods)
 // additionally keep a connection in SYN_RECV / SYNACK until the server has answered.
 
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/transport.js';
+
 export const enum TcpState {
   None = 0,
   Established,
@@ -69,10 +71,10 @@ export const TCP_TRANSITIONS_SECURE = compile(SECURE);
 
 /** The event a TCP flags byte stands for, or -1 (no flag IPVS acts on). */
 export function tcpEvent(flags: number): number {
-  if (flags & 0x04) return TcpEvent.Rst;
-  if (flags & 0x02) return TcpEvent.Syn;
-  if (flags & 0x01) return TcpEvent.Fin;
-  if (flags & 0x10) return TcpEvent.Ack;
+  if (flags & TCP_RST) return TcpEvent.Rst;
+  if (flags & TCP_SYN) return TcpEvent.Syn;
+  if (flags & TCP_FIN) return TcpEvent.Fin;
+  if (flags & TCP_ACK) return TcpEvent.Ack;
   return -1;
 }
 

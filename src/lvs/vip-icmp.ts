@@ -12,14 +12,16 @@ import { checksum } from '../packet/checksum.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { ICMP_REDIRECT, isIcmpError } from '../packet/icmp.js';
 import { Ipv4View, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
-import type { Router } from '../router.js';
+import { PortsView } from '../packet/transport.js';
+import { Verdict, type Router } from '../router.js';
 
-/** Sends a packet to a real server by a forwarding method (the director's transmit). */
-export type Forward = (d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number) => void;
+/** Sends a packet to a real server by a forwarding method (the director's forwardTo). */
+export type Forward = (d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number) => Verdict;
 
 export class VipIcmp {
   private readonly ip = new Ipv4View();
   private readonly outer = new Ipv4View();
+  private readonly ports = new PortsView();
 
   constructor(
     private readonly b: Uint8Array,
@@ -34,15 +36,15 @@ export class VipIcmp {
    * the client's path cannot tell the director from the server). Found through the quoted
    * packet's connection, it goes to that real server (for NAT, translated to its address).
    */
-  inbound(slot: number, offset: number, at: number, frameLength: number): boolean {
+  inbound(slot: number, offset: number, at: number, frameLength: number): Verdict {
     const q = this.quoted(at);
-    if (q === null) return false; // not an error, or not about a connection: the router's business
+    if (q === null) return Verdict.NotOurs; // not an error, or not about a connection: the router's business
     const b = this.b;
     // Quoted: VIP:vport -> client:cport, as the real server sent it.
     const e = this.table.lookupIn(q.protocol, readIpv4(b, q.ip + 16), q.dport, readIpv4(b, q.ip + 12), q.sport);
     if (e === NONE) {
       this.router.drop(slot, C.lvs_icmp_no_conn);
-      return true;
+      return Verdict.Consumed;
     }
     const d = this.dests[this.table.dest(e)];
     const method = this.table.method(e);
@@ -56,8 +58,7 @@ export class VipIcmp {
     }
     this.router.stats[C.lvs_icmp_forwarded]++;
     // Translated already: from here a NAT error just needs routing to the server, as DR does.
-    this.forward(d, method === Method.Nat ? Method.Dr : method, slot, offset, at, frameLength);
-    return true;
+    return this.forward(d, method === Method.Nat ? Method.Dr : method, slot, offset, at, frameLength);
   }
 
   /** ICMP from a NAT real server about a connection: the client must see the VIP. */
@@ -101,8 +102,9 @@ export class VipIcmp {
     q.protocol = protocol;
     q.l4 = l4;
     q.l4Length = l4Length;
-    q.sport = (b[l4] << 8) | b[l4 + 1];
-    q.dport = (b[l4 + 2] << 8) | b[l4 + 3];
+    const ports = this.ports.point(b, l4);
+    q.sport = ports.srcPort;
+    q.dport = ports.dstPort;
     return q;
   }
 
