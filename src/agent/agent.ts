@@ -6,7 +6,7 @@
 // recorded, with the values it found, in one state file, so `undo` puts it all back.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseIpv4 } from '../packet/address.js';
 import { arpProbe } from './probe.js';
@@ -79,7 +79,13 @@ function must(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-const sysctlPath = (name: string) => `/proc/sys/${name.replace(/\./g, '/')}`;
+/**
+ * A sysctl's name as sysctl(8) writes it: dotted (net.ipv4.conf.eth0.arp_ignore), or with '/'
+ * when the interface's own name has a dot (a VLAN: net/ipv4/conf/eth0.100/arp_ignore), which
+ * the dotted form cannot tell from a separator. Both forms are read back.
+ */
+const conf = (scope: string, knob: string) => (scope.includes('.') ? `net/ipv4/conf/${scope}/${knob}` : `net.ipv4.conf.${scope}.${knob}`);
+const sysctlPath = (name: string) => `/proc/sys/${name.includes('/') ? name : name.replace(/\./g, '/')}`;
 
 export function readSysctl(name: string): string {
   return readFileSync(sysctlPath(name), 'utf8').trim();
@@ -103,12 +109,14 @@ function addresses(): AddrInfo[] {
 export function wantedSysctls(o: Pick<AgentOptions, 'iface' | 'method' | 'device'>): Record<string, string> {
   const want: Record<string, string> = {};
   for (const scope of ['all', o.iface]) {
-    want[`net.ipv4.conf.${scope}.arp_ignore`] = '1';
-    want[`net.ipv4.conf.${scope}.arp_announce`] = '2';
+    want[conf(scope, 'arp_ignore')] = '1';
+    want[conf(scope, 'arp_announce')] = '2';
   }
   if (o.method === 'tun') {
-    // Decapsulated packets arrive on the device from clients it has no route back to.
-    for (const scope of ['all', o.iface, o.device]) want[`net.ipv4.conf.${scope}.rp_filter`] = '0';
+    // Decapsulated packets arrive on the device from clients it has no route back to. The
+    // kernel uses the larger of 'all' and the device's value, so both must be 0; the LAN
+    // interface keeps its own strictness (setup raises it to what 'all' gave it).
+    for (const scope of ['all', o.device]) want[conf(scope, 'rp_filter')] = '0';
   }
   return want;
 }
@@ -125,8 +133,60 @@ function readState(file: string): AgentState | null {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AgentState) : null;
 }
 
-/** Sets the server up; running it again changes nothing. */
+/** Writes the state file whole or not at all (new file, then rename). */
+function saveState(file: string, state: AgentState): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.new`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+/**
+ * Runs `fn` holding the state file's lock (a file made with O_EXCL, holding our pid): two
+ * setups at once would each record the other's changes as the originals. A lock whose
+ * process is gone is taken over.
+ */
+function withStateLock<T>(stateFile: string, fn: () => T): T {
+  const lock = `${stateFile}.lock`;
+  mkdirSync(dirname(lock), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const holder = Number(readFileSync(lock, 'utf8'));
+      if (holder && pidAlive(holder)) throw new AgentError(AgentExit.Conflict, `agent: another agent (pid ${holder}) is changing this host (lock ${lock}); wait for it`);
+      rmSync(lock, { force: true }); // its process is gone
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Sets the server up; running it again changes nothing. The state is saved after every step,
+ * so a failure half way leaves a record `undo` can put back.
+ */
 export function setup(o: AgentOptions): SetupReport {
+  return withStateLock(o.stateFile, () => setupLocked(o));
+}
+
+function setupLocked(o: AgentOptions): SetupReport {
   validateOptions(o);
   if (process.getuid?.() !== 0) throw new AgentError(AgentExit.NotRoot, 'agent: must run as root (it sets sysctls and addresses)');
   const links = addresses();
@@ -154,6 +214,7 @@ export function setup(o: AgentOptions): SetupReport {
   if (o.device !== 'lo' && !links.some((l) => l.ifname === o.device)) {
     must('ip', ['tuntap', 'add', 'mode', 'tun', 'name', o.device]);
     state.createdDevice = true;
+    saveState(o.stateFile, state);
     changed.push(`created ${o.device} (a TUN: no link layer, so no ARP)`);
   }
   const device = addresses().find((l) => l.ifname === o.device)!;
@@ -165,11 +226,14 @@ export function setup(o: AgentOptions): SetupReport {
     if (device.addr_info.some((a) => a.local === vip)) continue;
     must('ip', ['addr', 'add', `${vip}/32`, 'dev', o.device]);
     if (!state.addedVips.includes(vip)) state.addedVips.push(vip);
+    saveState(o.stateFile, state);
     changed.push(`${vip}/32 on ${o.device}`);
   }
-  for (const [name, value] of Object.entries(wantedSysctls(o))) {
+  const wanted = { ...wantedSysctls(o), ...keepRpFilter(o, state) };
+  for (const [name, value] of Object.entries(wanted)) {
     const now = readSysctl(name);
     if (!(name in state.sysctls)) state.sysctls[name] = now;
+    saveState(o.stateFile, state); // the original is on record before it is changed
     if (now !== value) {
       writeSysctl(name, value);
       changed.push(`${name} ${now} -> ${value}`);
@@ -179,23 +243,39 @@ export function setup(o: AgentOptions): SetupReport {
 
   // For reboots: the same sysctls from sysctl.d.
   mkdirSync(o.sysctlDir, { recursive: true });
-  const conf = `# Written by tapvs agent: real-server ARP hygiene (see tapvs agent doctor)\n${Object.entries(wantedSysctls(o))
+  const text = `# Written by tapvs agent: real-server ARP hygiene (see tapvs agent doctor)\n${Object.entries(wanted)
     .map(([k, v]) => `${k} = ${v}`)
     .join('\n')}\n`;
   const confFile = join(o.sysctlDir, SYSCTL_FILE);
-  if (!existsSync(confFile) || readFileSync(confFile, 'utf8') !== conf) {
-    writeFileSync(confFile, conf);
+  if (!existsSync(confFile) || readFileSync(confFile, 'utf8') !== text) {
+    writeFileSync(confFile, text);
     changed.push(`wrote ${confFile}`);
   }
-
-  mkdirSync(dirname(o.stateFile), { recursive: true });
-  writeFileSync(o.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  saveState(o.stateFile, state);
   const why = o.device === 'lo' ? 'lo, as asked (loopback never answers ARP)' : `${o.device}, a TUN the agent made: it has no link layer, so it can never answer ARP for the VIP`;
   return { device: o.device, why, changed, state };
 }
 
+/**
+ * tun relaxes rp_filter on 'all', which the LAN interface would inherit (the kernel takes the
+ * larger of the two): the LAN interface gets what 'all' gave it before, so only the agent's
+ * device is relaxed.
+ */
+function keepRpFilter(o: AgentOptions, state: AgentState): Record<string, string> {
+  if (o.method !== 'tun') return {};
+  const all = conf('all', 'rp_filter');
+  const iface = conf(o.iface, 'rp_filter');
+  const allBefore = Number(state.sysctls[all] ?? readSysctl(all));
+  const ifaceBefore = Number(state.sysctls[iface] ?? readSysctl(iface));
+  return allBefore > ifaceBefore ? { [iface]: String(allBefore) } : {};
+}
+
 /** Puts back everything setup changed, from the state file. Safe to run twice. */
 export function undo(stateFile: string, sysctlDir: string): string[] {
+  return withStateLock(stateFile, () => undoLocked(stateFile, sysctlDir));
+}
+
+function undoLocked(stateFile: string, sysctlDir: string): string[] {
   const state = readState(stateFile);
   if (!state) return [];
   const done: string[] = [];

@@ -39,7 +39,7 @@ export async function runAgent(o: RunOptions): Promise<void> {
   if (state.method === 'tun') {
     const native = loadNative();
     engine = new PacketEngine((w) => new native.Engine({ maxPorts: 2, slotCount: 4096, slotSize: 2048 }, w), { receive: () => undefined });
-    decap = new Decapsulator(engine, directors);
+    decap = new Decapsulator(engine, directors, new Set(state.vips.map((v) => parseIpv4(v)!)));
     engine.handler = decap;
     try {
       engine.openRawIpip(RAW_PORT);

@@ -10,7 +10,7 @@ import { ip, ipv4Packet, udpPayload } from '../helpers/frames.js';
 function setup(directors: string[] = []) {
   let backend!: MemoryBackend;
   const engine = new PacketEngine((w) => (backend = new MemoryBackend({ slotCount: 256, ringSize: 64, maxPorts: 2 }, w)), { receive: () => undefined });
-  const decap = new Decapsulator(engine, new Set(directors.map(ip)));
+  const decap = new Decapsulator(engine, new Set(directors.map(ip)), new Set([ip('192.168.1.2')]));
   engine.handler = decap;
   engine.openRawIpip(RAW_PORT);
   engine.openTap(TUN_PORT, 'vip', 'attach', 'tun');
@@ -33,6 +33,15 @@ test('the inner packet leaves through the TUN, byte for byte', () => {
   assert.is(t.decap.counters.decapsulated, 1);
 });
 
+test('attack: a tunnelled packet for anything but this host\'s VIPs is dropped, counted', () => {
+  const t = setup(['192.168.1.10']);
+  for (const dst of ['127.0.0.1', '192.168.1.11', '10.9.9.9']) {
+    t.send(tunnelled('192.168.1.10', ipv4Packet({ src: '10.0.0.2', dst, protocol: 17, payload: udpPayload('10.0.0.2', dst, 1, 2, new Uint8Array(10)) })));
+  }
+  assert.is(t.out.length, 0);
+  assert.is(t.decap.counters.not_for_vip, 3);
+});
+
 test('refused: other protocols, unlisted directors, lying inner lengths, runts', () => {
   const t = setup(['192.168.1.10']);
   t.send(tunnelled('192.168.1.10', inner, 47));
@@ -42,7 +51,7 @@ test('refused: other protocols, unlisted directors, lying inner lengths, runts',
   t.send(tunnelled('192.168.1.10', liar));
   t.send(new Uint8Array(30));
   assert.is(t.out.length, 0);
-  assert.equal(t.decap.counters, { decapsulated: 0, not_ipip: 1, malformed: 2, foreign_director: 1, from_tun: 0 });
+  assert.equal(t.decap.counters, { decapsulated: 0, not_ipip: 1, malformed: 2, foreign_director: 1, not_for_vip: 0, from_tun: 0 });
 });
 
 test('without a director list, any source may tunnel', () => {
