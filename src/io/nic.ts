@@ -125,8 +125,18 @@ function findNic(mac: string): string {
  * a management address answers ARP for it on the data bridge too (Linux replies for any of
  * its addresses on any interface), and the management address flaps between two MACs.
  */
+/**
+ * The kernel's own stack stays off a device tapvs takes: no IPv6, no ARP answers, and strict
+ * reverse-path filtering, so that a packet sent to the bridge's MAC for one of the kernel's
+ * addresses (its management address) is dropped: no route back to any source points here.
+ */
 function quietKernel(dev: string): void {
-  for (const [knob, value] of [[`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1'], [`/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, '8']]) {
+  const knobs = [
+    [`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1'],
+    [`/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, '8'],
+    [`/proc/sys/net/ipv4/conf/${dev}/rp_filter`, '1'],
+  ];
+  for (const [knob, value] of knobs) {
     if (existsSync(knob)) writeFileSync(knob, value);
   }
 }

@@ -101,6 +101,13 @@ test('taken over, the NIC carries the router: ping and ARP from a peer on the wi
   const arping = onHost(prefix, 'peer', ['arping', '-c', '3', '-w', '4', '-I', 'eth0', '10.77.0.250']);
   const answerers = new Set([...arping.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase()));
   assert.equal([...answerers], [managementMac], arping.stdout);
+  // Nor does the kernel take IP for its management address that arrives on the data NIC,
+  // sent straight to the bridge's MAC (a LAN host that knows or guesses it).
+  const bridgeMac = onHost(prefix, 'appl', ['cat', '/sys/class/net/tvb-lan/address']).stdout.trim();
+  onHost(prefix, 'peer', ['ip', 'neigh', 'replace', '10.77.0.250', 'lladdr', bridgeMac, 'dev', 'eth0', 'nud', 'permanent']);
+  const sneaky = onHost(prefix, 'peer', ['ping', '-c', '2', '-W', '1', '10.77.0.250']);
+  onHost(prefix, 'peer', ['ip', 'neigh', 'del', '10.77.0.250', 'dev', 'eth0']);
+  assert.is.not(sneaky.status, 0, `the management address answered through the data NIC's bridge: ${sneaky.stdout}`);
   assert.is(onHost(prefix, 'appl', ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6']).stdout.trim(), '1');
   const ports = onHost(prefix, 'appl', ['ip', '-o', 'link', 'show', 'master', 'tvb-lan']).stdout;
   assert.match(ports, /: eth0@/);
