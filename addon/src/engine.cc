@@ -40,6 +40,27 @@ Layout ValidatedLayout(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// The layout's fixed offsets and indices, as layout.h defines them: the JavaScript side
+// (src/io/layout.ts) checks its own against these when it loads the addon, so the two can
+// never drift apart silently.
+static Napi::Object LayoutConstants(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("magic", kMagic);
+  o.Set("version", kLayoutVersion);
+  o.Set("headerBytes", uint32_t(kHeaderBytes));
+  o.Set("headerWords", uint32_t(kHdrWords));
+  o.Set("jsSleepingByte", uint32_t(kHdrJsSleepingByte));
+  o.Set("ringProducerByte", uint32_t(kRingProducerByte));
+  o.Set("ringConsumerByte", uint32_t(kRingConsumerByte));
+  o.Set("ringEntriesByte", uint32_t(kRingEntriesByte));
+  o.Set("ringCount", uint32_t(kRingCount));
+  o.Set("portWords", uint32_t(kPortWords));
+  o.Set("portWordSleeping", uint32_t(kPortSleeping));
+  o.Set("portWordRxStalled", uint32_t(kPortRxStalled));
+  o.Set("portCounters", uint32_t(kCtrCount));
+  return o;
+}
+
 Napi::Object Engine::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "Engine",
                                     {
@@ -53,6 +74,7 @@ Napi::Object Engine::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("destroy", &Engine::Destroy),
                                     });
   exports.Set("Engine", ctor);
+  exports.Set("layout", LayoutConstants(env));
   return exports;
 }
 

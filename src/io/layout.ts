@@ -19,6 +19,7 @@ const enum Hdr {
   PortControlOffset,
 }
 export const HEADER_BYTES = 128;
+const HEADER_WORDS = 12;
 export const JS_SLEEPING_BYTE = 64;
 export const RING_PRODUCER_BYTE = 0;
 export const RING_CONSUMER_BYTE = 64;
@@ -142,3 +143,44 @@ export const DEFAULT_LAYOUT: Required<LayoutOptions> = {
   maxPorts: 8,
   ringSize: 1024,
 };
+
+/** The fixed offsets and indices the addon exports (addon/src/engine.cc, from layout.h). */
+export interface NativeLayoutConstants {
+  magic: number;
+  version: number;
+  headerBytes: number;
+  headerWords: number;
+  jsSleepingByte: number;
+  ringProducerByte: number;
+  ringConsumerByte: number;
+  ringEntriesByte: number;
+  ringCount: number;
+  portWords: number;
+  portWordSleeping: number;
+  portWordRxStalled: number;
+  portCounters: number;
+}
+
+/**
+ * Checks this file's copy of the layout against the addon's, field by field: a mismatch (an
+ * addon and a JavaScript bundle from different builds) stops start-up with what differs.
+ */
+export function checkNativeLayout(n: NativeLayoutConstants): void {
+  const ours: NativeLayoutConstants = {
+    magic: MAGIC,
+    version: LAYOUT_VERSION,
+    headerBytes: HEADER_BYTES,
+    headerWords: HEADER_WORDS,
+    jsSleepingByte: JS_SLEEPING_BYTE,
+    ringProducerByte: RING_PRODUCER_BYTE,
+    ringConsumerByte: RING_CONSUMER_BYTE,
+    ringEntriesByte: RING_ENTRIES_BYTE,
+    ringCount: RING_COUNT,
+    portWords: PORT_WORDS,
+    portWordSleeping: PortWord.Sleeping,
+    portWordRxStalled: PortWord.RxStalled,
+    portCounters: PORT_COUNTERS.length,
+  };
+  const differ = (Object.keys(ours) as (keyof NativeLayoutConstants)[]).filter((k) => n[k] !== ours[k]);
+  if (differ.length) throw new Error(`shared region: the addon and the JavaScript disagree on ${differ.map((k) => `${k} (${n[k]} vs ${ours[k]})`).join(', ')}: rebuild both (npm run build)`);
+}

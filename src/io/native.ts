@@ -6,10 +6,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from './backend.js';
-import type { LayoutOptions } from './layout.js';
+import { checkNativeLayout, type LayoutOptions, type NativeLayoutConstants } from './layout.js';
 
 export interface NativeModule {
   Engine: new (options: LayoutOptions, onWake: () => void) => Backend;
+  layout: NativeLayoutConstants;
 }
 
 let loaded: NativeModule | undefined;
@@ -27,6 +28,8 @@ export function loadNative(): NativeModule {
   if (!found) {
     throw new Error(`tapvs addon not found (looked in ${candidates.join(', ')}): run \`npm run build\``);
   }
-  loaded = createRequire(import.meta.url)(found) as NativeModule;
+  const native = createRequire(import.meta.url)(found) as NativeModule;
+  checkNativeLayout(native.layout);
+  loaded = native;
   return loaded;
 }
