@@ -61,7 +61,8 @@ const EVICTION_SCAN = 32;
 
 export class NeighbourTable {
   /** Address to entry number; entries are few, long-lived objects (not per-frame state). */
-  private readonly index = new U32Map();
+  /** Keyed: a scan chooses the addresses that land here. */
+  private readonly index = new U32Map(16, true);
   private readonly entries: (Neighbour | undefined)[] = [];
   private readonly freeIds: number[] = [];
   constructor(public timers: NeighbourTimers) {}

@@ -1,7 +1,9 @@
 // A hash map from unsigned 32-bit keys (IPv4 addresses) to non-negative int32 values, in
 // typed arrays: open addressing, linear probing, backward-shift deletion (no tombstones).
-// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither. Keys
-// are hashed with the process secret (util/hash.ts), since some of these maps face the wire.
+// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither. A map
+// whose keys come off the wire (the neighbour table) is keyed with the process secret
+// (util/hash.ts); one whose keys only the operator sets (routes, local addresses, VIPs) keeps
+// a one-multiply Fibonacci hash, since it is probed several times for every frame.
 
 import { keyedHash1 } from './hash.js';
 
@@ -14,7 +16,11 @@ export class U32Map {
   private shift: number;
   private count = 0;
 
-  constructor(initialCapacity = 16) {
+  /** `keyed`: the keys come from packets, so an outsider must not be able to aim at one run. */
+  constructor(
+    initialCapacity = 16,
+    private readonly keyed = false,
+  ) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
     this.keys = new Uint32Array(cap);
@@ -28,7 +34,7 @@ export class U32Map {
   }
 
   private home(key: number): number {
-    return keyedHash1(key) >>> this.shift; // keyed: a scan of addresses cannot aim at one run
+    return (this.keyed ? keyedHash1(key) : Math.imul(key, 0x9e3779b1)) >>> this.shift; // top bits
   }
 
   /** The value for `key`, or -1. */

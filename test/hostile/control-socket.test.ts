@@ -219,6 +219,12 @@ test('a read-only socket serves what it allows and refuses the rest', async () =
   assert.is(e, "operation 'boom' needs the admin socket: this one is read-only");
   assert.is((statSync(ro).mode & 0o777).toString(8), '660');
   s.close();
+  if (process.getuid?.() === 0) {
+    // Its group: monitoring users get in through it, nobody else.
+    const grouped = await startControlServer({ path: ro, mode: 0o660, gid: 65534, allow: new Set(['echo']), handler, log });
+    assert.is(statSync(ro).gid, 65534);
+    grouped.close();
+  }
 });
 
 test('start-up refuses a path that is not a socket, and one a live server answers on', async () => {

@@ -572,4 +572,16 @@ ids('the NAT flag is a count: it falls when the last NAT server and connection a
   assert.not.ok(d.hasNat, 'nothing left to rewrite: forwarded packets skip the NAT lookup again');
 });
 
+ids('TCP resets have a budget of their own: errors spent, a refused connection still gets its RST', () => {
+  const t = testRouter({ ...config('dr', { realServers: [] }), icmp: { ratePerSecond: 5, burst: 5, perDestinationPerSecond: 1000, perDestinationBurst: 1000 } });
+  lan(t);
+  for (let i = 0; i < 10; i++) t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: '192.168.1.99', protocol: 17, ttl: 1, payload: udpPayload(CLIENT, '192.168.1.99', 1, 2, new Uint8Array(8)) })));
+  const errors = t.take(0).map(parse).filter((f) => f.ip?.protocol === 1).length;
+  assert.is(errors, 5, 'the error budget is spent');
+  for (let i = 0; i < 5; i++) t.inject(0, fromClient(41000 + i, 0x02));
+  const resets = t.take(0).map(parse).filter((f) => f.ip?.protocol === 6);
+  assert.is(resets.length, 5, 'every refused SYN got its RST');
+  assert.is(t.router.counters.tcp_resets_rate_limited, 0);
+});
+
 ids.run();
