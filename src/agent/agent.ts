@@ -183,12 +183,12 @@ function pidAlive(pid: number): boolean {
  * so a failure half way leaves a record `undo` can put back.
  */
 export function setup(o: AgentOptions): SetupReport {
+  validateOptions(o);
+  if (process.getuid?.() !== 0) throw new AgentError(AgentExit.NotRoot, 'agent: must run as root (it sets sysctls and addresses)');
   return withStateLock(o.stateFile, () => setupLocked(o));
 }
 
 function setupLocked(o: AgentOptions): SetupReport {
-  validateOptions(o);
-  if (process.getuid?.() !== 0) throw new AgentError(AgentExit.NotRoot, 'agent: must run as root (it sets sysctls and addresses)');
   const links = addresses();
   if (!links.some((l) => l.ifname === o.iface)) {
     throw new AgentError(AgentExit.UnknownInterface, `agent: no interface '${o.iface}' (have: ${links.map((l) => l.ifname).join(', ')})`);
