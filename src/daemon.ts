@@ -2,7 +2,7 @@
 
 import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
-import { createLogger, droppedLogLines, type Logger } from './control/log.js';
+import { createLogger, droppedLogLines, type LogFile, type Logger } from './control/log.js';
 import { PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
@@ -211,9 +211,9 @@ class HealthCheckers {
 /** Operations the read-only socket serves: looking, never changing. */
 const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-timeouts', 'counters', 'trace']);
 
-export async function runDaemon(configFile: string): Promise<void> {
+export async function runDaemon(configFile: string, logFile: LogFile | null = null): Promise<void> {
   let config = loadConfig(configFile);
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, 1, logFile);
   checkHost(config);
   // Before any TAP is touched: a second tapvs on the same socket stops here, harmlessly.
   for (const path of [config.control.socket, config.control.readOnly?.socket]) if (path) await claimSocketPath(path);

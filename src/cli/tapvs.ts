@@ -46,9 +46,14 @@ await yargs(hideBin(process.argv))
   .command(
     'run',
     'run the router on the TAPs a config names',
-    (y) => y.option('config', { type: 'string', demandOption: true, describe: 'JSON config file' }),
+    (y) =>
+      y
+        .option('config', { type: 'string', demandOption: true, describe: 'JSON config file' })
+        .option('log-file', { type: 'string', describe: 'also log to this file, rotated by size (FILE.1 keeps the previous one)' })
+        .option('log-max-mb', { type: 'number', default: 4, describe: 'the log file rotates when it reaches this size' }),
     async (argv) => {
-      await runDaemon(argv.config).catch(fail);
+      const logFile = argv.logFile ? { path: argv.logFile, maxBytes: Math.max(1, argv.logMaxMb) * 2 ** 20 } : null;
+      await runDaemon(argv.config, logFile).catch(fail);
     },
   )
   .command(

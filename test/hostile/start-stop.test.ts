@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tapvsBundle } from '../../src/lab/lab.js';
 import { skipUnlessRoot, sleep, uniquePrefix } from '../helpers/lab.js';
+import { controlRequest } from '../../src/control/socket.js';
 
 const prefix = uniquePrefix('ss');
 const ns = `${prefix}-ns`;
@@ -71,6 +72,34 @@ test('SIGHUP and SIGUSR1 during start-up neither kill tapvs nor open the inspect
   assert.ok(await waitFor(() => child!.exitCode !== null, 5000));
   assert.is(child.exitCode, 0);
   assert.match(out, /"msg":"stopping"/);
+});
+
+test('a log reader that stops reading (a slow console) costs log lines, never the event loop', async () => {
+  // stdout is a pipe nobody reads: 64 kB of pipe and 1 MiB of buffer, then lines are dropped.
+  const quiet = spawn('ip', ['netns', 'exec', ns, process.execPath, tapvsBundle(), 'run', '--config', join(dir, 'tapvs.json')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  child = quiet;
+  let head = '';
+  const onData = (d: Buffer) => (head += d);
+  quiet.stdout!.on('data', onData);
+  assert.ok(await waitFor(() => head.includes('"msg":"ready"'), 20_000), head);
+  quiet.stdout!.off('data', onData);
+  quiet.stdout!.pause();
+  const pid = Number(inNs('pgrep', '-f', `tapvs.js run --config ${join(dir, 'tapvs.json')}`).stdout.trim().split('\n')[0]);
+  // Each SIGUSR1 logs every counter: about 3 kB a line, 3000 of them.
+  // Spaced, or the kernel merges pending signals into one.
+  for (let i = 0; i < 3000; i++) {
+    process.kill(pid, 'SIGUSR1');
+    await sleep(1);
+  }
+  await sleep(500);
+  const started = Date.now();
+  const c = (await controlRequest(join(dir, 'tapvs.sock'), 'counters', {}, 5000)) as { process: { logLinesDropped: number; rssBytes: number } };
+  const took = Date.now() - started;
+  console.log(`  3000 counter lines into an unread pipe: ${c.process.logLinesDropped} dropped, control answered in ${took} ms, RSS ${Math.round(c.process.rssBytes / 2 ** 20)} MiB`);
+  assert.ok(c.process.logLinesDropped > 0, 'lines were dropped, not queued');
+  assert.ok(took < 1000, `the control socket took ${took} ms`);
+  assert.ok(c.process.rssBytes < 300 * 2 ** 20);
+  quiet.kill('SIGKILL');
 });
 
 if (!skipUnlessRoot('hostile/start-stop')) test.run();
