@@ -75,4 +75,18 @@ test("tun relaxes rp_filter on 'all' and its device only: the LAN interface keep
   assert.is(sysctl(`${IFACE}/arp_ignore`), '0');
 });
 
+test('a setup that fails half way leaves a record that undo puts back', () => {
+  const before = [sysctl(`${IFACE}/arp_ignore`), sysctl('all/arp_announce')];
+  // The sysctl.d directory cannot be made: setup fails after its live changes.
+  const r = inNs(process.execPath, tapvsBundle(), 'agent', 'setup', '--vip', '192.0.2.80', '--iface', IFACE, '--device', `${prefix}v`, '--state', state, '--sysctl-dir', '/dev/null/sysctl.d');
+  assert.is.not(r.status, 0);
+  assert.is(sysctl(`${IFACE}/arp_ignore`), '1', 'it got that far');
+  const recorded = JSON.parse(readFileSync(state, 'utf8'));
+  assert.ok(recorded.createdDevice && recorded.addedVips.includes('192.0.2.80'), JSON.stringify(recorded));
+  const undo = agent('undo');
+  assert.is(undo.status, 0, undo.stderr);
+  assert.equal([sysctl(`${IFACE}/arp_ignore`), sysctl('all/arp_announce')], before);
+  assert.is.not(inNs('ip', 'link', 'show', `${prefix}v`).status, 0, 'the device it made is gone');
+});
+
 if (!skipUnlessRoot('hostile/agent')) test.run();
