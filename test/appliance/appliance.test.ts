@@ -161,12 +161,18 @@ const bad = suite('appliance: a bad config');
 const badConfigs = [
   { what: 'an unknown scheduler', scheduler: 'fastest', nic: '52:54:00:00:00:01', error: /REJECTED: tapvs: config: \$\.services\[0\]\.scheduler: .*fastest/ },
   { what: 'a NIC that is not there', scheduler: 'rr', nic: '52:54:00:de:ad:01', error: /REJECTED: tapvs: tapvs\.json: no NIC has MAC 52:54:00:de:ad:01 \(NICs here: eth0 52:54:00:/ },
+  // Only the whole dry run sees this one: it used to pass check and then fail at every start.
+  { what: 'a DR server behind a gateway', scheduler: 'rr', nic: '52:54:00:00:00:01', realServers: [{ address: '172.16.0.5' }], error: /REJECTED: tapvs: config: \$\.services\[0\]\.realServers\[0\]\.address: direct routing needs 172\.16\.0\.5 on a directly connected network/ },
 ];
 
 for (const c of badConfigs) {
   bad(`${c.what}: boots, names the exact error on the console, and forwards nothing`, async () => {
     const service = directorLab('x', 'dr').routers[0].services![0];
-    const text = JSON.stringify({ interfaces: [{ name: 'lan', nic: c.nic, addresses: ['192.168.1.10/24'] }], services: [{ ...service, scheduler: c.scheduler }] });
+    const text = JSON.stringify({
+      interfaces: [{ name: 'lan', nic: c.nic, addresses: ['192.168.1.10/24'] }],
+      routes: [{ to: 'default', via: '192.168.1.1' }],
+      services: [{ ...service, scheduler: c.scheduler, ...(c.realServers ? { realServers: c.realServers } : {}) }],
+    });
     const lab = await bootLab('apb', { boot: 'kernel', configText: text });
     try {
       const log = readFileSync(director(lab.state).log, 'utf8');
