@@ -1,19 +1,13 @@
 // ARP for IPv4 over Ethernet (RFC 826).
 
+import { ByteView } from './view.js';
 import { readIpv4, writeIpv4, type Ipv4 } from './address.js';
 
 export const ARP_LENGTH = 28;
 export const ARP_REQUEST = 1;
 export const ARP_REPLY = 2;
 
-export class ArpView {
-  b: Uint8Array = new Uint8Array(0);
-  o = 0;
-  point(b: Uint8Array, o: number): this {
-    this.b = b;
-    this.o = o;
-    return this;
-  }
+export class ArpView extends ByteView {
   /** Ethernet hardware, IPv4 protocol, 6- and 4-byte addresses: the only kind we speak. */
   get isEthernetIpv4(): boolean {
     const b = this.b, o = this.o;

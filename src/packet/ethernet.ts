@@ -1,17 +1,12 @@
 // Ethernet II frames (no 802.1Q: tagged frames are counted as unknown ethertype).
 
+import { ByteView } from './view.js';
+
 export const ETH_HEADER = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
 
-export class EthernetView {
-  b: Uint8Array = new Uint8Array(0);
-  o = 0;
-  point(b: Uint8Array, o: number): this {
-    this.b = b;
-    this.o = o;
-    return this;
-  }
+export class EthernetView extends ByteView {
   get etherType(): number {
     return (this.b[this.o + 12] << 8) | this.b[this.o + 13];
   }

@@ -1,5 +1,6 @@
 // IPv4 headers (RFC 791).
 
+import { ByteView } from './view.js';
 import { readIpv4, writeIpv4, type Ipv4 } from './address.js';
 import { checksum } from './checksum.js';
 
@@ -12,14 +13,7 @@ export const FLAG_DF = 0x4000;
 export const FLAG_MF = 0x2000;
 export const OFFSET_MASK = 0x1fff;
 
-export class Ipv4View {
-  b: Uint8Array = new Uint8Array(0);
-  o = 0;
-  point(b: Uint8Array, o: number): this {
-    this.b = b;
-    this.o = o;
-    return this;
-  }
+export class Ipv4View extends ByteView {
   get version(): number {
     return this.b[this.o] >>> 4;
   }

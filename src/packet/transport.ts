@@ -1,6 +1,8 @@
 // TCP (RFC 793) and UDP (RFC 768) headers as views over frame bytes, like Ipv4View: point()
 // at a transport header, read and write fields in place, never allocate.
 
+import { ByteView } from './view.js';
+
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
@@ -8,14 +10,7 @@ export const TCP_PSH = 0x08;
 export const TCP_ACK = 0x10;
 
 /** Ports: the words both protocols start with. */
-export class PortsView {
-  b: Uint8Array = new Uint8Array(0);
-  o = 0;
-  point(b: Uint8Array, o: number): this {
-    this.b = b;
-    this.o = o;
-    return this;
-  }
+export class PortsView extends ByteView {
   get srcPort(): number {
     return (this.b[this.o] << 8) | this.b[this.o + 1];
   }
