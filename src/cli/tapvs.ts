@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig, runDaemon } from '../daemon.js';
 import { checkConfig } from '../control/check.js';
+import type { ReloadReport } from '../control/reload.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
@@ -79,9 +80,9 @@ await yargs(hideBin(process.argv))
     "re-read the config file and apply its services as a difference (as SIGHUP does)",
     (y) => y.option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),
     async (argv) => {
-      const report = (await controlRequest(argv.socket, 'reload').catch(fail)) as { added: string[]; removed: string[]; changed: string[]; needsRestart: string[] };
+      const report = (await controlRequest(argv.socket, 'reload').catch(fail)) as ReloadReport;
       const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
-      console.log(`added: ${list(report.added)}\nremoved: ${list(report.removed)}\nchanged: ${list(report.changed)}`);
+      console.log(`added: ${list(report.added)}\nremoved: ${list(report.removed)}\nchanged: ${list(report.changed)}\nchanged live: ${list(report.live)}`);
       if (report.needsRestart.length) console.log(`restart tapvs to apply: ${report.needsRestart.join(', ')}`);
     },
   )

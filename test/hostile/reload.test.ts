@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { VIP, directorLab } from '../../src/lab/director.js';
 import { controlSocket, tapvsBundle, type LabState } from '../../src/lab/lab.js';
 import { onHost, skipUnlessRoot, sleep, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
+import { controlRequest } from '../../src/control/socket.js';
 
 const test = suite('reload and restore, all or nothing');
 const prefix = uniquePrefix('rl');
@@ -86,17 +87,31 @@ test('a reload with an error part way changes nothing', () => {
   writeConfig(() => {});
 });
 
-test('settings that can change live do, and the reload says which', () => {
+test('settings that can change live do, and the reload says which', async () => {
   writeConfig((c) => {
     c.ttl = 33;
     c.log = { level: 'warn' };
     c.icmp = { ratePerSecond: 50, burst: 10 };
+    c.control.mode = '0660';
   });
   const r = reload();
   assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /changed live: icmp, ttl, log\.level, control modes/);
+  assert.is(spawnSync('stat', ['-c', '%a', controlSocket(prefix, 'director')], { encoding: 'utf8' }).stdout.trim(), '660');
   // The director's own echo reply leaves with TTL 33; the gateway takes one off.
   const ping = onHost(prefix, 'client', ['ping', '-c', '1', '-W', '2', '192.168.1.10']);
   assert.match(ping.stdout, /ttl=32/);
+  writeConfig(() => {});
+  assert.is(reload().status, 0);
+  // A firewall-mark service's members change live: a port joins the group.
+  writeConfig((c) => c.services.push({ fwmark: 7, vip: VIP, members: [{ protocol: 'tcp', port: 8088 }], scheduler: 'rr', realServers: [{ address: '192.168.1.12' }] }));
+  assert.is(reload().status, 0);
+  writeConfig((c) => c.services.push({ fwmark: 7, vip: VIP, members: [{ protocol: 'tcp', port: 8088 }, { protocol: 'tcp', port: 8089 }], scheduler: 'rr', realServers: [{ address: '192.168.1.12' }] }));
+  const m = reload();
+  assert.is(m.status, 0, m.stderr);
+  assert.match(m.stdout, /changed: FWM 7/);
+  const view = (await controlRequest(controlSocket(prefix, 'director'), 'list')) as { services: { fwmark: number; members: unknown[] }[] };
+  assert.equal(view.services.find((v) => v.fwmark === 7)?.members, [{ protocol: 'tcp', port: 8088 }, { protocol: 'tcp', port: 8089 }]);
   writeConfig(() => {});
   assert.is(reload().status, 0);
 });

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { checksumValid, pseudoHeaderSum, fold, sum16 } from '../../src/packet/checksum.js';
 import type { Director } from '../../src/lvs/director.js';
+import { Admin, CONNECTION_PAGE } from '../../src/control/admin.js';
 import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, tcpSegment, udpPayload } from '../helpers/frames.js';
 import { formatIpv4, readIpv4 } from '../../src/packet/address.js';
 
@@ -582,6 +583,28 @@ ids('TCP resets have a budget of their own: errors spent, a refused connection s
   const resets = t.take(0).map(parse).filter((f) => f.ip?.protocol === 6);
   assert.is(resets.length, 5, 'every refused SYN got its RST');
   assert.is(t.router.counters.tcp_resets_rate_limited, 0);
+});
+
+ids('the connection listing comes in bounded pages that add up to the whole table', () => {
+  const t = testRouter({ ...config('dr'), director: { maxConnections: 1 << 18 } });
+  lan(t);
+  for (let i = 0; i < 12_000; i++) {
+    t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: `10.${(i >> 8) & 255}.${i & 255}.1`, dst: VIP, protocol: 6, payload: tcpSegment(`10.${(i >> 8) & 255}.${i & 255}.1`, VIP, 40000, 80, 0x02) })));
+    if (i % 500 === 0) t.take(0);
+  }
+  t.take(0);
+  const admin = new Admin(director(t), t.router);
+  const sizes: number[] = [];
+  let seen = 0;
+  for (let after: number | null = 0; after !== null; ) {
+    const page = admin.connections(after);
+    sizes.push(page.entries.length);
+    seen += page.entries.length;
+    after = page.next;
+  }
+  console.log(`  12000 connections listed in ${sizes.length} pages of at most ${Math.max(...sizes)}`);
+  assert.is(seen, 12_000);
+  assert.ok(Math.max(...sizes) <= CONNECTION_PAGE);
 });
 
 ids.run();
