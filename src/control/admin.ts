@@ -69,7 +69,10 @@ export interface DestView {
   port: number;
   method: MethodName;
   forward: string;
+  /** In effect now (0 while a health check holds the server out). */
   weight: number;
+  /** As configured: what the server has when healthy. */
+  configuredWeight: number;
   activeConns: number;
   inactConns: number;
   persistConns: number;
@@ -158,6 +161,7 @@ const destView = (d: RealServer): DestView => ({
   forward: METHOD_NAMES[d.method],
   // A server its health check holds out is listed at weight 0; configured is what it gets back.
   weight: d.weight,
+  configuredWeight: d.failed ? d.healthyWeight : d.weight,
   activeConns: d.activeConns,
   inactConns: d.inactConns,
   persistConns: d.persistConns,

@@ -107,7 +107,7 @@ export function applyServices(admin: Admin, next: Config): Pick<ReloadReport, 'a
     for (const [dk, d] of want) {
       const h = have.get(dk);
       if (!h) admin.addDest(ref(s), d);
-      else if (h.weight !== d.weight || h.method !== d.method || h.upperThreshold !== d.upperThreshold || h.lowerThreshold !== d.lowerThreshold) admin.editDest(ref(s), d);
+      else if (h.configuredWeight !== d.weight || h.method !== d.method || h.upperThreshold !== d.upperThreshold || h.lowerThreshold !== d.lowerThreshold) admin.editDest(ref(s), d);
       else continue;
       changed = true;
     }

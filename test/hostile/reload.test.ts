@@ -109,7 +109,7 @@ test('settings that can change live do, and the reload says which', async () => 
   writeConfig((c) => c.services.push({ fwmark: 7, vip: VIP, members: [{ protocol: 'tcp', port: 8088 }, { protocol: 'tcp', port: 8089 }], scheduler: 'rr', realServers: [{ address: '192.168.1.12' }] }));
   const m = reload();
   assert.is(m.status, 0, m.stderr);
-  assert.match(m.stdout, /changed: FWM 7/);
+  assert.match(m.stdout, /\nchanged: FWM 7\n/, m.stdout);
   const view = (await controlRequest(controlSocket(prefix, 'director'), 'list')) as { services: { fwmark: number; members: unknown[] }[] };
   assert.equal(view.services.find((v) => v.fwmark === 7)?.members, [{ protocol: 'tcp', port: 8088 }, { protocol: 'tcp', port: 8089 }]);
   writeConfig(() => {});

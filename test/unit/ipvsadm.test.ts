@@ -10,7 +10,7 @@ const listOpts = (over = {}) => ({ numeric: true, connections: false, stats: fal
 const zeroStats = { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 };
 const zeroRates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 const dest = (address: string, method: 'dr' | 'nat' | 'tun', weight: number, active: number, inact: number) => ({
-  address, port: 80, method, forward: { dr: 'Route', nat: 'Masq', tun: 'Tunnel' }[method], weight, activeConns: active, inactConns: inact, persistConns: 0, upperThreshold: 0, lowerThreshold: 0, stats: zeroStats, rates: zeroRates,
+  address, port: 80, method, forward: { dr: 'Route', nat: 'Masq', tun: 'Tunnel' }[method], weight, configuredWeight: weight, activeConns: active, inactConns: inact, persistConns: 0, upperThreshold: 0, lowerThreshold: 0, stats: zeroStats, rates: zeroRates,
 });
 const VIEW: ListView = {
   version: '1.2.1',

@@ -17,7 +17,7 @@ const snapshot: MetricsSnapshot = {
       {
         protocol: 'tcp', vip: '192.168.1.2', port: 80, fwmark: 0, scheduler: 'rr', persistence: 0, pe: null, netmask: '255.255.255.255', onePacket: false, flags: [], members: [], udpTimeout: 0, iface: 'lan', failedOut: [],
         stats: stats(4), rates,
-        dests: ['192.168.1.11', '192.168.1.12'].map((address, i) => ({ address, port: 80, method: 'dr' as const, forward: 'Route', weight: 1 - i, activeConns: i, inactConns: 2, persistConns: 0, upperThreshold: 0, lowerThreshold: 0, stats: stats(2), rates })),
+        dests: ['192.168.1.11', '192.168.1.12'].map((address, i) => ({ address, port: 80, method: 'dr' as const, forward: 'Route', weight: 1 - i, configuredWeight: 1, activeConns: i, inactConns: 2, persistConns: 0, upperThreshold: 0, lowerThreshold: 0, stats: stats(2), rates })),
       },
     ],
   },
