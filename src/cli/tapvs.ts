@@ -82,7 +82,8 @@ await yargs(hideBin(process.argv))
     async (argv) => {
       const report = (await controlRequest(argv.socket, 'reload').catch(fail)) as ReloadReport;
       const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
-      console.log(`added: ${list(report.added)}\nremoved: ${list(report.removed)}\nchanged: ${list(report.changed)}\nchanged live: ${list(report.live)}`);
+      console.log(`added: ${list(report.added)}\nremoved: ${list(report.removed)}\nchanged: ${list(report.changed)}`);
+      if (report.live.length) console.log(`changed live: ${report.live.join(', ')}`);
       if (report.needsRestart.length) console.log(`restart tapvs to apply: ${report.needsRestart.join(', ')}`);
     },
   )
