@@ -3,11 +3,11 @@
 import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
 import { parseConfigText, type Config } from './control/config.js';
 import { createLogger, droppedLogLines, type LogFile, type Logger } from './control/log.js';
-import { PacketEngine } from './io/engine.js';
+import { LOCAL_RESERVE, PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
 import { buildRouter } from './build.js';
-import type { Router } from './router.js';
+import { PARKED_SHARE, type Router } from './router.js';
 import { Admin, AdminError } from './control/admin.js';
 import { reloadServices, scratchOf, type ReloadReport } from './control/reload.js';
 import { checkHost } from './control/check.js';
@@ -29,12 +29,12 @@ const RING_SIZE = 1024;
 
 /**
  * Slots for `ports` ports: each port's fill ring and a ring's worth in flight on RX and TX
- * (three rings), plus the share frames waiting for ARP may hold (an eighth, router.ts) and
- * the router's own reserve, rounded up to a power of two. No use of the pool can then take
- * the slots another port needs to receive.
+ * (three rings), plus the share frames waiting for ARP may hold (PARKED_SHARE) and the
+ * engine's own reserve, rounded up to a power of two. No use of the pool can then take the
+ * slots another port needs to receive.
  */
 export function poolSize(ports: number): number {
-  const needed = Math.ceil((ports * RING_SIZE * 3) / (1 - 1 / 8)) + 64;
+  const needed = Math.ceil((ports * RING_SIZE * 3) / (1 - PARKED_SHARE)) + LOCAL_RESERVE;
   return 2 ** Math.ceil(Math.log2(needed));
 }
 

@@ -106,7 +106,7 @@ const ICMP_ERROR_MAX_IP_LENGTH = 576;
 /** drop() without a counter: frames that are consumed, not refused (ARP replies we learnt from). */
 const NOT_COUNTED = -1;
 /** The share of the slot pool that frames waiting for ARP may hold, all interfaces together. */
-const PARKED_SHARE = 1 / 8;
+export const PARKED_SHARE = 1 / 8;
 /** Log an address conflict, and defend the address, at most this often per address. */
 const CONFLICT_INTERVAL_MS = 10_000;
 

@@ -15,7 +15,7 @@ export interface FrameHandler {
 }
 
 /** Slots kept back from the fill rings so the router can always build an ARP or ICMP frame. */
-const LOCAL_RESERVE = 64;
+export const LOCAL_RESERVE = 64;
 /** Frames handled before the engine yields to the event loop (timers, control socket). */
 const FRAMES_PER_TURN = 8192;
 
