@@ -60,6 +60,7 @@ function buildDirector(config: Config, router: Router, engine: PacketEngine, rou
   timeouts.udp = t.udp;
   const director = new Director(router, engine, config.director.maxConnections, timeouts);
   director.defense = { ...config.director.defense };
+  director.sloppyTcp = config.director.sloppyTcp;
   config.services.forEach((s, i) => {
     const svc = director.addService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark }, s.scheduler, {
       persistenceS: s.persistence,

@@ -20,6 +20,8 @@ import type { RealServer, VirtualService } from './lvs/service.js';
 import { HealthChecker } from './control/health.js';
 import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/nic.js';
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
+import { HighAvailability } from './ha/ha.js';
+import { readHandoff, writeHandoff } from './ha/handoff.js';
 
 /** How long start-up waits for a taken-over NIC's link before it carries on without. */
 const CARRIER_WAIT_MS = 10_000;
@@ -46,6 +48,8 @@ export interface RunningRouter {
   router: Router;
   director: Director;
   admin: Admin;
+  ha: HighAvailability;
+  /** Graceful: VRRP steps down, the connection table is written for the next process. */
   stop(): void;
 }
 
@@ -76,6 +80,10 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
       log.info({ nic, nicMac: m.nic, addresses: cidrs, gateway: m.gateway === null ? null : formatIpv4(m.gateway) }, 'management up: the kernel\'s own addresses');
     }
     router = buildRouter(config, engine, log);
+    // Before any packet: the table a gracefully stopped predecessor left.
+    const handoff = config.director.handoffFile;
+    const taken = handoff ? readHandoff(router.director as Director, handoff, router.clock) : null;
+    if (taken) log[taken.malformed ? 'warn' : 'info']({ file: handoff, ...taken }, taken.malformed ? 'connection handoff: file truncated; took what it held' : 'connection handoff: took the previous process\'s connections');
     const takenNics: { iface: string; nic: string }[] = [];
     config.interfaces.forEach((c, port) => {
       const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;
@@ -106,13 +114,26 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   router.announce();
   const timer = setInterval(() => router.tick(), TICK_MS);
   const director = router.director as Director;
+  const ha = new HighAvailability(router, engine, director, config.ha, log);
+  ha.start();
   return {
     engine,
     router,
     director,
     admin: new Admin(director, router),
+    ha,
     stop() {
       clearInterval(timer);
+      ha.stop();
+      const file = config.director.handoffFile;
+      if (file) {
+        try {
+          const entries = writeHandoff(director, file, router.clock);
+          log.info({ file, entries }, 'connection handoff: table written for the next process');
+        } catch (e) {
+          log.error({ file, err: (e as Error).message }, 'connection handoff: could not write the table; the next process starts empty');
+        }
+      }
       engine.destroy();
     },
   };
@@ -230,6 +251,7 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     const report = reloadServices(running.admin, config, next); // tried on a scratch copy first
     running.router.configure({ icmpRatePerSecond: next.icmp.ratePerSecond, icmpBurst: next.icmp.burst, icmpPerDestinationPerSecond: next.icmp.perDestinationPerSecond, icmpPerDestinationBurst: next.icmp.perDestinationBurst, neighbour: next.neighbour, ttl: next.ttl });
     running.director.defense = { ...next.director.defense };
+    running.director.sloppyTcp = next.director.sloppyTcp;
     log.level = next.log.level;
     setSocketModes(next);
     config = next;

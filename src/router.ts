@@ -77,6 +77,17 @@ export interface L4Director {
   tick(now: number): void;
 }
 
+/**
+ * A control-plane protocol tapvs speaks on its own interfaces (VRRP and IPVS sync, src/ha/):
+ * offered the packets for the multicast groups it joined, and unicast UDP for our addresses.
+ * It reads the packet where it lies and keeps nothing; the router releases the slot.
+ */
+export interface LocalListener {
+  joined(group: Ipv4): boolean;
+  /** An IPv4 packet at `ipAt` of `length` bytes; true when it was this listener's. */
+  receive(iface: Interface, ipAt: number, length: number): boolean;
+}
+
 export interface RouterOptions {
   /** ICMP errors per second across the router, and the burst allowed (RFC 1812 4.3.2.8). */
   icmpRatePerSecond: number;
@@ -109,6 +120,8 @@ const NOT_COUNTED = -1;
 export const PARKED_SHARE = 1 / 8;
 /** Log an address conflict, and defend the address, at most this often per address. */
 const CONFLICT_INTERVAL_MS = 10_000;
+/** Marks a local address held back on a VRRP backup: packets to it are dropped and counted. */
+const STANDBY = 1 << 16;
 
 export class Router implements FrameHandler {
   /** Counters indexed by C (see l3/counters.ts); `counters` gives them by name. */
@@ -119,14 +132,18 @@ export class Router implements FrameHandler {
   private readonly opts: RouterOptions;
   /** Set by the director when virtual services are configured. */
   director: L4Director | null = null;
+  /** Set when VRRP or connection sync is on (src/ha/ha.ts). */
+  listener: LocalListener | null = null;
   /** Set only while someone runs `tapvs trace`: otherwise frames take the plain path. */
   tracer: PacketTracer | null = null;
   private readonly log: Log;
   private readonly b: Uint8Array;
   private readonly ifaceByPort: (Interface | undefined)[];
   private readonly neighboursByPort: (NeighbourTable | undefined)[];
-  /** Every address we own, to the port of its interface. */
+  /** Every address we own, to the port of its interface (plus STANDBY while a VRRP backup's). */
   private readonly local = new U32Map();
+  /** Addresses VRRP moves, and whether we are their master now. */
+  private readonly vrrpActive = new Map<Ipv4, boolean>();
   private icmpBudget: IcmpBudget;
   private readonly conflictLoggedAt = new Map<Ipv4, number>();
   /** Frames waiting for their next hop's MAC, capped together. */
@@ -183,21 +200,50 @@ export class Router implements FrameHandler {
   /** Announces every address once (a gratuitous ARP request, RFC 5227 2.3). */
   announce(): void {
     for (const iface of this.interfaces) {
-      for (const a of iface.addresses) this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, a.address, ZERO_MAC, a.address);
+      for (const a of iface.addresses) if (!a.standby) this.gratuitousArp(iface, a.address);
     }
     this.engine.flush();
+  }
+
+  /** A gratuitous ARP request for one of our addresses (RFC 5227 2.3), from its MAC. */
+  gratuitousArp(iface: Interface, addr: Ipv4): void {
+    this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, addr, ZERO_MAC, addr, iface.macFor(addr));
+  }
+
+  /**
+   * VRRP moves `addr` (src/ha/): on `iface` (added if it is not a VIP there yet), answered,
+   * served and announced only while `active`. A backup keeps it as a counted drop.
+   */
+  setVrrpAddress(iface: Interface, addr: Ipv4, active: boolean): void {
+    this.vrrpActive.set(addr, active);
+    let a = iface.addresses.find((x) => x.address === addr);
+    if (a === undefined) {
+      a = { address: addr, length: 32, role: 'vip' };
+      iface.addresses.push(a);
+    }
+    a.vrrp = true;
+    this.markStandby(iface, a, !active);
+  }
+
+  private markStandby(iface: Interface, a: { address: Ipv4; standby?: boolean }, standby: boolean): void {
+    a.standby = standby;
+    this.local.set(a.address, iface.port | (standby ? STANDBY : 0));
   }
 
   /** A VIP comes up on an interface: answered in ARP from now on, and announced. */
   addVip(iface: Interface, addr: Ipv4): void {
     if (iface.owns(addr)) return;
-    iface.addresses.push({ address: addr, length: 32, role: 'vip' });
-    this.local.set(addr, iface.port);
-    this.sendArp(iface, ARP_REQUEST, BROADCAST_MAC, addr, ZERO_MAC, addr);
+    const active = this.vrrpActive.get(addr);
+    const a = { address: addr, length: 32, role: 'vip' as const, vrrp: active !== undefined };
+    iface.addresses.push(a);
+    this.markStandby(iface, a, active === false);
+    if (active === false) return; // a VRRP backup's: its master announces it
+    this.gratuitousArp(iface, addr);
     this.engine.flush();
   }
 
   removeVip(addr: Ipv4): void {
+    if (this.vrrpActive.has(addr)) return; // VRRP still moves it: it stays, as the instance's address
     for (const iface of this.interfaces) {
       const i = iface.addresses.findIndex((a) => a.address === addr && a.role === 'vip');
       if (i >= 0) iface.addresses.splice(i, 1);
@@ -239,8 +285,10 @@ export class Router implements FrameHandler {
     if (length < ETH_HEADER) return this.drop(slot, C.eth_runt);
     const at = this.engine.slotOffset(slot) + offset;
     const eth = this.eth.point(this.b, at);
-    if (!macEquals(this.b, at, iface.mac, 0)) {
-      if (!eth.isBroadcast) return this.drop(slot, eth.isMulticast ? C.eth_multicast : C.eth_other_host);
+    if (!macEquals(this.b, at, iface.mac, 0) && !eth.isBroadcast && !(iface.vmac !== null && macEquals(this.b, at, iface.vmac, 0))) {
+      // Multicast goes on only for a listener (VRRP, sync), which checks the group.
+      if (!eth.isMulticast) return this.drop(slot, C.eth_other_host);
+      if (this.listener === null) return this.drop(slot, C.eth_multicast);
     }
     const type = eth.etherType;
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
@@ -257,12 +305,12 @@ export class Router implements FrameHandler {
     const targetIp = arp.targetIp;
     const now = this.now;
 
-    if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.mac, 0)) {
+    if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.mac, 0) && !this.vrrpActive.has(senderIp)) {
       this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
       return this.drop(slot, C.arp_conflict);
     }
 
-    const forUs = iface.owns(targetIp);
+    const forUs = iface.answersFor(targetIp);
     // RFC 826 merge: refresh a sender we know. Learn a new one only from a request to us, and
     // only on its own link: a reply nobody asked for, or an off-link sender, creates nothing.
     if (senderIp !== 0 && !isMartian(senderIp)) {
@@ -277,10 +325,11 @@ export class Router implements FrameHandler {
     // Answer in place: the request becomes the reply and leaves from the slot it came in.
     const eth = this.eth.point(this.b, at);
     const b = this.b;
+    const mac = iface.macFor(targetIp);
     b.copyWithin(at, arp.senderMacOffset, arp.senderMacOffset + 6); // Ethernet dst = requester
-    eth.setSrc(iface.mac);
+    eth.setSrc(mac);
     b.copyWithin(arp.targetMacOffset, arp.senderMacOffset, arp.senderMacOffset + 10); // target = requester MAC+IP
-    b.set(iface.mac, arp.senderMacOffset);
+    b.set(mac, arp.senderMacOffset);
     writeIpv4(b, arp.senderMacOffset + 6, targetIp);
     b[arp.o + 7] = ARP_REPLY;
     this.stats[C.arp_requests_answered]++;
@@ -312,9 +361,11 @@ export class Router implements FrameHandler {
     const dst = ip.dst;
     const frameLength = ETH_HEADER + total; // Ethernet padding stays behind
 
-    if (this.local.has(dst)) {
+    const owner = this.local.get(dst);
+    if (owner >= 0) {
+      if (owner >= STANDBY) return this.drop(slot, C.ha_backup_dropped);
       const verdict = this.director === null ? Verdict.NotOurs : this.director.inbound(iface, slot, offset, at, frameLength);
-      if (verdict === Verdict.NotOurs) return this.deliverLocal(slot, offset, at, frameLength);
+      if (verdict === Verdict.NotOurs) return this.deliverLocal(slot, offset, at, frameLength, iface);
       if (verdict === Verdict.Forward) {
         const f = this.director!.forwarding;
         this.stats[C.lvs_forwarded]++;
@@ -324,7 +375,10 @@ export class Router implements FrameHandler {
     }
     // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
     if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
-    if (dst >>> 28 === 0xe) return this.drop(slot, C.ip_multicast);
+    if (dst >>> 28 === 0xe) {
+      if (this.listener !== null && this.listener.joined(dst) && this.listener.receive(iface, at + ETH_HEADER, total)) return this.drop(slot, NOT_COUNTED);
+      return this.drop(slot, C.ip_multicast);
+    }
     this.forward(slot, offset, at, frameLength, dst);
   }
 
@@ -504,13 +558,14 @@ export class Router implements FrameHandler {
 
   // ---- local delivery
 
-  private deliverLocal(slot: number, offset: number, at: number, frameLength: number): void {
+  private deliverLocal(slot: number, offset: number, at: number, frameLength: number, iface: Interface): void {
     const ip = this.ip.point(this.b, at + ETH_HEADER);
     this.stats[C.delivered_local]++;
     if (ip.isFragment) return this.drop(slot, C.local_unhandled); // we reassemble nothing
     const protocol = ip.protocol;
     if (protocol === PROTO_ICMP) return this.localIcmp(slot, offset, at, frameLength);
     if (protocol === PROTO_UDP) {
+      if (this.listener !== null && this.listener.receive(iface, at + ETH_HEADER, frameLength - ETH_HEADER)) return this.drop(slot, NOT_COUNTED);
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0);
       return this.drop(slot, C.local_unreachable_port);
     }
@@ -539,7 +594,7 @@ export class Router implements FrameHandler {
   }
 
   /** Routes a packet the router originates (its IPv4 header already written). */
-  private output(slot: number, offset: number, frameLength: number): void {
+  output(slot: number, offset: number, frameLength: number): void {
     const dst = this.out.point(this.b, this.engine.slotOffset(slot) + offset + ETH_HEADER).dst;
     const route = this.routes.lookup(dst);
     if (route === undefined) return this.drop(slot, C.no_route);
@@ -557,7 +612,8 @@ export class Router implements FrameHandler {
     const b = this.b;
     const orig = this.ip.point(b, at + ETH_HEADER);
     const src = orig.src;
-    if (orig.isLaterFragment || isMartian(src) || orig.dst >>> 28 >= 0xe || this.eth.point(b, at).isMulticast) {
+    // Nor about a packet we sent ourselves (a reset whose client did not answer ARP): no one to tell.
+    if (orig.isLaterFragment || isMartian(src) || orig.dst >>> 28 >= 0xe || this.eth.point(b, at).isMulticast || this.local.has(src)) {
       this.stats[C.icmp_error_suppressed]++;
       return;
     }
@@ -650,14 +706,20 @@ export class Router implements FrameHandler {
 
   // ---- frames we build
 
-  private sendArp(iface: Interface, op: number, dstMac: Uint8Array, senderIp: Ipv4, targetMac: Uint8Array, targetIp: Ipv4): void {
+  private sendArp(iface: Interface, op: number, dstMac: Uint8Array, senderIp: Ipv4, targetMac: Uint8Array, targetIp: Ipv4, senderMac = iface.mac): void {
     const slot = this.engine.allocate(); // counted by the engine when the pool is empty
     if (slot < 0) return;
     const offset = this.engine.layout.headroom;
     const at = this.engine.slotOffset(slot) + offset;
-    this.eth.point(this.b, at).write(dstMac, iface.mac, ETHERTYPE_ARP);
-    this.arp.point(this.b, at + ETH_HEADER).write(op, iface.mac, senderIp, targetMac, targetIp);
+    this.eth.point(this.b, at).write(dstMac, senderMac, ETHERTYPE_ARP);
+    this.arp.point(this.b, at + ETH_HEADER).write(op, senderMac, senderIp, targetMac, targetIp);
     this.engine.transmit(iface.port, slot, offset, ETH_HEADER + ARP_LENGTH);
+  }
+
+  /** Sends a frame whose IPv4 packet (to an IPv4 multicast group) is written, from `srcMac`. */
+  transmitMulticast(iface: Interface, slot: number, offset: number, frameLength: number, groupMac: Uint8Array, srcMac: Uint8Array): void {
+    this.eth.point(this.b, this.engine.slotOffset(slot) + offset).write(groupMac, srcMac, ETHERTYPE_IPV4);
+    this.engine.transmit(iface.port, slot, offset, frameLength);
   }
 
   /** The one IP identification counter, for every header tapvs writes (errors, resets, tunnels). */

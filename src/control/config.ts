@@ -2,6 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { formatIpv4, formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
@@ -70,7 +71,43 @@ export interface ServiceConfig {
   realServers: RealServerConfig[];
 }
 
+export interface VrrpConfig {
+  /** For logs and tapvsadm (keepalived's vrrp_instance name). */
+  name: string;
+  /** The interface VRRP advertises on. */
+  iface: string;
+  vrid: number;
+  priority: number;
+  advertIntervalMs: number;
+  preempt: boolean;
+  version: 2 | 3;
+  /** Answer for the addresses with 00:00:5e:00:01:VRID rather than the interface's MAC. */
+  virtualMac: boolean;
+  /** The addresses the master owns (service VIPs, gateway addresses), each on its interface. */
+  addresses: { address: Ipv4; iface: string }[];
+}
+
+export interface SyncConfig {
+  /** Where sync messages go out and come in (ipvsadm's --mcast-interface). */
+  iface: string;
+  /** 0 takes every syncid (ipvsadm's --syncid). */
+  syncid: number;
+  /** Unicast to this peer instead of multicast to 224.0.0.81. */
+  peer: Ipv4 | null;
+  /** How long a (re)joining director waits for its peer's table before it may become master anyway. */
+  resyncTimeoutMs: number;
+}
+
+export interface HaConfig {
+  vrrp: VrrpConfig[];
+  sync: SyncConfig | null;
+}
+
 export interface DirectorConfig {
+  /** sloppy_tcp: a mid-stream segment of an unknown connection opens one (see Director.sloppyTcp). */
+  sloppyTcp: boolean;
+  /** Where a graceful stop writes the connection table for the next process, or null. */
+  handoffFile: string | null;
   maxConnections: number;
   timeouts: { tcp: number; tcpfin: number; udp: number };
   defense: { amemthresh: number; dropEntry: number; dropPacket: number; secureTcp: number; amDropRate: number };
@@ -105,6 +142,7 @@ export interface Config {
   neighbour: NeighbourTimers;
   ttl: number;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' };
+  ha: HaConfig;
 }
 
 export class ConfigError extends Error {
@@ -385,8 +423,8 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   };
 }
 
-function parseDirector(v: Json): DirectorConfig {
-  const o = object(v ?? {}, '$.director', ['maxConnections', 'timeouts', 'defense']);
+function parseDirector(v: Json, socket: string): DirectorConfig {
+  const o = object(v ?? {}, '$.director', ['maxConnections', 'timeouts', 'defense', 'sloppyTcp', 'handoffFile']);
   const d = object(o.defense ?? {}, '$.director.defense', ['amemthresh', 'dropEntry', 'dropPacket', 'secureTcp', 'amDropRate']);
   const mode = (x: Json, name: string) => (x === undefined ? 0 : integer(x, `$.director.defense.${name}`, 0, 3));
   const defense = {
@@ -398,7 +436,11 @@ function parseDirector(v: Json): DirectorConfig {
   };
   const t = object(o.timeouts ?? {}, '$.director.timeouts', ['tcp', 'tcpfin', 'udp']);
   const seconds = (x: Json, name: string, fallback: number) => (x === undefined ? fallback : integer(x, `$.director.timeouts.${name}`, 1, 31 * 24 * 3600));
+  const handoffFile = o.handoffFile === undefined ? `${dirname(socket)}/connections.handoff` : o.handoffFile === null ? null : string(o.handoffFile, '$.director.handoffFile');
+  if (o.sloppyTcp !== undefined && typeof o.sloppyTcp !== 'boolean') throw new ConfigError('$.director.sloppyTcp', 'must be true or false');
   return {
+    sloppyTcp: o.sloppyTcp === true,
+    handoffFile,
     maxConnections: o.maxConnections === undefined ? 1 << 20 : integer(o.maxConnections, '$.director.maxConnections', 16, 1 << 26),
     timeouts: { tcp: seconds(t.tcp, 'tcp', 900), tcpfin: seconds(t.tcpfin, 'tcpfin', 120), udp: seconds(t.udp, 'udp', 300) },
     defense,
@@ -434,8 +476,85 @@ function parseControl(v: Json): ControlConfig {
   return { socket, mode: fileMode(o.mode, '$.control.mode', '0600'), metrics, readOnly, maxClients };
 }
 
+const ifaceNamed = (name: string, path: string, interfaces: InterfaceConfig[]): string => {
+  if (!interfaces.some((i) => i.name === name)) throw new ConfigError(path, `no interface named '${name}' (known: ${interfaces.map((i) => i.name).join(', ')})`);
+  return name;
+};
+
+function boolean(v: Json, path: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(path, 'must be true or false');
+  return v;
+}
+
+function parseVrrp(v: Json, path: string, interfaces: InterfaceConfig[]): VrrpConfig {
+  const o = object(v, path, ['name', 'iface', 'vrid', 'priority', 'advertIntervalMs', 'preempt', 'version', 'virtualMac', 'addresses']);
+  const iface = ifaceNamed(string(o.iface, `${path}.iface`), `${path}.iface`, interfaces);
+  const vrid = integer(o.vrid, `${path}.vrid`, 1, 255);
+  const version = o.version === undefined ? 3 : integer(o.version, `${path}.version`, 2, 3);
+  const advertIntervalMs = o.advertIntervalMs === undefined ? 1000 : integer(o.advertIntervalMs, `${path}.advertIntervalMs`, 10, version === 2 ? 255_000 : 40_950);
+  if (version === 2 && advertIntervalMs % 1000 !== 0) throw new ConfigError(`${path}.advertIntervalMs`, 'VRRP version 2 counts whole seconds: use a multiple of 1000, or version 3');
+  if (version === 3 && advertIntervalMs % 10 !== 0) throw new ConfigError(`${path}.advertIntervalMs`, 'VRRP version 3 counts centiseconds: use a multiple of 10');
+  const addresses = array(o.addresses, `${path}.addresses`).map((a, i) => {
+    const p = `${path}.addresses[${i}]`;
+    if (typeof a === 'string') return { address: ipv4Field(a, p), iface };
+    const ao = object(a, p, ['address', 'iface']);
+    return { address: ipv4Field(ao.address, `${p}.address`), iface: ao.iface === undefined ? iface : ifaceNamed(string(ao.iface, `${p}.iface`), `${p}.iface`, interfaces) };
+  });
+  if (addresses.length === 0 || addresses.length > 20) throw new ConfigError(`${path}.addresses`, 'needs 1 to 20 addresses (what one advertisement carries)');
+  const primary = interfaces.find((i) => i.name === iface)!.addresses;
+  if (primary.length === 0) throw new ConfigError(`${path}.iface`, `interface '${iface}' has no address to advertise from`);
+  addresses.forEach((a, i) => {
+    const own = interfaces.find((x) => x.name === a.iface)!.addresses.some((x) => x.address === a.address);
+    if (own) throw new ConfigError(`${path}.addresses[${i}]`, `${formatIpv4(a.address)} is an address of interface '${a.iface}': VRRP moves addresses no director keeps for itself`);
+  });
+  return {
+    name: o.name === undefined ? `VI_${vrid}` : string(o.name, `${path}.name`),
+    iface,
+    vrid,
+    priority: o.priority === undefined ? 100 : integer(o.priority, `${path}.priority`, 1, 255),
+    advertIntervalMs,
+    preempt: boolean(o.preempt, `${path}.preempt`, true),
+    version: version as 2 | 3,
+    virtualMac: boolean(o.virtualMac, `${path}.virtualMac`, false),
+    addresses,
+  };
+}
+
+function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
+  const o = object(v ?? {}, '$.ha', ['vrrp', 'sync']);
+  const vrrp = array(o.vrrp ?? [], '$.ha.vrrp').map((x, i) => parseVrrp(x, `$.ha.vrrp[${i}]`, interfaces));
+  const seen = new Map<string, number>();
+  vrrp.forEach((r, i) => {
+    const key = `${r.iface}/${r.vrid}`;
+    if (seen.has(key)) throw new ConfigError(`$.ha.vrrp[${i}].vrid`, `VRID ${r.vrid} is already used on '${r.iface}' by $.ha.vrrp[${seen.get(key)}]`);
+    seen.set(key, i);
+  });
+  const owners = new Map<Ipv4, number>();
+  vrrp.forEach((r, i) =>
+    r.addresses.forEach((a, j) => {
+      const other = owners.get(a.address);
+      if (other !== undefined && other !== i) throw new ConfigError(`$.ha.vrrp[${i}].addresses[${j}]`, `${formatIpv4(a.address)} is already moved by $.ha.vrrp[${other}]`);
+      owners.set(a.address, i);
+    }),
+  );
+  let sync: SyncConfig | null = null;
+  if (o.sync !== undefined) {
+    const so = object(o.sync, '$.ha.sync', ['iface', 'syncid', 'peer', 'resyncTimeoutMs']);
+    const iface = ifaceNamed(string(so.iface, '$.ha.sync.iface'), '$.ha.sync.iface', interfaces);
+    if (interfaces.find((i) => i.name === iface)!.addresses.length === 0) throw new ConfigError('$.ha.sync.iface', `interface '${iface}' has no address to send from`);
+    sync = {
+      iface,
+      syncid: so.syncid === undefined ? 0 : integer(so.syncid, '$.ha.sync.syncid', 0, 255),
+      peer: so.peer === undefined ? null : ipv4Field(so.peer, '$.ha.sync.peer'),
+      resyncTimeoutMs: so.resyncTimeoutMs === undefined ? 10_000 : integer(so.resyncTimeoutMs, '$.ha.sync.resyncTimeoutMs', 0, 3_600_000),
+    };
+  }
+  return { vrrp, sync };
+}
+
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log']);
+  const o = object(json, '$', ['interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -473,7 +592,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, management, routes, services, director: parseDirector(o.director), control, icmp, neighbour, ttl, log: { level } };
+  return { interfaces, management, routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -46,6 +46,8 @@ export function restartOnly(old: Config, next: Config): string[] {
   if (!same(old.control.readOnly?.socket, next.control.readOnly?.socket)) out.push('control.readOnly.socket');
   if (old.control.metrics !== next.control.metrics) out.push('control.metrics');
   if (old.control.maxClients !== next.control.maxClients) out.push('control.maxClients');
+  if (!same(old.ha, next.ha)) out.push('ha');
+  if (old.director.handoffFile !== next.director.handoffFile) out.push('director.handoffFile');
   return out;
 }
 
@@ -58,6 +60,7 @@ export function liveChanges(old: Config, next: Config): string[] {
   if (old.log.level !== next.log.level) out.push('log.level');
   if (old.control.mode !== next.control.mode || !same(old.control.readOnly, next.control.readOnly)) out.push('control modes');
   if (!same(old.director.timeouts, next.director.timeouts)) out.push('director.timeouts');
+  if (old.director.sloppyTcp !== next.director.sloppyTcp) out.push('director.sloppyTcp');
   if (!same(old.director.defense, next.director.defense)) out.push('director.defense');
   return out;
 }

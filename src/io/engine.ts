@@ -146,6 +146,24 @@ export class PacketEngine {
 
   // ---- the slot pool
 
+  /**
+   * Where every slot is: free, or on some port's ring (receive, fill, transmit, completion).
+   * Slots counted twice, or nowhere, are a bug; a test's leak check, never the fast path.
+   */
+  slotCensus(): { free: number; onRings: number; duplicated: number; missing: number } {
+    const seen = new Uint8Array(this.layout.slotCount);
+    let duplicated = 0;
+    const mark = (s: number) => (seen[s]++ ? duplicated++ : 0);
+    for (let i = 0; i < this.freeTop; i++) mark(this.freeSlots[i]);
+    let onRings = 0;
+    for (let p = 0; p < this.open.length; p++) {
+      if (!this.open[p]) continue;
+      for (const ring of this.rings[p]) ring.forEachSlot((s) => (onRings++, mark(s)));
+    }
+    const missing = seen.reduce((n, v) => n + (v === 0 ? 1 : 0), 0);
+    return { free: this.freeTop, onRings, duplicated, missing };
+  }
+
   /** A free slot for a frame the router builds, or -1 (counted) when the pool is empty. */
   allocate(): number {
     if (this.freeTop === 0) {

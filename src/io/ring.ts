@@ -78,6 +78,12 @@ export class Ring {
     return n;
   }
 
+  /** Calls `fn` with the slot of every entry between the consumer and the producer (staged included): diagnostics, never per frame. */
+  forEachSlot(fn: (slot: number) => void): void {
+    const end = (Atomics.load(this.words, this.prodWord) + this.staged) >>> 0;
+    for (let i = Atomics.load(this.words, this.consWord); i !== end; i = (i + 1) >>> 0) fn(this.words[this.entryWord + ((i & this.mask) << 1)]);
+  }
+
   /** Re-reads both indices from memory, after the other side reset the ring. */
   resync(): void {
     this.staged = 0;

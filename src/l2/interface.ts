@@ -9,11 +9,17 @@ export interface InterfaceAddress {
   address: Ipv4;
   length: number;
   role: AddressRole;
+  /** A VRRP address while this director is a backup: kept, but neither answered nor served. */
+  standby?: boolean;
+  /** Moved between directors by VRRP (src/ha/): another host claiming it is no conflict. */
+  vrrp?: boolean;
 }
 
 export class Interface {
   /** Directed broadcast addresses of our subnets, precomputed: checked for every packet. */
   private readonly broadcasts: Uint32Array;
+  /** The VRRP virtual MAC (00:00:5e:00:01:VRID) while we are its master and it is in use. */
+  vmac: Mac | null;
 
   constructor(
     readonly name: string,
@@ -22,12 +28,25 @@ export class Interface {
     readonly mtu: number,
     readonly addresses: InterfaceAddress[],
   ) {
+    this.vmac = null;
     this.broadcasts = Uint32Array.from(addresses.filter((a) => a.length < 31).map((a) => (a.address | ~prefixMask(a.length)) >>> 0));
   }
 
   owns(ip: Ipv4): boolean {
     for (const a of this.addresses) if (a.address === ip) return true;
     return false;
+  }
+
+  /** Do we answer ARP for `ip` here: ours, and not held back as a VRRP backup's? */
+  answersFor(ip: Ipv4): boolean {
+    for (const a of this.addresses) if (a.address === ip) return a.standby !== true;
+    return false;
+  }
+
+  /** The MAC we answer ARP with for `ip`: the virtual MAC for VRRP addresses when it is in use. */
+  macFor(ip: Ipv4): Mac {
+    if (this.vmac !== null) for (const a of this.addresses) if (a.address === ip && a.vrrp) return this.vmac;
+    return this.mac;
   }
 
   /** Is `ip` on one of this link's subnets (a neighbour we may learn)? */

@@ -65,6 +65,20 @@ export const ROUTER_COUNTERS = [
   'lvs_defense_dropped_entries',
   'lvs_defense_dropped_packets',
   'lvs_nodest_expired',
+  // high availability (src/ha/)
+  'ha_backup_dropped',
+  'vrrp_adverts_sent',
+  'vrrp_adverts_received',
+  'vrrp_bad_adverts',
+  'vrrp_other_vrid',
+  'vrrp_transitions',
+  'vrrp_two_masters',
+  'sync_messages_sent',
+  'sync_messages_received',
+  'sync_messages_dropped',
+  'sync_entries_sent',
+  'sync_entries_received',
+  'sync_entries_dropped',
 ] as const;
 
 export type RouterCounterName = (typeof ROUTER_COUNTERS)[number];

@@ -4,7 +4,7 @@
 // are rewritten back to the VIP on their way through. Every method decrements TTL like a
 // router (seed 000).
 
-import { ConnFlag, ConnTable, NONE } from './conn-table.js';
+import { ConnFlag, ConnTable, NONE, TICK_MS } from './conn-table.js';
 import { createScheduler, type SchedulingKey } from './schedulers/index.js';
 import { METHOD_NAMES, Method, RealServer, VirtualService, type ServiceKey } from './service.js';
 import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, SECURE_SYN_RECV_TIMEOUT_S, TCP_STATE_NAMES, TCP_TRANSITIONS, TCP_TRANSITIONS_SECURE, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
@@ -23,6 +23,8 @@ import { rewriteAddressPort } from './nat-rewrite.js';
 import { VipIcmp } from './vip-icmp.js';
 import { FloodDefense, type Defense } from './defense.js';
 import { sipCallIdHash } from './sip.js';
+import { CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_MASQ, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CONN_F_TUNNEL, type SyncConn } from '../ha/sync-wire.js';
+import { TCP_RST } from '../packet/transport.js';
 
 export interface Timeouts {
   /** Seconds per TCP state (TcpState order), UDP seconds. */
@@ -40,6 +42,13 @@ const IPIP_OVERHEAD = IPV4_MIN_HEADER;
 const ESTIMATOR_INTERVAL_MS = 2000;
 /** TCP states in which a new SYN on the same ports starts a new connection (by TcpState). */
 const REUSABLE_STATE = Uint8Array.from(TCP_STATE_NAMES, (n) => (['FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK'].includes(n) ? 1 : 0));
+/** TCP states a backup is told about (as ip_vs_sync_conn_needed): the connection is real by then. */
+const SYNCED_STATE = Uint8Array.from(TCP_STATE_NAMES, (n) => (['ESTABLISHED', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT'].includes(n) ? 1 : 0));
+/** A live connection is synced again every SYNC_PERIOD packets, the first time at SYNC_THRESHOLD (the kernel's sync_threshold 3 50). */
+const SYNC_THRESHOLD = 3;
+const SYNC_PERIOD = 50;
+/** Our methods as the kernel's IP_VS_CONN_F_FWD_* codes, and back (by Method). */
+const SYNC_FWD = [CONN_F_DROUTE, CONN_F_MASQ, CONN_F_TUNNEL];
 
 export class Director implements L4Director {
   readonly table: ConnTable;
@@ -50,6 +59,17 @@ export class Director implements L4Director {
   timeouts: Timeouts;
   /** drop_entry, drop_packet and secure_tcp (lvs/defense.ts). */
   readonly flood: FloodDefense;
+  /**
+   * Told of every entry a backup should learn (src/ha/sync.ts): a TCP connection reaching a
+   * synced state, every SYNC_PERIOD packets after, a new template. Null when sync is off.
+   */
+  onSync: ((e: number) => void) | null = null;
+  /**
+   * sloppy_tcp: a mid-stream segment of a connection we do not know opens one, as a SYN
+   * would (after a crash, or a flow moved from another director; with sh or mh it reaches
+   * the same server). Off, such a segment is answered with a RST.
+   */
+  sloppyTcp = false;
 
   private readonly router: Router;
   private readonly b: Uint8Array;
@@ -340,8 +360,13 @@ export class Director implements L4Director {
     let dest: RealServer;
     let method: Method;
     if (e === NONE) {
-      // Only a SYN (without ACK) opens a TCP connection; anything else has nothing to follow.
-      if (protocol === PROTO_TCP && !isSyn) return this.refuse(slot, C.lvs_no_conn);
+      // Only a SYN (without ACK) opens a TCP connection, unless sloppy. Anything else has
+      // nothing to follow: a RST tells the client at once, rather than letting it hang.
+      if (protocol === PROTO_TCP && !isSyn && (!this.sloppyTcp || tcpFlags & TCP_RST)) {
+        if (tracing) this.router.trace('no connection for a mid-stream segment: reset');
+        this.router.tcpReset(at);
+        return this.refuse(slot, C.lvs_no_conn);
+      }
       if (this.flood.dropThisPacket()) return this.refuse(slot, C.lvs_defense_dropped_packets);
       const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now, callId);
       if (chosen === null) {
@@ -372,9 +397,11 @@ export class Director implements L4Director {
     }
 
     if (e !== NONE) {
-      if (protocol === PROTO_TCP) this.tcpTransition(e, dest, method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
+      let changed = false;
+      if (protocol === PROTO_TCP) changed = this.tcpTransition(e, dest, method === Method.Nat ? Direction.Input : Direction.InputOnly, tcpFlags, now);
       else this.table.setTimeout(e, svc.udpTimeoutMs || this.udpTimeoutMs, now);
       this.table.addPackets(e, 1);
+      if (this.onSync !== null) this.offerSync(e, svc, changed);
     }
     const bytes = ip.totalLength;
     svc.stats.inPackets++;
@@ -419,6 +446,7 @@ export class Director implements L4Director {
     if (t !== NONE) {
       d.persistConns++;
       svc.entries++;
+      if (this.onSync !== null) this.onSync(t);
     }
     return d;
   }
@@ -468,7 +496,21 @@ export class Director implements L4Director {
     return e;
   }
 
-  private tcpTransition(e: number, d: RealServer, dir: Direction, flags: number, now: number): void {
+  /** Tells sync about a connection when a backup should hear of it (and its template, when it first does). */
+  private offerSync(e: number, svc: VirtualService, changed: boolean): void {
+    const t = this.table;
+    const tcp = t.proto(e) === PROTO_TCP;
+    if (tcp && SYNCED_STATE[t.state(e)] === 0) return;
+    if (!(tcp && changed) && t.packets(e) % SYNC_PERIOD !== SYNC_THRESHOLD) return;
+    this.onSync!(e);
+    if (svc.persistent && (changed || t.packets(e) === SYNC_THRESHOLD)) {
+      const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
+      if (tpl !== NONE) this.onSync!(tpl);
+    }
+  }
+
+  /** Returns whether the state changed. */
+  private tcpTransition(e: number, d: RealServer, dir: Direction, flags: number, now: number): boolean {
     const t = this.table;
     const old = t.state(e);
     const state = nextTcpState(this.defenseActive.secureTcp ? TCP_TRANSITIONS_SECURE : TCP_TRANSITIONS, dir, tcpEvent(flags), old);
@@ -489,6 +531,7 @@ export class Director implements L4Director {
     // secure_tcp: embryonic connections get 10 s, not 60, to hear from the server.
     const timeout = this.defenseActive.secureTcp && (state === TcpState.SynRecv || state === TcpState.SynAck) ? SECURE_SYN_RECV_TIMEOUT_S * 1000 : this.tcpTimeoutMs[state];
     t.setTimeout(e, timeout, now);
+    return state !== old;
   }
 
   // ---- forwarding methods
@@ -599,8 +642,8 @@ export class Director implements L4Director {
     rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e));
     if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr(e))}:${t.vport(e)}`);
     const now = this.router.clock;
-    if (protocol === PROTO_TCP) this.tcpTransition(e, d, Direction.Output, this.tcp.flags, now);
-    else t.setTimeout(e, this.udpTimeoutMs, now);
+    const changed = protocol === PROTO_TCP ? this.tcpTransition(e, d, Direction.Output, this.tcp.flags, now) : (t.setTimeout(e, this.udpTimeoutMs, now), false);
+    if (changed && this.onSync !== null && SYNCED_STATE[t.state(e)] === 1) this.onSync(e);
     const bytes = ip.totalLength;
     const svc = this.services[t.service[e]];
     if (svc) {
@@ -609,6 +652,87 @@ export class Director implements L4Director {
     }
     d.stats.outPackets++;
     d.stats.outBytes += bytes;
+    return true;
+  }
+
+  // ---- sync: entries as the IPVS sync protocol carries them (src/ha/)
+
+  /** Entry `e` as a sync message carries it, with the time it has left. */
+  describeForSync(e: number, out: SyncConn, now: number): void {
+    const t = this.table;
+    const flags = t.flags(e);
+    const method = t.method(e);
+    const template = (flags & ConnFlag.Template) !== 0;
+    out.protocol = t.proto(e);
+    out.flags = SYNC_FWD[method] | (method !== Method.Nat ? CONN_F_NOOUTPUT : 0) | (flags & ConnFlag.Inactive ? CONN_F_INACTIVE : 0) | (template ? CONN_F_TEMPLATE : 0);
+    out.state = t.state(e);
+    out.cport = t.cport(e);
+    out.vport = t.vport(e);
+    out.dport = t.dport[e];
+    out.fwmark = this.services[t.service[e]]?.key.fwmark ?? 0;
+    out.timeoutS = Math.max(1, Math.ceil(((t.expiresAt(e) - t.tick(now)) * TICK_MS) / 1000));
+    const pe = (flags & ConnFlag.PeData) !== 0;
+    out.caddr = pe ? 0 : t.caddr(e);
+    out.callId = pe ? t.caddr(e) : -1;
+    out.vaddr = t.vaddr(e);
+    out.daddr = t.daddr[e];
+  }
+
+  /**
+   * Takes an entry a master sent (or a previous process handed over): its service and real
+   * server must exist here. Replaces an entry we had for the same connection. Returns false
+   * when it cannot be kept (no such service or server, table full).
+   */
+  importSynced(c: SyncConn, now: number): boolean {
+    const template = (c.flags & CONN_F_TEMPLATE) !== 0;
+    const svc = c.fwmark !== 0 ? this.findService({ protocol: 0, vaddr: c.vaddr, vport: 0, fwmark: c.fwmark }) : this.match(c.vaddr, c.protocol, c.vport);
+    if (!svc || svc.deleted) return false;
+    const fwd = c.flags & CONN_F_FWD_MASK;
+    const method = fwd === CONN_F_MASQ ? Method.Nat : fwd === CONN_F_TUNNEL ? Method.Tun : Method.Dr;
+    const d = [...svc.dests, ...svc.failedOut].find((x) => x.addr === c.daddr && (method !== Method.Nat || template || (x.port || c.vport) === c.dport));
+    if (d === undefined) return false;
+    const pe = c.callId >= 0;
+    const caddr = pe ? c.callId : c.caddr;
+    const t = this.table;
+    const old = template ? t.lookupTemplate(c.protocol, caddr, c.vaddr, c.vport, pe) : t.lookupIn(c.protocol, caddr, c.cport, c.vaddr, c.vport);
+    if (old !== NONE) {
+      if (template) this.closeTemplate(old);
+      else this.closeConnection(old);
+    }
+    const nat = method === Method.Nat;
+    const inactive = !template && c.protocol === PROTO_TCP && c.state !== TcpState.Established;
+    const e = t.insert(
+      {
+        proto: c.protocol,
+        caddr,
+        cport: template ? 0 : c.cport,
+        vaddr: c.vaddr,
+        vport: c.vport,
+        daddr: c.daddr,
+        dport: c.dport,
+        dest: d.id,
+        service: svc.id,
+        method,
+        flags: template ? ConnFlag.Template | (pe ? ConnFlag.PeData : 0) : (nat ? ConnFlag.HashedOut : ConnFlag.InputOnly) | (inactive ? ConnFlag.Inactive : 0),
+        state: template ? 0 : c.state,
+        timeoutMs: c.timeoutS * 1000,
+      },
+      now,
+    );
+    if (e === NONE) return false;
+    svc.entries++;
+    if (template) {
+      d.persistConns++;
+      return true;
+    }
+    if (nat) this.natConns++;
+    if (inactive) d.inactConns++;
+    else d.activeConns++;
+    d.updateOverload();
+    if (svc.persistent) {
+      const tpl = this.findTemplate(svc, c.protocol, caddr, c.vaddr);
+      if (tpl !== NONE) t.addPackets(tpl, 1);
+    }
     return true;
   }
 

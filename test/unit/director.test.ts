@@ -75,7 +75,7 @@ dr('rewrites only the destination MAC (and TTL), round robin across real servers
   }
 });
 
-dr('later packets of a connection follow it; a non-SYN without a connection is dropped', () => {
+dr('later packets of a connection follow it; a non-SYN without a connection gets a RST from the VIP', () => {
   const t = testRouter(config('dr'));
   lan(t);
   t.inject(0, fromClient(40000, 0x02));
@@ -83,8 +83,34 @@ dr('later packets of a connection follow it; a non-SYN without a connection is d
   t.inject(0, fromClient(40000, 0x10));
   t.inject(0, fromClient(40000, 0x18));
   t.inject(0, fromClient(49999, 0x10));
-  assert.equal(t.take(0).map((f) => parse(f).dstMac.slice(-2)), ['11', '12', '11', '11']);
+  const out = t.take(0).map(parse);
+  assert.equal(out.slice(0, 4).map((f) => f.dstMac.slice(-2)), ['11', '12', '11', '11']);
+  const rst = out[4];
+  assert.equal([rst.ip!.src, rst.ip!.dst, rst.ip!.protocol, rst.ip!.payload[13] & 0x04], [VIP, CLIENT, 6, 0x04], 'a reset, from the VIP, to the client');
+  assert.is(out.length, 5);
   assert.is(t.router.counters.lvs_no_conn, 1);
+});
+
+dr('sloppy TCP: a mid-stream segment of an unknown connection opens one, established, and the hash sends it where it went before', () => {
+  const sh = { ...config('dr'), director: { sloppyTcp: true } };
+  (sh.services[0] as { scheduler: string }).scheduler = 'sh';
+  const first = testRouter(sh);
+  lan(first);
+  first.inject(0, fromClient(40000, 0x02));
+  const before = parse(first.take(0)[0]).dstMac;
+  // A new director (a restart after a crash): no SYN, just the next segment.
+  const t = testRouter(sh);
+  lan(t);
+  t.inject(0, fromClient(40000, 0x18));
+  const out = t.take(0).map(parse);
+  assert.is(out.length, 1);
+  assert.is(out[0].dstMac, before, 'the same real server');
+  const d = director(t);
+  assert.is(d.table.size, 1);
+  let state = -1;
+  d.table.forEach((e) => (state = d.table.state(e)));
+  assert.is(state, 1, 'ESTABLISHED');
+  assert.is(t.router.counters.lvs_no_conn, 0);
 });
 
 dr('TCP states: SYN is inactive, the ACK makes it active, FIN makes it inactive again', () => {

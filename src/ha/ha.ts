@@ -1,0 +1,341 @@
+// High availability on the router: VRRP instances that move addresses between directors, and
+// the sync daemon that copies the connection table to the backup. The router hands this the
+// packets of the groups it joined (224.0.0.18 for VRRP, 224.0.0.81 for sync) and unicast
+// sync; this decides which addresses the router answers and serves.
+//
+// A director that starts with sync on holds back from mastership until it has its peer's
+// table (a bulk resync), or until it is clear there is no peer to ask: the rebooted-master-
+// with-an-empty-table failure of keepalived + IPVS.
+
+import type { HaConfig } from '../control/config.js';
+import type { Director } from '../lvs/director.js';
+import type { Interface } from '../l2/interface.js';
+import type { PacketEngine } from '../io/engine.js';
+import { C } from '../l3/counters.js';
+import { formatIpv4, type Ipv4 } from '../packet/address.js';
+import { ETH_HEADER } from '../packet/ethernet.js';
+import { IPV4_MIN_HEADER, Ipv4View } from '../packet/ipv4.js';
+import { PROTO_VRRP, VRRP_GROUP, VRRP_TTL, VrrpView, multicastMac, virtualMac } from '../packet/vrrp.js';
+import type { LocalListener, Log, Router } from '../router.js';
+import { SyncDaemon } from './sync.js';
+import { SYNC_GROUP } from './sync-wire.js';
+import { VRRP_STATE_NAMES, VrrpInstance, VrrpState } from './vrrp.js';
+
+/** How often timers run: VRRP deadlines are met to within this. */
+const TICK_MS = 20;
+/** A bulk resync request is repeated this often until the table arrives (UDP may lose it). */
+const RESYNC_RETRY_MS = 1000;
+const VRRP_MULTICAST_MAC = multicastMac(VRRP_GROUP);
+/** Log two masters at once at most this often per instance. */
+const TWO_MASTERS_LOG_MS = 10_000;
+
+export interface VrrpStatus {
+  name: string;
+  iface: string;
+  vrid: number;
+  state: (typeof VRRP_STATE_NAMES)[number];
+  priority: number;
+  transitions: number;
+  master: string | null;
+  holding: boolean;
+}
+
+export interface SyncStatus {
+  /** ipvsadm's daemons: a master sends, a backup keeps what it hears. */
+  master: boolean;
+  backup: boolean;
+  sending: boolean;
+  receiving: boolean;
+  iface: string;
+  syncid: number;
+  peer: string | null;
+  resync: { state: 'waiting' | 'done' | 'gave up' | 'none'; ms: number | null; entries: number | null };
+}
+
+/** One VRRP instance on the router. */
+class VirtualRouter {
+  readonly instance: VrrpInstance;
+  readonly vmac: Uint8Array;
+  private twoMastersLoggedAt = -Infinity;
+  /** Gratuitous ARPs still owed after becoming master (one now, one with the next advertisement). */
+  garpsOwed = 0;
+
+  constructor(
+    readonly name: string,
+    readonly iface: Interface,
+    readonly version: 2 | 3,
+    readonly useVmac: boolean,
+    readonly addresses: { iface: Interface; address: Ipv4 }[],
+    settings: ConstructorParameters<typeof VrrpInstance>[0],
+    private readonly ha: HighAvailability,
+  ) {
+    this.vmac = virtualMac(settings.vrid);
+    this.instance = new VrrpInstance(settings, {
+      advertise: (priority) => ha.advertise(this, priority),
+      transition: (from, to, reason) => ha.transition(this, from, to, reason),
+      twoMasters: (peer, priority) => {
+        ha.router.stats[C.vrrp_two_masters]++;
+        const now = performance.now();
+        if (now - this.twoMastersLoggedAt < TWO_MASTERS_LOG_MS) return;
+        this.twoMastersLoggedAt = now;
+        ha.log.warn({ vrrp: name, vrid: settings.vrid, peer: formatIpv4(peer), peerPriority: priority, priority: settings.priority }, 'vrrp: two masters at once (a partition healing?); we outrank the other, which should step down');
+      },
+    });
+  }
+}
+
+export class HighAvailability implements LocalListener {
+  readonly routers: VirtualRouter[] = [];
+  sync: SyncDaemon | null = null;
+  private syncDaemons = { master: false, backup: false };
+  /** The sync daemon follows the first VRRP instance: it sends while that one is master. */
+  private followsVrrp = false;
+  private resync: { state: SyncStatus['resync']['state']; startedAt: number; lastRequestAt: number; doneMs: number | null; entries: number | null } = { state: 'none', startedAt: 0, lastRequestAt: -Infinity, doneMs: null, entries: null };
+  private resyncTimeoutMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly ip = new Ipv4View();
+  private readonly vrrp = new VrrpView();
+  private readonly b: Uint8Array;
+
+  constructor(
+    readonly router: Router,
+    private readonly engine: PacketEngine,
+    private readonly director: Director,
+    config: HaConfig,
+    readonly log: Log,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.b = engine.bytes;
+    for (const c of config.vrrp) {
+      const iface = router.interfaceByName(c.iface)!;
+      const source = iface.sourceFor(0)!;
+      const addresses = c.addresses.map((a) => ({ iface: router.interfaceByName(a.iface)!, address: a.address }));
+      this.routers.push(new VirtualRouter(c.name, iface, c.version, c.virtualMac, addresses, { vrid: c.vrid, priority: c.priority, intervalCs: c.advertIntervalMs / 10, preempt: c.preempt, address: source }, this));
+      for (const a of addresses) router.setVrrpAddress(a.iface, a.address, false);
+    }
+    if (config.sync) {
+      const iface = router.interfaceByName(config.sync.iface)!;
+      this.startSync({ iface, syncid: config.sync.syncid, peer: config.sync.peer });
+      this.followsVrrp = this.routers.length > 0;
+      this.resyncTimeoutMs = config.sync.resyncTimeoutMs;
+      if (config.sync.peer !== null && this.sync) this.sync.trustedSource = config.sync.peer;
+    }
+    this.listen();
+  }
+
+  /** The router offers us multicast and sync only while there is VRRP or sync to speak. */
+  private listen(): void {
+    this.router.listener = this.routers.length > 0 || this.sync !== null ? this : null;
+  }
+
+  start(): void {
+    const now = this.now();
+    if (this.followsVrrp && this.resyncTimeoutMs > 0) {
+      this.resync = { state: 'waiting', startedAt: now, lastRequestAt: -Infinity, doneMs: null, entries: null };
+      for (const r of this.routers) r.instance.holdMastership = true;
+    }
+    for (const r of this.routers) r.instance.start(now);
+    this.updateSyncRole();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.engine.flush();
+  }
+
+  /** Graceful stop: a master steps down with priority 0, so its backup takes over at once. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.sync?.tick();
+    for (const r of this.routers) r.instance.stop();
+    this.sync?.stop();
+    this.engine.flush();
+  }
+
+  tick(): void {
+    const now = this.now();
+    this.router.beginBatch();
+    if (this.resync.state === 'waiting') this.pursueResync(now);
+    for (const r of this.routers) r.instance.tick(now);
+    this.sync?.tick();
+    this.engine.flush();
+  }
+
+  // ---- the sync daemons (ipvsadm --start-daemon / --stop-daemon, or the config's ha.sync)
+
+  startSync(settings: ConstructorParameters<typeof SyncDaemon>[3], role?: 'master' | 'backup'): void {
+    if (this.sync && (this.sync.settings.iface !== settings.iface || this.sync.settings.syncid !== settings.syncid)) {
+      if (role && (this.syncDaemons.master || this.syncDaemons.backup) && !this.followsVrrp) throw new Error(`a sync daemon already runs on ${this.sync.settings.iface.name} (syncid ${this.sync.settings.syncid}): stop it first`);
+      this.sync.stop();
+      this.sync = null;
+    }
+    this.sync ??= new SyncDaemon(this.router, this.engine, this.director, settings, this.log);
+    this.sync.onTableComplete = (from, count) => this.resyncComplete(from, count);
+    this.listen();
+    if (role) {
+      this.followsVrrp = false;
+      this.syncDaemons[role] = true;
+    }
+    this.updateSyncRole();
+  }
+
+  stopSync(role?: 'master' | 'backup'): void {
+    if (!this.sync) return;
+    if (role) this.syncDaemons[role] = false;
+    else this.syncDaemons = { master: false, backup: false };
+    this.followsVrrp = false;
+    if (!this.syncDaemons.master && !this.syncDaemons.backup) {
+      this.sync.stop();
+      this.sync = null;
+      this.listen();
+    } else this.updateSyncRole();
+  }
+
+  private updateSyncRole(): void {
+    const s = this.sync;
+    if (!s) return;
+    if (this.followsVrrp) {
+      const first = this.routers[0].instance;
+      s.sending = first.state === VrrpState.Master;
+      s.receiving = !s.sending;
+      if (s.settings.peer === null) s.trustedSource = first.master?.address ?? null;
+    } else {
+      s.sending = this.syncDaemons.master;
+      s.receiving = this.syncDaemons.backup;
+    }
+  }
+
+  // ---- bulk resync
+
+  private pursueResync(now: number): void {
+    const first = this.routers[0].instance;
+    if (now - this.resync.startedAt >= this.resyncTimeoutMs) return this.endResync('gave up', now, null);
+    const master = first.master;
+    if (master === null) {
+      // Nobody has advertised for a whole master-down interval: there is no table to wait for.
+      if (now - this.resync.startedAt >= first.masterDownMs) this.endResync('done', now, 0, 'no master heard: nothing to resync');
+      return;
+    }
+    if (now - this.resync.lastRequestAt < RESYNC_RETRY_MS) return;
+    this.resync.lastRequestAt = now;
+    this.log.info({ master: formatIpv4(master.address) }, 'sync: asking the master for its whole table before this director may become master');
+    this.sync!.trustedSource ??= master.address;
+    this.sync!.requestTable(master.address);
+  }
+
+  private resyncComplete(from: Ipv4, count: number): void {
+    if (this.resync.state !== 'waiting') return;
+    this.endResync('done', this.now(), count, `table received from ${formatIpv4(from)}`);
+  }
+
+  private endResync(state: 'done' | 'gave up', now: number, entries: number | null, why = ''): void {
+    const ms = Math.round(now - this.resync.startedAt);
+    this.resync = { ...this.resync, state, doneMs: ms, entries };
+    for (const r of this.routers) r.instance.holdMastership = false;
+    if (state === 'done') this.log.info({ ms, entries, connections: this.director.table.size }, `sync: resync complete (${why}); this director may now become master`);
+    else this.log.warn({ ms, connections: this.director.table.size }, `sync: no table from a peer within ${this.resyncTimeoutMs} ms; this director may become master without it`);
+  }
+
+  // ---- VRRP
+
+  advertise(r: VirtualRouter, priority: number): void {
+    const slot = this.engine.allocate(); // counted by the engine when the pool is empty
+    if (slot < 0) return;
+    const offset = this.engine.layout.headroom;
+    const ipAt = this.engine.slotOffset(slot) + offset + ETH_HEADER;
+    const src = r.instance.settings.address;
+    const s = r.instance.settings;
+    const length = this.vrrp.point(this.b, ipAt + IPV4_MIN_HEADER).write(r.version, s.vrid, priority, s.intervalCs, r.addresses.map((a) => a.address), src, VRRP_GROUP);
+    this.ip.point(this.b, ipAt).write({ tos: 0xc0, totalLength: IPV4_MIN_HEADER + length, id: this.router.nextIpId(), ttl: VRRP_TTL, protocol: PROTO_VRRP, src, dst: VRRP_GROUP });
+    this.router.stats[C.vrrp_adverts_sent]++;
+    const useVmac = r.useVmac && r.instance.state === VrrpState.Master;
+    this.router.transmitMulticast(r.iface, slot, offset, ETH_HEADER + IPV4_MIN_HEADER + length, VRRP_MULTICAST_MAC, useVmac ? r.vmac : r.iface.mac);
+    if (r.garpsOwed > 0 && priority !== 0) {
+      r.garpsOwed--;
+      for (const a of r.addresses) this.router.gratuitousArp(a.iface, a.address);
+    }
+  }
+
+  transition(r: VirtualRouter, from: VrrpState, to: VrrpState, reason: string): void {
+    this.router.stats[C.vrrp_transitions]++;
+    const master = to === VrrpState.Master;
+    for (const a of r.addresses) this.router.setVrrpAddress(a.iface, a.address, master);
+    if (r.useVmac) for (const a of r.addresses) a.iface.vmac = master ? r.vmac : null;
+    // Two gratuitous ARPs: with the first advertisement, and the next (the gateway may miss one).
+    r.garpsOwed = master ? 2 : 0;
+    const peer = r.instance.master;
+    const fields = { vrrp: r.name, vrid: r.instance.settings.vrid, iface: r.iface.name, priority: r.instance.settings.priority, ...(peer ? { master: formatIpv4(peer.address), masterPriority: peer.priority } : {}) };
+    this.log.warn(fields, `vrrp: ${VRRP_STATE_NAMES[from]} -> ${VRRP_STATE_NAMES[to]} (${reason})`);
+    if (r === this.routers[0]) this.updateSyncRole();
+  }
+
+  // ---- the router's listener
+
+  joined(group: Ipv4): boolean {
+    return (group === VRRP_GROUP && this.routers.length > 0) || (group === SYNC_GROUP && this.sync !== null);
+  }
+
+  receive(iface: Interface, ipAt: number, length: number): boolean {
+    const ip = this.ip.point(this.b, ipAt);
+    if (ip.protocol === PROTO_VRRP) {
+      this.receiveVrrp(iface, ipAt, length);
+      return true;
+    }
+    return this.sync !== null && this.sync.receive(ipAt, length);
+  }
+
+  private receiveVrrp(iface: Interface, ipAt: number, length: number): void {
+    const stats = this.router.stats;
+    const ip = this.ip.point(this.b, ipAt);
+    const src = ip.src;
+    const v = this.vrrp.point(this.b, ip.payloadOffset);
+    // RFC 5798 7.1: TTL 255 (it came from this link), to the group, a valid advertisement.
+    if (ip.ttl !== VRRP_TTL || ip.dst !== VRRP_GROUP || !v.validAdvertisement(length - ip.headerLength, src, ip.dst)) {
+      stats[C.vrrp_bad_adverts]++;
+      return;
+    }
+    const vrid = v.vrid;
+    const r = this.routers.find((x) => x.iface === iface && x.instance.settings.vrid === vrid);
+    if (r === undefined) {
+      stats[C.vrrp_other_vrid]++;
+      return;
+    }
+    if (src === r.instance.settings.address) return; // our own, looped back by the switch
+    if (v.version !== r.version) {
+      stats[C.vrrp_bad_adverts]++;
+      return;
+    }
+    stats[C.vrrp_adverts_received]++;
+    const wasMaster = r.instance.master?.address;
+    r.instance.receive(this.now(), src, v.priority, v.intervalCs);
+    if (r === this.routers[0] && r.instance.master?.address !== wasMaster) this.updateSyncRole();
+  }
+
+  // ---- status (tapvsadm -L --daemon, metrics)
+
+  vrrpStatus(): VrrpStatus[] {
+    return this.routers.map((r) => ({
+      name: r.name,
+      iface: r.iface.name,
+      vrid: r.instance.settings.vrid,
+      state: VRRP_STATE_NAMES[r.instance.state],
+      priority: r.instance.settings.priority,
+      transitions: r.instance.transitions,
+      master: r.instance.state === VrrpState.Master ? 'self' : r.instance.master ? formatIpv4(r.instance.master.address) : null,
+      holding: r.instance.holdMastership,
+    }));
+  }
+
+  syncStatus(): SyncStatus | null {
+    const s = this.sync;
+    if (!s) return null;
+    return {
+      master: this.followsVrrp || this.syncDaemons.master,
+      backup: this.followsVrrp || this.syncDaemons.backup,
+      sending: s.sending,
+      receiving: s.receiving,
+      iface: s.settings.iface.name,
+      syncid: s.settings.syncid,
+      peer: s.settings.peer === null ? null : formatIpv4(s.settings.peer),
+      resync: { state: this.resync.state, ms: this.resync.doneMs, entries: this.resync.entries },
+    };
+  }
+}
