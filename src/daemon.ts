@@ -22,6 +22,8 @@ import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/n
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 import { HighAvailability } from './ha/ha.js';
 import { readHandoff, writeHandoff } from './ha/handoff.js';
+import type { DaemonView } from './control/ipvsadm-format.js';
+import type { DaemonSpec } from './control/ipvsadm-args.js';
 
 /** How long start-up waits for a taken-over NIC's link before it carries on without. */
 const CARRIER_WAIT_MS = 10_000;
@@ -111,10 +113,11 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
     engine.destroy();
     throw e;
   }
+  const director = router.director as Director;
+  // Before the announcement: a VRRP backup must not announce the addresses its master holds.
+  const ha = new HighAvailability(router, engine, director, config.ha, log);
   router.announce();
   const timer = setInterval(() => router.tick(), TICK_MS);
-  const director = router.director as Director;
-  const ha = new HighAvailability(router, engine, director, config.ha, log);
   ha.start();
   return {
     engine,
@@ -176,6 +179,7 @@ function metricsSnapshot(r: RunningRouter): MetricsSnapshot {
     ipvs: r.admin.list(),
     table: { entries: r.director.table.size, capacity: r.director.table.capacity },
     defenseActive: { drop_entry: defense.dropEntry, drop_packet: defense.dropPacket, secure_tcp: defense.secureTcp },
+    ha: { vrrp: r.ha.vrrpStatus(), resync: r.ha.syncStatus()?.resync ?? null },
   };
 }
 
@@ -230,7 +234,7 @@ class HealthCheckers {
 }
 
 /** Operations the read-only socket serves: looking, never changing. */
-const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-timeouts', 'counters', 'trace']);
+const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-timeouts', 'counters', 'trace', 'daemon']);
 
 export async function runDaemon(configFile: string, logFile: LogFile | null = null): Promise<void> {
   let config = loadConfig(configFile);
@@ -323,6 +327,34 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
 
 type Args = Record<string, unknown>;
 
+/** `tapvsadm -L --daemon`: the sync daemons and VRRP instances. */
+function daemonView(r: RunningRouter): DaemonView {
+  const s = r.ha.syncStatus();
+  const iface = s ? r.router.interfaceByName(s.iface) : undefined;
+  return { sync: s ? { ...s, maxlen: (iface?.mtu ?? 1500) - 28 } : null, vrrp: r.ha.vrrpStatus() };
+}
+
+/** ipvsadm's --start-daemon and --stop-daemon. */
+function syncDaemonOp(r: RunningRouter, op: string, spec: unknown): null {
+  const d = spec as Partial<DaemonSpec> | undefined;
+  if (!d || (d.state !== 'master' && d.state !== 'backup')) throw new AdminError("'daemon.state' must be master or backup");
+  if (op === 'stop-daemon') {
+    r.ha.stopSync(d.state);
+    return null;
+  }
+  const iface = typeof d.iface === 'string' ? r.router.interfaceByName(d.iface) : undefined;
+  if (!iface) throw new AdminError(`no interface named '${String(d.iface)}' (tapvs interfaces: ${r.router.interfaces.map((i) => i.name).join(', ')})`);
+  if (iface.sourceFor(0) === null) throw new AdminError(`interface '${iface.name}' has no address to send sync from`);
+  const syncid = d.syncid ?? 0;
+  if (!Number.isInteger(syncid) || syncid < 0 || syncid > 255) throw new AdminError('syncid must be 0..255');
+  try {
+    r.ha.startSync({ iface, syncid, peer: null }, d.state);
+  } catch (e) {
+    throw new AdminError((e as Error).message);
+  }
+  return null;
+}
+
 /** Attaches a tracer while anyone watches, and takes it away with the last watcher. */
 function traceStream(router: Router, filter: ReturnType<typeof parseTraceFilter>): Stream {
   return new Stream((send) => {
@@ -391,6 +423,11 @@ function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], o
       return ops.batch(a.commands);
     case 'trace':
       return traceStream(r.router, parseTraceFilter(typeof a.match === 'string' ? a.match : undefined));
+    case 'daemon':
+      return daemonView(r);
+    case 'start-daemon':
+    case 'stop-daemon':
+      return syncDaemonOp(r, op, a.daemon);
     default:
       return adminOp(r.admin, op, a);
   }

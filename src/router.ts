@@ -86,6 +86,8 @@ export interface LocalListener {
   joined(group: Ipv4): boolean;
   /** An IPv4 packet at `ipAt` of `length` bytes; true when it was this listener's. */
   receive(iface: Interface, ipAt: number, length: number): boolean;
+  /** Another host claims (in ARP) an address VRRP gave us: two masters at once. */
+  claimed(iface: Interface, addr: Ipv4, mac: string): void;
 }
 
 export interface RouterOptions {
@@ -305,8 +307,12 @@ export class Router implements FrameHandler {
     const targetIp = arp.targetIp;
     const now = this.now;
 
-    if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.mac, 0) && !this.vrrpActive.has(senderIp)) {
-      this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
+    if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.macFor(senderIp), 0)) {
+      // A VRRP address is not defended: VRRP settles who holds it. While we hold it, another
+      // claimant is a second master (a partition), which VRRP alone may never see.
+      const vrrp = this.vrrpActive.get(senderIp);
+      if (vrrp === undefined) this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
+      else if (vrrp) this.listener?.claimed(iface, senderIp, formatMac(this.b, arp.senderMacOffset));
       return this.drop(slot, C.arp_conflict);
     }
 

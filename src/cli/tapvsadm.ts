@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnPage, ListView, ServiceRef, Timeouts } from '../control/admin.js';
 import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
 import { USAGE, UsageError, parseIpvsadm, type Parsed } from '../control/ipvsadm-args.js';
-import { CONNECTIONS_HEADER, formatConnectionRows, formatList, formatSave, formatTimeout } from '../control/ipvsadm-format.js';
+import { CONNECTIONS_HEADER, formatConnectionRows, formatDaemons, formatList, formatSave, formatTimeout, type DaemonView } from '../control/ipvsadm-format.js';
 import { controlRequest } from '../control/socket.js';
 
 const sameService = (a: ServiceRef, b: ServiceRef) => a.fwmark === b.fwmark && (a.fwmark !== 0 || (a.protocol === b.protocol && a.vip === b.vip && a.port === b.port));
@@ -28,6 +28,7 @@ async function execute(p: Parsed, socket: string, out: (s: string) => void): Pro
         return;
       }
       if (p.list.timeout) return out(formatTimeout((await ask('get-timeouts')) as Timeouts));
+      if (p.list.daemon) return out(formatDaemons((await ask('daemon')) as DaemonView));
       const view = (await ask('list')) as ListView;
       if (p.service) {
         const only = view.services.find((s) => sameService(s, p.service!));
@@ -80,6 +81,9 @@ function changeOf(p: Parsed): ({ op: string } & Record<string, unknown>) | null 
       return { op: 'zero', ...(p.service ? { service: p.service } : {}) };
     case 'set':
       return { op: 'set-timeouts', timeouts: p.set };
+    case 'start-daemon':
+    case 'stop-daemon':
+      return { op: p.command, daemon: p.daemon };
     default:
       return null;
   }

@@ -18,6 +18,8 @@ export type Command =
   | 'list'
   | 'zero'
   | 'set'
+  | 'start-daemon'
+  | 'stop-daemon'
   | 'help'
   | 'version';
 
@@ -31,6 +33,15 @@ export interface ListOptions {
   timeout: boolean;
   thresholds: boolean;
   persistentConn: boolean;
+  /** -L --daemon: the sync daemons. */
+  daemon: boolean;
+}
+
+/** --start-daemon / --stop-daemon: which daemon, and (to start) where and with which syncid. */
+export interface DaemonSpec {
+  state: 'master' | 'backup';
+  iface?: string;
+  syncid?: number;
 }
 
 export interface Parsed {
@@ -39,6 +50,7 @@ export interface Parsed {
   dest?: DestSpec;
   set?: { tcp: number; tcpfin: number; udp: number };
   list: ListOptions;
+  daemon?: DaemonSpec;
   socket?: string;
 }
 
@@ -74,6 +86,8 @@ const WITH_VALUE: Record<string, string> = {
   y: 'l-threshold', 'l-threshold': 'l-threshold',
   b: 'sched-flags', 'sched-flags': 'sched-flags',
   pe: 'pe',
+  'mcast-interface': 'mcast-interface',
+  syncid: 'syncid',
   socket: 'socket',
 };
 
@@ -84,7 +98,7 @@ const FLAGS: Record<string, string> = {
   n: 'numeric', numeric: 'numeric',
   c: 'connection', connection: 'connection',
   o: 'ops', ops: 'ops',
-  stats: 'stats', rate: 'rate', exact: 'exact', sort: 'sort', timeout: 'timeout', thresholds: 'thresholds', 'persistent-conn': 'persistent-conn',
+  daemon: 'daemon', stats: 'stats', rate: 'rate', exact: 'exact', sort: 'sort', timeout: 'timeout', thresholds: 'thresholds', 'persistent-conn': 'persistent-conn',
 };
 
 const DEFAULT_PERSISTENCE = 300;
@@ -102,7 +116,8 @@ function number(text: string | undefined, what: string, max: number): number {
 }
 
 export function parseIpvsadm(argv: string[]): Parsed {
-  const list: ListOptions = { numeric: false, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false };
+  const list: ListOptions = { numeric: false, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false, daemon: false };
+  let daemonState: string | undefined;
   let command: Command | undefined;
   const values: Record<string, string> = {};
   const flags = new Set<string>();
@@ -144,6 +159,10 @@ export function parseIpvsadm(argv: string[]): Parsed {
         set = { tcp: number(a, 'timeout', 2 ** 31), tcpfin: number(b, 'timeout', 2 ** 31), udp: number(c, 'timeout', 2 ** 31) };
         i += 3;
       }
+    } else if (name === 'start-daemon' || name === 'stop-daemon') {
+      setCommand(name);
+      daemonState = tokens[++i];
+      if (daemonState !== 'master' && daemonState !== 'backup') throw new UsageError(`--${name} needs master or backup`);
     } else if (name === 'p' || name === 'persistent') {
       const next = tokens[i + 1];
       if (next !== undefined && /^\d+$/.test(next)) {
@@ -176,9 +195,16 @@ export function parseIpvsadm(argv: string[]): Parsed {
   list.timeout = flags.has('timeout');
   list.thresholds = flags.has('thresholds');
   list.persistentConn = flags.has('persistent-conn');
+  list.daemon = flags.has('daemon');
 
   const parsed: Parsed = { command, list, socket: values.socket };
   if (set) parsed.set = set;
+  if (daemonState !== undefined) {
+    parsed.daemon = { state: daemonState as DaemonSpec['state'] };
+    if (values['mcast-interface'] !== undefined) parsed.daemon.iface = values['mcast-interface'];
+    if (values.syncid !== undefined) parsed.daemon.syncid = number(values.syncid, 'syncid', 255);
+    if (command === 'start-daemon' && parsed.daemon.iface === undefined) throw new UsageError('--start-daemon needs --mcast-interface (a tapvs interface name)');
+  } else if (values['mcast-interface'] !== undefined || values.syncid !== undefined) throw new UsageError('--mcast-interface and --syncid go with --start-daemon');
 
   const kinds = ['tcp-service', 'udp-service', 'fwmark-service'].filter((k) => values[k] !== undefined);
   if (kinds.length > 1) throw new UsageError('You may only specify one virtual service');
@@ -250,6 +276,9 @@ export const USAGE = `tapvsadm: ipvsadm's commands for tapvs (over its control s
   tapvsadm -L|l [-t|u|f service-address] [-n] [-c] [--stats] [--rate] [--exact] [--sort] [--thresholds] [--persistent-conn] [--timeout]
   tapvsadm -Z [-t|u|f service-address]
   tapvsadm --set tcp tcpfin udp
+  tapvsadm --start-daemon master|backup --mcast-interface IFACE [--syncid N]
+  tapvsadm --stop-daemon master|backup
+  tapvsadm -L --daemon
 
   --socket PATH (or TAPVS_SOCKET): the tapvs control socket (default /run/tapvs/tapvs.sock)
   -g direct routing (Route), -m NAT (Masq), -i IP-in-IP (Tunnel)

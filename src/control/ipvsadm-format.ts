@@ -123,3 +123,25 @@ export function formatConnectionRows(conns: ConnView[]): string {
 }
 
 export const formatTimeout = (t: Timeouts) => `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`;
+
+/** What `tapvsadm -L --daemon` shows: the sync daemons (src/ha/), then the VRRP instances. */
+export interface DaemonView {
+  sync: { master: boolean; backup: boolean; iface: string; syncid: number; maxlen: number; peer: string | null; sending: boolean; resync: { state: string; ms: number | null; entries: number | null } } | null;
+  vrrp: { name: string; iface: string; vrid: number; state: string; priority: number; transitions: number; master: string | null; holding: boolean }[];
+}
+
+/** ipvsadm's daemon lines (as ipvsadm 1.29+ prints them), then one line per VRRP instance. */
+export function formatDaemons(v: DaemonView): string {
+  const lines: string[] = [];
+  const s = v.sync;
+  if (s) {
+    const where = `mcast=${s.iface}, syncid=${s.syncid}, maxlen=${s.maxlen}, ${s.peer ? `peer=${s.peer}` : 'group=224.0.0.81'}, port=8848, ttl=1`;
+    if (s.master) lines.push(`master sync daemon (${where})`);
+    if (s.backup) lines.push(`backup sync daemon (${where})`);
+  }
+  for (const r of v.vrrp) {
+    const master = r.state === 'MASTER' ? '' : `, master ${r.master ?? 'unknown'}`;
+    lines.push(`vrrp instance ${r.name} (${r.iface}, vrid ${r.vrid}, priority ${r.priority}): ${r.state}${master}${r.holding ? ', waiting for the table' : ''}, ${r.transitions} transitions`);
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}

@@ -12,7 +12,11 @@ export interface MetricsSnapshot {
   ipvs: ListView;
   table: { entries: number; capacity: number };
   defenseActive: Record<string, boolean>;
+  /** VRRP instances and the sync daemon (src/ha/); sync messages and entries are router events. */
+  ha: { vrrp: { name: string; vrid: number; state: string; transitions: number; priority: number }[]; resync: { state: string; ms: number | null; entries: number | null } | null };
 }
+
+const VRRP_STATES = ['INIT', 'BACKUP', 'MASTER'];
 
 type Labels = Record<string, string>;
 
@@ -70,6 +74,17 @@ export function renderMetrics(m: MetricsSnapshot): string {
         out.sample('tapvs_real_server_bytes_total', 'counter', 'Bytes to (in) and from (out, NAT) a real server.', { ...labels, direction }, bytes);
       }
     }
+  }
+  for (const v of m.ha.vrrp) {
+    const labels = { instance: v.name, vrid: String(v.vrid) };
+    for (const state of VRRP_STATES) out.sample('tapvs_vrrp_state', 'gauge', 'The VRRP state of an instance: 1 for the state it is in.', { ...labels, state }, v.state === state ? 1 : 0);
+    out.sample('tapvs_vrrp_transitions_total', 'counter', 'VRRP state changes of an instance.', labels, v.transitions);
+    out.sample('tapvs_vrrp_priority', 'gauge', 'The VRRP priority an instance advertises.', labels, v.priority);
+  }
+  if (m.ha.resync) {
+    out.sample('tapvs_sync_resync_done', 'gauge', 'Whether the bulk resync of a (re)joining director has ended (1: table received or none to get; 0: waiting or gave up).', {}, m.ha.resync.state === 'done' ? 1 : 0);
+    out.sample('tapvs_sync_resync_seconds', 'gauge', 'How long the bulk resync took.', {}, (m.ha.resync.ms ?? 0) / 1000);
+    out.sample('tapvs_sync_resync_entries', 'gauge', 'Entries the peer said its table held at the bulk resync.', {}, m.ha.resync.entries ?? 0);
   }
   const mem = process.memoryUsage();
   out.sample('tapvs_process_heap_used_bytes', 'gauge', 'V8 heap in use.', {}, mem.heapUsed);

@@ -73,14 +73,18 @@ class VirtualRouter {
     this.instance = new VrrpInstance(settings, {
       advertise: (priority) => ha.advertise(this, priority),
       transition: (from, to, reason) => ha.transition(this, from, to, reason),
-      twoMasters: (peer, priority) => {
-        ha.router.stats[C.vrrp_two_masters]++;
-        const now = performance.now();
-        if (now - this.twoMastersLoggedAt < TWO_MASTERS_LOG_MS) return;
-        this.twoMastersLoggedAt = now;
-        ha.log.warn({ vrrp: name, vrid: settings.vrid, peer: formatIpv4(peer), peerPriority: priority, priority: settings.priority }, 'vrrp: two masters at once (a partition healing?); we outrank the other, which should step down');
-      },
+      twoMasters: (peer, priority) => this.twoMasters({ peer: formatIpv4(peer), peerPriority: priority }, 'we outrank the other master, which should step down'),
     });
+  }
+
+  /** Counted always, logged at most every TWO_MASTERS_LOG_MS. */
+  twoMasters(fields: Record<string, unknown>, why: string): void {
+    this.ha.router.stats[C.vrrp_two_masters]++;
+    const now = performance.now();
+    if (now - this.twoMastersLoggedAt < TWO_MASTERS_LOG_MS) return;
+    this.twoMastersLoggedAt = now;
+    const s = this.instance.settings;
+    this.ha.log.warn({ vrrp: this.name, vrid: s.vrid, priority: s.priority, ...fields }, `vrrp: two masters at once (${why})`);
   }
 }
 
@@ -271,6 +275,11 @@ export class HighAvailability implements LocalListener {
 
   joined(group: Ipv4): boolean {
     return (group === VRRP_GROUP && this.routers.length > 0) || (group === SYNC_GROUP && this.sync !== null);
+  }
+
+  claimed(_iface: Interface, addr: Ipv4, mac: string): void {
+    const r = this.routers.find((x) => x.addresses.some((a) => a.address === addr));
+    if (r && r.instance.state === VrrpState.Master) r.twoMasters({ address: formatIpv4(addr), claimedBy: mac }, 'another host claims our address in ARP; VRRP between us may be blocked');
   }
 
   receive(iface: Interface, ipAt: number, length: number): boolean {

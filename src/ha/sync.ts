@@ -40,7 +40,7 @@ const MULTICAST_TTL = 1;
 const HEADERS = ETH_HEADER + IPV4_MIN_HEADER + UDP_HEADER;
 /** Entries a bulk transfer sends per tick, and ids it may scan for them: a tick's cost is bounded. */
 const BULK_ENTRIES_PER_TICK = 8192;
-const BULK_SCAN_PER_TICK = 65536;
+const BULK_SCAN_PER_TICK = 262_144;
 const SYNC_MULTICAST_MAC = multicastMac(SYNC_GROUP);
 
 export interface SyncSettings {

@@ -6,6 +6,10 @@
 //                                                                  dr:  ├── rs1 192.168.1.11 ... (VIP on lo, arp_ignore)
 //   nat: director 10.20.0.1 ── [private] ── rs1 10.20.0.11, rs2 10.20.0.12 ...
 //   tun: as dr, but packets reach the real servers in IP-in-IP, which `tapvs agent` decapsulates
+//   --ha: a second director, director2 192.168.1.9 (nat: 10.20.0.3), in a VRRP pair with the
+//   first (director1, priority 150 against 100) and syncing its connections; nat's real servers
+//   route through the pair's address 10.20.0.1, which VRRP moves with the VIP.
+//   --ha keepalived: director2 is keepalived (VRRP only, the VIP on its kernel; no forwarding).
 
 import { join } from 'node:path';
 import { stateDir, tapvsBundle, type LabHost, type LabSpec } from './lab.js';
@@ -60,6 +64,74 @@ export interface DirectorLabOptions {
   healthCheck?: Record<string, unknown>;
   /** The director's config section (table size, timeouts, defences). */
   director?: Record<string, unknown>;
+  /** A pair of directors: two tapvs, or tapvs and keepalived (VRRP only). */
+  ha?: 'tapvs' | 'keepalived';
+  /** VRRP settings for both sides of the pair (version, interval, preempt). */
+  vrrp?: { version?: 2 | 3; advertIntervalMs?: number; preempt?: boolean; virtualMac?: boolean; priorities?: [number, number] };
+}
+
+export const VRID = 51;
+/** Where nat's real servers send their replies: the address VRRP moves with the VIP. */
+export const NAT_GATEWAY = '10.20.0.1';
+
+/** The ha section of one director of the pair. */
+function haSection(nat: boolean, priority: number, opts: DirectorLabOptions, sync: boolean): Record<string, unknown> {
+  const v = opts.vrrp ?? {};
+  return {
+    vrrp: [
+      {
+        name: 'VI_1',
+        iface: 'lan',
+        vrid: VRID,
+        priority,
+        ...(v.version ? { version: v.version } : {}),
+        ...(v.advertIntervalMs ? { advertIntervalMs: v.advertIntervalMs } : {}),
+        ...(v.preempt === false ? { preempt: false } : {}),
+        ...(v.virtualMac ? { virtualMac: true } : {}),
+        addresses: [VIP, ...(nat ? [{ address: NAT_GATEWAY, iface: 'private' }] : [])],
+      },
+    ],
+    ...(sync ? { sync: { iface: 'lan' } } : {}),
+  };
+}
+
+/** keepalived.conf for the peer: one VRRP instance over the same VRID and addresses. */
+export function keepalivedConf(opts: DirectorLabOptions, priority: number): string {
+  const v = opts.vrrp ?? {};
+  const seconds = (v.advertIntervalMs ?? 1000) / 1000;
+  return [
+    'global_defs {',
+    '  router_id tapvs-lab-peer',
+    `  vrrp_version ${v.version ?? 3}`,
+    '}',
+    'vrrp_instance VI_1 {',
+    '  state BACKUP',
+    '  interface eth0',
+    `  virtual_router_id ${VRID}`,
+    `  priority ${priority}`,
+    `  advert_int ${seconds}`,
+    ...(v.preempt === false ? ['  nopreempt'] : []),
+    '  virtual_ipaddress {',
+    `    ${VIP}/32`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The lab host that runs keepalived as director2. */
+function keepalivedPeer(prefix: string, opts: DirectorLabOptions, priority: number): LabHost {
+  const dir = stateDir(prefix);
+  const conf = join(dir, 'keepalived.conf');
+  const encoded = Buffer.from(keepalivedConf(opts, priority)).toString('base64');
+  return {
+    name: 'director2',
+    segment: 'lan',
+    address: '192.168.1.9/24',
+    gateway: '192.168.1.1',
+    setup: [['sh', '-c', `echo ${encoded} | base64 -d > ${conf}`]],
+    daemons: [{ name: 'keepalived', cmd: ['keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp', '--use-file', conf, '--pid', join(dir, 'keepalived.pid'), '--vrrp_pid', join(dir, 'keepalived-vrrp.pid')] }],
+  };
 }
 
 export function directorLab(prefix: string, topology: DirectorTopology, opts: DirectorLabOptions = {}): LabSpec {
@@ -75,11 +147,34 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
       name,
       segment: nat ? 'private' : 'lan',
       address: nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`,
-      gateway: nat ? '10.20.0.1' : '192.168.1.1',
+      gateway: nat ? NAT_GATEWAY : '192.168.1.1',
       setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP))), ...http.setup!],
       daemons: [...http.daemons!, ...(tunnel ? tunnel.daemons! : [])],
     };
   });
+  const priorities = opts.vrrp?.priorities ?? [150, 100];
+  const director = (name: string, lan: string, privateAddress: string, priority: number) => ({
+    name,
+    interfaces: [
+      { name: 'lan', segment: 'lan', addresses: [lan] },
+      ...(nat ? [{ name: 'private', segment: 'private', addresses: [privateAddress] }] : []),
+    ],
+    routes: [{ to: 'default', via: '192.168.1.1' }],
+    ...(opts.director || opts.ha ? { extra: { ...(opts.director ? { director: opts.director } : {}), ...(opts.ha ? { ha: haSection(nat, priority, opts, opts.ha === 'tapvs') } : {}) } } : {}),
+    services: [
+      {
+        protocol: 'tcp',
+        vip: VIP,
+        port: 80,
+        scheduler: opts.scheduler ?? 'rr',
+        ...(opts.persistence ? { persistence: opts.persistence } : {}),
+        ...(opts.healthCheck ? { healthCheck: opts.healthCheck } : {}),
+        iface: 'lan',
+        realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
+      },
+    ],
+  });
+  const pair = opts.ha ? [director('director1', '192.168.1.10/24', '10.20.0.2/24', priorities[0]), ...(opts.ha === 'tapvs' ? [director('director2', '192.168.1.9/24', '10.20.0.3/24', priorities[1])] : [])] : null;
   return {
     prefix,
     segments: nat ? ['wan', 'lan', 'private'] : ['wan', 'lan'],
@@ -89,29 +184,8 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
       { name: 'client', segment: 'wan', address: '10.0.0.2/24', gateway: '10.0.0.1' },
       { name: 'gateway', segment: 'wan', address: '10.0.0.1/24', moreInterfaces: [{ segment: 'lan', address: '192.168.1.1/24' }], forwarding: true },
       ...servers,
+      ...(opts.ha === 'keepalived' ? [keepalivedPeer(prefix, opts, priorities[1])] : []),
     ],
-    routers: [
-      {
-        name: 'director',
-        interfaces: [
-          { name: 'lan', segment: 'lan', addresses: ['192.168.1.10/24'] },
-          ...(nat ? [{ name: 'private', segment: 'private', addresses: ['10.20.0.1/24'] }] : []),
-        ],
-        routes: [{ to: 'default', via: '192.168.1.1' }],
-        ...(opts.director ? { extra: { director: opts.director } } : {}),
-        services: [
-          {
-            protocol: 'tcp',
-            vip: VIP,
-            port: 80,
-            scheduler: opts.scheduler ?? 'rr',
-            ...(opts.persistence ? { persistence: opts.persistence } : {}),
-            ...(opts.healthCheck ? { healthCheck: opts.healthCheck } : {}),
-            iface: 'lan',
-            realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
-          },
-        ],
-      },
-    ],
+    routers: pair ?? [director('director', '192.168.1.10/24', '10.20.0.1/24', 0)],
   };
 }

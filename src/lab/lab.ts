@@ -6,7 +6,7 @@
 // root namespace, so tearing a lab down is deleting its namespaces.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultMac } from '../control/config.js';
@@ -224,7 +224,7 @@ async function startTapvsRouter(spec: LabSpec, router: LabRouter, state: LabStat
   const dir = stateDir(spec.prefix);
   const config = join(dir, `${router.name}.json`);
   const log = join(dir, `${router.name}.log`);
-  writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
+  if (!existsSync(config)) writeFileSync(config, JSON.stringify(routerConfig(spec.prefix, router), null, 2));
   const fd = openSync(log, 'w');
   const child = spawn('ip', ['netns', 'exec', switchNs(spec.prefix), process.execPath, tapvsBundle(), 'run', '--config', config], {
     detached: true,
@@ -262,6 +262,30 @@ async function startApplianceRouter(spec: LabSpec, router: LabRouter, state: Lab
   state.routers.push({ name: router.name, pid: vm.pid, config, log: vm.log, namespace: sw, taps, console: vm.console, monitor: vm.monitor });
   saveState(state);
   await waitForAppliance(vm, () => alive(vm.pid));
+}
+
+/**
+ * Stops one tapvs router of a lab that is up, with `signal` (SIGKILL: a crash; SIGTERM: a
+ * graceful stop), and waits until it is gone. Its log stays, as NAME.log, for the next start.
+ */
+export async function stopLabRouter(prefix: string, name: string, signal: NodeJS.Signals): Promise<void> {
+  const r = readState(prefix)?.routers.find((x) => x.name === name);
+  if (!r) throw new Error(`lab '${prefix}' has no router '${name}'`);
+  if (alive(r.pid)) process.kill(r.pid, signal);
+  for (let i = 0; i < 250 && alive(r.pid); i++) await new Promise((res) => setTimeout(res, 20));
+  if (alive(r.pid)) throw new Error(`router ${name} (pid ${r.pid}) did not stop on ${signal}`);
+}
+
+/** Starts a stopped tapvs router again on its config; the old log moves to NAME.previous.log. */
+export async function startLabRouter(prefix: string, name: string): Promise<void> {
+  const state = readState(prefix);
+  const i = state?.routers.findIndex((x) => x.name === name) ?? -1;
+  if (!state || i < 0) throw new Error(`lab '${prefix}' has no router '${name}'`);
+  const old = state.routers[i];
+  if (alive(old.pid)) throw new Error(`router ${name} still runs (pid ${old.pid})`);
+  if (existsSync(old.log)) renameSync(old.log, old.log.replace(/\.log$/, '.previous.log'));
+  state.routers.splice(i, 1);
+  await startTapvsRouter(state.spec, state.spec.routers.find((x) => x.name === name)!, state);
 }
 
 /** Builds the lab and starts its routers. Tears down whatever it made if any step fails. */

@@ -503,7 +503,8 @@ export class Director implements L4Director {
     if (tcp && SYNCED_STATE[t.state(e)] === 0) return;
     if (!(tcp && changed) && t.packets(e) % SYNC_PERIOD !== SYNC_THRESHOLD) return;
     this.onSync!(e);
-    if (svc.persistent && (changed || t.packets(e) === SYNC_THRESHOLD)) {
+    // Its template goes with it the first time (it was synced when made; this refreshes its timer).
+    if (svc.persistent && (tcp ? changed && t.state(e) === TcpState.Established : t.packets(e) === SYNC_THRESHOLD)) {
       const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
       if (tpl !== NONE) this.onSync!(tpl);
     }
@@ -670,7 +671,7 @@ export class Director implements L4Director {
     out.vport = t.vport(e);
     out.dport = t.dport[e];
     out.fwmark = this.services[t.service[e]]?.key.fwmark ?? 0;
-    out.timeoutS = Math.max(1, Math.ceil(((t.expiresAt(e) - t.tick(now)) * TICK_MS) / 1000));
+    out.timeoutS = Math.max(1, Math.round(((t.expiresAt(e) - t.tick(now)) * TICK_MS) / 1000));
     const pe = (flags & ConnFlag.PeData) !== 0;
     out.caddr = pe ? 0 : t.caddr(e);
     out.callId = pe ? t.caddr(e) : -1;

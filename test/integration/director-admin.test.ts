@@ -171,11 +171,11 @@ test('tapvs trace explains each decision, including why a packet was dropped', a
   assert.match(syn!.decisions[1], /^new connection: scheduler wrr -> 192\.168\.1\.1[12]:80/);
   assert.is(syn!.decisions[2], 'state NONE -> SYN_RECV');
   assert.match(syn!.decisions[3], /^Route to 192\.168\.1\.1[12]:80$/);
-  // A bare ACK that belongs to no connection: the trace says why it went nowhere.
+  // A bare ACK that belongs to no connection: the trace says why it was refused, with a RST.
   const ack = spawnSync('sh', ['-c', `(sleep 1; ip netns exec ${prefix}-client hping3 -q -c 1 -A -p 80 -s 5555 ${VIP} >/dev/null 2>&1) & timeout 10 ${process.execPath} ${bundle} trace --json --count 1 --match 10.0.0.2:5555 --socket ${controlSocket(prefix, 'director')}`], { encoding: 'utf8', timeout: 30_000 });
   const dropped = JSON.parse(ack.stdout.trim()) as { packet: string; decisions: string[] };
   assert.match(dropped.packet, /\[\.\]/);
-  assert.equal(dropped.decisions, ['service TCP 192.168.1.2:80 wrr', 'drop: lvs_no_conn']);
+  assert.equal(dropped.decisions.filter((d) => !d.startsWith('send ')), ['service TCP 192.168.1.2:80 wrr', 'no connection for a mid-stream segment: reset', 'TCP reset to 10.0.0.2', 'drop: lvs_no_conn']);
 });
 
 if (!skipUnlessRoot('director-admin.test.ts')) test.run();

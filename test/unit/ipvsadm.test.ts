@@ -6,7 +6,7 @@ import type { ListView } from '../../src/control/admin.js';
 import { UsageError, parseIpvsadm } from '../../src/control/ipvsadm-args.js';
 import { formatConnections, formatList, formatSave, largeNumber } from '../../src/control/ipvsadm-format.js';
 
-const listOpts = (over = {}) => ({ numeric: true, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false, ...over });
+const listOpts = (over = {}) => ({ numeric: true, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false, daemon: false, ...over });
 const zeroStats = { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 };
 const zeroRates = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
 const dest = (address: string, method: 'dr' | 'nat' | 'tun', weight: number, active: number, inact: number) => ({

@@ -10,6 +10,7 @@ const snapshot: MetricsSnapshot = {
   ports: [{ iface: 'lan', counters: { rx_frames: 40 } }],
   table: { entries: 5, capacity: 1024 },
   defenseActive: { drop_entry: true, secure_tcp: false },
+  ha: { vrrp: [{ name: 'VI_1', vrid: 51, state: 'MASTER', transitions: 2, priority: 150 }], resync: { state: 'done', ms: 320, entries: 7 } },
   ipvs: {
     version: '1.2.1',
     size: 1024,
@@ -49,6 +50,15 @@ test('every sample is name{labels} value, under one HELP and TYPE per family', (
 test('label values are escaped', () => {
   const text = renderMetrics({ ...snapshot, ports: [{ iface: 'we"ird\\name', counters: { rx_frames: 1 } }] });
   assert.match(text, 'tapvs_port_events_total{iface="we\\"ird\\\\name",event="rx_frames"} 1');
+});
+
+test('VRRP state is one gauge per state, 1 for the one the instance is in; the resync says how long it took', () => {
+  const text = renderMetrics(snapshot);
+  assert.match(text, /^tapvs_vrrp_state\{instance="VI_1",vrid="51",state="MASTER"\} 1$/m);
+  assert.match(text, /^tapvs_vrrp_state\{instance="VI_1",vrid="51",state="BACKUP"\} 0$/m);
+  assert.match(text, /^tapvs_vrrp_transitions_total\{instance="VI_1",vrid="51"\} 2$/m);
+  assert.match(text, /^tapvs_sync_resync_seconds 0\.32$/m);
+  assert.match(text, /^tapvs_sync_resync_entries 7$/m);
 });
 
 test.run();

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VrrpInstance, VrrpState, VRRP_STATE_NAMES } from '../../src/ha/vrrp.ts';
-import { PROTO_VRRP, VRRP_GROUP, VrrpView, virtualMac } from '../../src/packet/vrrp.ts';
-import { parseIpv4 } from '../../src/packet/address.ts';
-import { pseudoHeaderSum, checksum } from '../../src/packet/checksum.ts';
+import { VrrpInstance, VrrpState, VRRP_STATE_NAMES } from '../../src/ha/vrrp.js';
+import { PROTO_VRRP, VRRP_GROUP, VrrpView, virtualMac } from '../../src/packet/vrrp.js';
+import { parseIpv4 } from '../../src/packet/address.js';
+import { pseudoHeaderSum, checksum } from '../../src/packet/checksum.js';
 
 const ME = parseIpv4('192.168.1.10')!;
 const PEER = parseIpv4('192.168.1.9')!;
