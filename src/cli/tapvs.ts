@@ -203,11 +203,15 @@ await yargs(hideBin(process.argv))
             .option('topology', { choices: ['basic', 'dr', 'nat', 'tun'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat/tun: a director with real servers' })
             .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' })
             .option('agent', { type: 'boolean', default: false, describe: 'dr: real servers set up by `tapvs agent` (tun always is)' })
+            .option('ha', { type: 'string', describe: 'dr/nat/tun: two directors in a VRRP pair syncing connections (director1, director2); --ha keepalived: director2 is keepalived, VRRP only' })
             .option('appliance', { type: 'string', describe: "boot the appliance image in this directory (npm run image's out/image) under QEMU as the router" })
             .option('boot', { choices: ['kernel', 'bios', 'uefi', 'iso'] as const, default: 'kernel' as const, describe: 'with --appliance: qemu -kernel, the disk image through GRUB (BIOS or UEFI), or the ISO' }),
         async (argv) => {
           if (argv.servers < 1 || argv.servers > 8) fail(new Error('--servers must be 1..8'));
-          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers, agent: argv.agent });
+          const ha = argv.ha === undefined ? undefined : argv.ha === '' || argv.ha === 'tapvs' ? 'tapvs' : argv.ha === 'keepalived' ? 'keepalived' : fail(new Error(`--ha takes nothing, tapvs or keepalived (not '${argv.ha}')`));
+          if (ha && argv.topology === 'basic') fail(new Error('--ha needs a director topology: --topology dr, nat or tun'));
+          if (ha && argv.appliance) fail(new Error('--ha runs tapvs processes; the appliance pair is booted by the appliance tests'));
+          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers, agent: argv.agent, ha });
           if (argv.appliance) spec.appliance = { dir: argv.appliance, boot: argv.boot };
           const state = await labUp(spec).catch(fail);
           if (argv.json) {

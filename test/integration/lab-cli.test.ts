@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { tapvs } from '../helpers/cli.js';
+import { BUNDLE, tapvs } from '../helpers/cli.js';
 import { skipUnlessRoot, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const test = suite('tapvs lab');
@@ -52,4 +52,27 @@ test('lab down removes every namespace under the prefix, and status then says no
   assert.is(tapvs(['lab', 'down', '--prefix', prefix]).status, 0, 'down twice is fine');
 });
 
-if (!skipUnlessRoot('lab-cli.test.ts')) test.run();
+const pair = suite('tapvs lab --ha');
+const haPrefix = uniquePrefix('cp');
+pair.after(() => stopLab(haPrefix));
+
+pair('lab up --topology dr --ha: two directors on the LAN, both listed with their sockets; one becomes master', async () => {
+  const bad = tapvs(['lab', 'up', '--prefix', haPrefix, '--topology', 'dr', '--ha', 'carp']);
+  assert.is(bad.status, 1);
+  assert.match(bad.stderr, /--ha takes nothing, tapvs or keepalived/);
+  const up = tapvs(['lab', 'up', '--prefix', haPrefix, '--topology', 'dr', '--ha', '--json']);
+  assert.is(up.status, 0, up.stderr);
+  const d = JSON.parse(up.stdout) as { routers: { name: string; socket: string; running: boolean; interfaces: { addresses: string[] }[] }[] };
+  assert.equal(d.routers.map((r) => [r.name, r.running, r.interfaces[0].addresses[0]]), [['director1', true, '192.168.1.10/24'], ['director2', true, '192.168.1.9/24']]);
+  let out = '';
+  for (let i = 0; i < 50 && !/MASTER/.test(out); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    out = spawnSync(process.execPath, [BUNDLE.replace(/tapvs\.js$/, 'tapvsadm.js'), '-L', '--daemon', '--socket', d.routers[0].socket], { encoding: 'utf8' }).stdout;
+  }
+  assert.match(out, /vrrp instance VI_1 \(lan, vrid 51, priority 150\): MASTER/);
+});
+
+if (!skipUnlessRoot('lab-cli.test.ts')) {
+  test.run();
+  pair.run();
+}
