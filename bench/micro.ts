@@ -8,6 +8,8 @@ import { buildRouter } from '../src/build.js';
 import { PacketEngine } from '../src/io/engine.js';
 import { MemoryBackend } from '../src/io/memory.js';
 import type { Log } from '../src/router.js';
+import type { Director } from '../src/lvs/director.js';
+import { SyncDaemon } from '../src/ha/sync.js';
 import { Ipv4View } from '../src/packet/ipv4.js';
 import { BROADCAST_MAC, ZERO_MAC } from '../src/packet/address.js';
 import { arpPacket, ethernet, ipv4Packet, mac, udpPayload } from '../test/helpers/frames.js';
@@ -66,10 +68,11 @@ export function microbench(payloadBytes = 64, frames = 2_000_000): MicroResult {
 if (process.argv[1]?.endsWith('micro.ts')) {
   console.log(JSON.stringify(microbench(Number(process.argv[2] ?? 64))));
   console.log(JSON.stringify(newConnectionBench()));
+  console.log(JSON.stringify({ syncOff: newConnectionBench(200_000, { establish: true }), syncOn: newConnectionBench(200_000, { establish: true, sync: true }) }));
 }
 
 /** New connections per second the director schedules and enters: SYNs with fresh ports to a DR service. */
-export function newConnectionBench(count = 500_000): { nsPerConnection: number; connectionsPerSecond: number } {
+export function newConnectionBench(count = 500_000, opts: { establish?: boolean; sync?: boolean } = {}): { nsPerConnection: number; connectionsPerSecond: number; syncMessages: number } {
   let backend!: MemoryBackend;
   const ring = 1024;
   const engine = new PacketEngine((w) => (backend = new MemoryBackend({ slotCount: 4 * ring, ringSize: ring, maxPorts: 2 }, w)), { receive: () => undefined });
@@ -85,6 +88,9 @@ export function newConnectionBench(count = 500_000): { nsPerConnection: number; 
     backend.inject(0, ethernet(BROADCAST_MAC, mac(m), 0x0806, arpPacket(1, mac(m), a, ZERO_MAC, '192.168.1.10')));
   }
   engine.poll();
+  // With sync, the master's daemon on the LAN (its messages go to the memory port's sink).
+  const sync = opts.sync ? new SyncDaemon(router, engine, router.director as Director, { iface: router.interfaces[0], syncid: 0, peer: null }, quiet) : null;
+  if (sync) sync.sending = true;
   // One SYN frame, its source address and port rewritten per connection (the IPv4 header
   // checksum redone; the TCP checksum is not checked on this path).
   const syn = new Uint8Array(20);
@@ -93,7 +99,7 @@ export function newConnectionBench(count = 500_000): { nsPerConnection: number; 
   syn[3] = 80;
   const frame = ethernet(mac('02:00:00:00:01:01'), mac('02:cc:00:00:00:01'), 0x0800, ipv4Packet({ src: '10.0.0.1', dst: '192.168.1.2', protocol: 6, payload: syn }));
   const header = new Ipv4View().point(frame, 14);
-  const batch = ring / 2;
+  const batch = opts.establish ? ring / 4 : ring / 2; // frames per connection: 1 or 2, within a ring
   let ns = 0;
   let made = 0;
   for (let n = 0; n < count; n += batch) {
@@ -106,15 +112,23 @@ export function newConnectionBench(count = 500_000): { nsPerConnection: number; 
       frame[34] = 4 + ((id >>> 7) & 0x7f);
       frame[35] = id & 255;
       header.updateChecksum();
+      frame[47] = 0x02; // SYN
       backend.inject(0, frame);
+      if (opts.establish) {
+        frame[47] = 0x10; // and its ACK: ESTABLISHED, which sync tells the backup about
+        backend.inject(0, frame);
+      }
     }
     const t0 = process.hrtime.bigint();
     engine.poll();
+    sync?.tick();
     ns += Number(process.hrtime.bigint() - t0);
     made += batch;
   }
   const created = router.counters.lvs_conns_created;
+  const syncMessages = router.counters.sync_messages_sent;
   engine.destroy();
   if (created < made * 0.99) throw new Error(`new-connection bench: only ${created} of ${made} SYNs made a connection`);
-  return { nsPerConnection: ns / made, connectionsPerSecond: (made * 1e9) / ns };
+  if (opts.sync && router.counters.sync_entries_sent < made * 0.99) throw new Error(`new-connection bench: only ${router.counters.sync_entries_sent} of ${made} connections synced`);
+  return { nsPerConnection: ns / made, connectionsPerSecond: (made * 1e9) / ns, syncMessages };
 }

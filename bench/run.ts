@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labDown, labUp, tapvsBundle, switchNs, hostNs, type LabSpec } from '../src/lab/lab.js';
 import { microbench, newConnectionBench } from './micro.js';
+import { failoverBench } from './failover.js';
 import { tableBench } from './conn-table.js';
 import { quietVipSetup } from '../src/lab/director.js';
 
@@ -183,6 +184,11 @@ async function main(): Promise<void> {
   const tables = [100_000, 1_000_000, 4_000_000].map((n) => tableBench(n, join(bin, 'memlat')));
   console.log('new connections through the director (in-memory port) ...');
   const newConns = newConnectionBench();
+  console.log('connection sync: established connections per second with sync off, then on ...');
+  const syncOff = newConnectionBench(200_000, { establish: true });
+  const syncOn = newConnectionBench(200_000, { establish: true, sync: true });
+  console.log('failover: a tapvs pair, the master killed under a stream of SYNs ...');
+  const failover = await failoverBench();
   await labDown(PREFIX);
   await labUp(spec);
   const sw = switchNs(PREFIX);
@@ -242,7 +248,11 @@ async function main(): Promise<void> {
     `  the memory system alone, same working sets, same run: ${fmt(large.nsPerMemoryRead! / small.nsPerMemoryRead!, 2)}x; lookup per memory read ${fmt(small.nsPerLookup / small.nsPerMemoryRead!, 2)} -> ${fmt(large.nsPerLookup / large.nsPerMemoryRead!, 2)}`,
   );
   console.log(`new connections scheduled and entered: ${fmt(newConns.connectionsPerSecond)} per second (${fmt(newConns.nsPerConnection, 0)} ns each, JavaScript, in-memory port)`);
-  writeFileSync(join(here, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), runs, ratios, micro, heap, tables, newConns }, null, 2));
+  console.log(
+    `connection sync (established connections, SYN + ACK each): ${fmt(syncOff.connectionsPerSecond)}/s off, ${fmt(syncOn.connectionsPerSecond)}/s on = ${fmt(syncOn.connectionsPerSecond / syncOff.connectionsPerSecond, 2)}x (${fmt(syncOn.nsPerConnection - syncOff.nsPerConnection, 0)} ns per synced connection, ${fmt(syncOn.syncMessages)} messages)`,
+  );
+  console.log(`failover: master killed -> first packet forwarded by the backup ${fmt(failover.failoverMs)} ms = ${fmt(failover.failoverMs / failover.masterDownMs, 2)}x its Master_Down_Interval (${fmt(failover.masterDownMs)} ms; the last advertisement came up to 1 s before the kill)`);
+  writeFileSync(join(here, 'last-run.json'), JSON.stringify({ date: new Date().toISOString(), runs, ratios, micro, heap, tables, newConns, sync: { off: syncOff, on: syncOn }, failover }, null, 2));
 }
 
 main().catch(async (e) => {

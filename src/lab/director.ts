@@ -174,7 +174,9 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
       },
     ],
   });
-  const pair = opts.ha ? [director('director1', '192.168.1.10/24', '10.20.0.2/24', priorities[0]), ...(opts.ha === 'tapvs' ? [director('director2', '192.168.1.9/24', '10.20.0.3/24', priorities[1])] : [])] : null;
+  // As appliances, each has a management address of its own on the shared segment.
+  const mgmt = (n: number) => (nat ? `10.20.0.${249 + n}/24` : `192.168.1.${249 + n}/24`);
+  const pair = opts.ha ? [{ ...director('director1', '192.168.1.10/24', '10.20.0.2/24', priorities[0]), managementAddress: mgmt(1) }, ...(opts.ha === 'tapvs' ? [{ ...director('director2', '192.168.1.9/24', '10.20.0.3/24', priorities[1]), managementAddress: mgmt(2) }] : [])] : null;
   return {
     prefix,
     segments: nat ? ['wan', 'lan', 'private'] : ['wan', 'lan'],

@@ -50,6 +50,8 @@ export interface LabRouter {
   extra?: Record<string, unknown>;
   /** control.metrics: where the router serves Prometheus metrics (in the switch namespace). */
   metrics?: string;
+  /** An appliance's own management address, when several share the lab's management segment. */
+  managementAddress?: string;
 }
 
 export interface LabSpec {
@@ -253,7 +255,7 @@ async function startApplianceRouter(spec: LabSpec, router: LabRouter, state: Lab
     execIn(sw, ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', tapName(router.name, 'mgmt')]);
     ipIn(sw, 'link', 'set', tapName(router.name, 'mgmt'), 'master', bridgeName(spec.management.segment), 'up');
     names.push('mgmt');
-    json = { ...json, management: { nic: nicMac('mgmt'), addresses: [spec.management.address] } };
+    json = { ...json, management: { nic: nicMac('mgmt'), addresses: [router.managementAddress ?? spec.management.address] } };
   }
   const config = join(dir, `${router.name}.json`);
   writeFileSync(config, JSON.stringify(json, null, 2));

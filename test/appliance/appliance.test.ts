@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
-import { labRouterMac, type LabState } from '../../src/lab/lab.js';
+import { labRouterMac, stopLabRouter, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceImage } from '../../src/lab/appliance.js';
-import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
+import { onHost, skipUnlessRoot, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const imageDir = join(repo, 'out/image');
@@ -237,8 +237,42 @@ boots('qemu/lab.sh boots the image, passes its end-to-end checks and leaves noth
   assert.is(spawnSync('pgrep', ['-f', `tapvs-lab/${prefix}/`]).status, 1, 'no QEMU of its left running');
 });
 
+// ---- two appliances as a VRRP pair
+
+const pair = suite('appliance: two VMs as a VRRP pair syncing connections');
+let pairLab: { prefix: string; state: LabState };
+const consoleOf = async (state: LabState, name: string, cmd: string) => (await consoleCommand(state.routers.find((r) => r.name === name)!.console!, cmd)).output;
+
+pair.before(async () => {
+  pairLab = await bootLab('app', { boot: 'kernel' }, { ha: 'tapvs' });
+});
+pair.after(async () => {
+  if (pairLab) await stopLab(pairLab.prefix);
+});
+
+pair('both boot; kill the master VM mid-download and the download completes through the other', async () => {
+  const { prefix, state } = pairLab;
+  let status = '';
+  for (let i = 0; i < 40 && !/MASTER/.test(status); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = await consoleOf(state, 'director1', 'tapvsadm -L --daemon');
+  }
+  assert.match(status, /vrrp instance VI_1 \(lan, vrid 51, priority 150\): MASTER/);
+  assert.match(await consoleOf(state, 'director2', 'tapvsadm -L --daemon'), /priority 100\): BACKUP, master 192\.168\.1\.10/);
+  const shas = ['rs1', 'rs2'].map((h) => onHost(prefix, h, ['sha256sum', `/tmp/${prefix}-${h}-www/blob`]).stdout.split(' ')[0]);
+  const download = slowDownload(prefix, 'client', VIP, '/blob', 200_000);
+  await new Promise((r) => setTimeout(r, 3000));
+  await stopLabRouter(prefix, 'director1', 'SIGKILL'); // the VM's QEMU: a power cut
+  const r = await download;
+  console.log(`  through the VM pair across the master's death: ${r.bytes} B in ${r.seconds} s${r.error ? `, ${r.error}` : ''}`);
+  assert.is(r.error, null);
+  assert.ok(shas.includes(r.sha256) && r.bytes === 2 * 1024 * 1024);
+  assert.match(await consoleOf(state, 'director2', 'tapvsadm -L --daemon'), /priority 100\): MASTER/);
+});
+
 if (!skipUnlessRoot('appliance.test.ts')) {
   dr.run();
+  pair.run();
   health.run();
   bad.run();
   boots.run();

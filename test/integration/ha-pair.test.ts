@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { VIP, directorLab } from '../../src/lab/director.js';
 import { controlSocket, readState, startLabRouter, stopLabRouter, type LabState } from '../../src/lab/lab.js';
 import { Capture, onHost, routerCounters, skipUnlessRoot, slowDownload, sleep, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
-import { daemonView, vrrpState, waitFor } from '../helpers/ha.js';
+import { daemonView, gatewayMacFor, vrrpState, waitFor } from '../helpers/ha.js';
 
 const TAPVSADM = join(dirname(fileURLToPath(import.meta.url)), '../../dist/tapvsadm.js');
 const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-time', '3', `http://${VIP}/`]);
@@ -131,7 +131,36 @@ nat('kill -9 the master mid-download through NAT: every download completes intac
   await downloadsSurviveKill(pn, sn, 'director1', 'director2');
 });
 
+// ---- the virtual MAC
+
+const vmac = suite('ha pair: the virtual MAC 00:00:5e:00:01:33');
+const pv = uniquePrefix('hv');
+const VMAC = '00:00:5e:00:01:33'; // VRID 51
+
+vmac.before(async () => {
+  await startLab(directorLab(pv, 'dr', { ha: 'tapvs', vrrp: { virtualMac: true } }));
+  await settled(pv);
+});
+vmac.after(() => stopLab(pv));
+
+vmac('the gateway learns the VIP at the virtual MAC, which stays the same across a failover; the switch follows it to the new master', async () => {
+  const cap = await Capture.start(pv, 'br-lan', 'ip proto 112 or arp');
+  assert.match(curl(pv).stdout, /rs[12]/);
+  assert.is(gatewayMacFor(pv, VIP), VMAC);
+  await stopLabRouter(pv, 'director1', 'SIGKILL');
+  await waitFor('director2 master', async () => (await vrrpState(pv, 'director2')) === 'MASTER', 8_000);
+  assert.match(curl(pv).stdout, /rs[12]/, 'served by the new master at the same MAC');
+  assert.is(gatewayMacFor(pv, VIP), VMAC, 'the gateway never had to learn a new MAC');
+  await sleep(2200); // a few of the new master's advertisements
+  const frames = await cap.fields('vrrp || (arp.src.proto_ipv4 == 192.168.1.2)', ['ip.src', 'eth.src', 'arp.src.hw_mac']);
+  const adverts = frames.filter((f) => f[0]);
+  const garps = frames.filter((f) => !f[0]);
+  assert.ok(adverts.length >= 2 && adverts.every((f) => f[1] === VMAC), `advertisements from the virtual MAC: ${JSON.stringify(adverts.slice(0, 3))}`);
+  assert.ok(garps.length >= 1 && garps.every((f) => f[1] === VMAC && f[2] === VMAC), 'ARP for the VIP from and about the virtual MAC');
+});
+
 if (!skipUnlessRoot('ha-pair.test.ts')) {
   dr.run();
   nat.run();
+  vmac.run();
 }
