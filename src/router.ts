@@ -310,10 +310,11 @@ export class Router implements FrameHandler {
     if (this.local.has(senderIp) && !macEquals(this.b, arp.senderMacOffset, iface.macFor(senderIp), 0)) {
       // A VRRP address is not defended: VRRP settles who holds it. While we hold it, another
       // claimant is a second master (a partition), which VRRP alone may never see.
+      // On a backup, the master's announcements are what should happen: not counted.
       const vrrp = this.vrrpActive.get(senderIp);
       if (vrrp === undefined) this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
       else if (vrrp) this.listener?.claimed(iface, senderIp, formatMac(this.b, arp.senderMacOffset));
-      return this.drop(slot, C.arp_conflict);
+      return this.drop(slot, vrrp === false ? NOT_COUNTED : C.arp_conflict);
     }
 
     const forUs = iface.answersFor(targetIp);

@@ -88,7 +88,7 @@ export interface VrrpConfig {
 }
 
 export interface SyncConfig {
-  /** Where sync messages go out and come in (ipvsadm's --mcast-interface). */
+  /** Where sync messages go out and come in (ipvsadm's --mcast-interface). Sync follows ha.vrrp[0]: it sends while that instance is master. */
   iface: string;
   /** 0 takes every syncid (ipvsadm's --syncid). */
   syncid: number;
@@ -540,6 +540,7 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
   );
   let sync: SyncConfig | null = null;
   if (o.sync !== undefined) {
+    if (vrrp.length === 0) throw new ConfigError('$.ha.sync', 'sync follows a VRRP instance (it sends while the first one is master): add ha.vrrp, or start sync daemons with tapvsadm --start-daemon');
     const so = object(o.sync, '$.ha.sync', ['iface', 'syncid', 'peer', 'resyncTimeoutMs']);
     const iface = ifaceNamed(string(so.iface, '$.ha.sync.iface'), '$.ha.sync.iface', interfaces);
     if (interfaces.find((i) => i.name === iface)!.addresses.length === 0) throw new ConfigError('$.ha.sync.iface', `interface '${iface}' has no address to send from`);

@@ -28,6 +28,8 @@ const RESYNC_RETRY_MS = 1000;
 const VRRP_MULTICAST_MAC = multicastMac(VRRP_GROUP);
 /** Log two masters at once at most this often per instance. */
 const TWO_MASTERS_LOG_MS = 10_000;
+/** After another master was seen, this many advertisements go with gratuitous ARPs. */
+const CONTESTED_ADVERTISEMENTS = 3;
 
 export interface VrrpStatus {
   name: string;
@@ -59,6 +61,12 @@ class VirtualRouter {
   private twoMastersLoggedAt = -Infinity;
   /** Gratuitous ARPs still owed after becoming master (one now, one with the next advertisement). */
   garpsOwed = 0;
+  /**
+   * Until then, every advertisement goes with gratuitous ARPs: another master was seen (its
+   * advertisement, or its ARP for our address), and the gateway may have followed it. Once it
+   * steps down, ours are what the gateway hears last.
+   */
+  contestedUntil = -Infinity;
 
   constructor(
     readonly name: string,
@@ -77,10 +85,11 @@ class VirtualRouter {
     });
   }
 
-  /** Counted always, logged at most every TWO_MASTERS_LOG_MS. */
+  /** Counted always, logged at most every TWO_MASTERS_LOG_MS; we re-announce our addresses for a while. */
   twoMasters(fields: Record<string, unknown>, why: string): void {
     this.ha.router.stats[C.vrrp_two_masters]++;
     const now = performance.now();
+    this.contestedUntil = now + CONTESTED_ADVERTISEMENTS * this.instance.settings.intervalCs * 10;
     if (now - this.twoMastersLoggedAt < TWO_MASTERS_LOG_MS) return;
     this.twoMastersLoggedAt = now;
     const s = this.instance.settings;
@@ -156,7 +165,7 @@ export class HighAvailability implements LocalListener {
 
   tick(): void {
     const now = this.now();
-    this.router.beginBatch();
+    this.router.beginBatch(); // the clock sync stamps entries with
     if (this.resync.state === 'waiting') this.pursueResync(now);
     for (const r of this.routers) r.instance.tick(now);
     this.sync?.tick();
@@ -165,32 +174,45 @@ export class HighAvailability implements LocalListener {
 
   // ---- the sync daemons (ipvsadm --start-daemon / --stop-daemon, or the config's ha.sync)
 
+  /** Starts the sync daemon (the config's, following VRRP), or one of ipvsadm's two (`role`). One interface and syncid at a time. */
   startSync(settings: ConstructorParameters<typeof SyncDaemon>[3], role?: 'master' | 'backup'): void {
-    if (this.sync && (this.sync.settings.iface !== settings.iface || this.sync.settings.syncid !== settings.syncid)) {
-      if (role && (this.syncDaemons.master || this.syncDaemons.backup) && !this.followsVrrp) throw new Error(`a sync daemon already runs on ${this.sync.settings.iface.name} (syncid ${this.sync.settings.syncid}): stop it first`);
-      this.sync.stop();
-      this.sync = null;
+    const s = this.sync;
+    if (s && (s.settings.iface !== settings.iface || s.settings.syncid !== settings.syncid)) {
+      throw new Error(`a sync daemon already runs on ${s.settings.iface.name} with syncid ${s.settings.syncid}: stop it first (tapvsadm --stop-daemon master, --stop-daemon backup)`);
     }
-    this.sync ??= new SyncDaemon(this.router, this.engine, this.director, settings, this.log);
-    this.sync.onTableComplete = (from, count) => this.resyncComplete(from, count);
-    this.listen();
+    if (!s) {
+      this.sync = new SyncDaemon(this.router, this.engine, this.director, settings, this.log);
+      this.sync.onTableComplete = (from, count) => this.resyncComplete(from, count);
+      this.listen();
+    }
     if (role) {
-      this.followsVrrp = false;
+      this.takeOverFromVrrp();
       this.syncDaemons[role] = true;
     }
     this.updateSyncRole();
   }
 
-  stopSync(role?: 'master' | 'backup'): void {
+  /** ipvsadm's --stop-daemon: the last daemon stopped, sync is off. */
+  stopSync(role: 'master' | 'backup'): void {
     if (!this.sync) return;
-    if (role) this.syncDaemons[role] = false;
-    else this.syncDaemons = { master: false, backup: false };
+    this.takeOverFromVrrp();
+    this.syncDaemons[role] = false;
+    if (this.syncDaemons.master || this.syncDaemons.backup) return this.updateSyncRole();
+    this.sync.stop();
+    this.sync = null;
+    this.listen();
+  }
+
+  /**
+   * An operator's daemon command ends the config's VRRP-following sync: it stood for both
+   * daemons, which now run as commanded. A director holding for its table holds no longer.
+   */
+  private takeOverFromVrrp(): void {
+    if (!this.followsVrrp) return;
     this.followsVrrp = false;
-    if (!this.syncDaemons.master && !this.syncDaemons.backup) {
-      this.sync.stop();
-      this.sync = null;
-      this.listen();
-    } else this.updateSyncRole();
+    this.syncDaemons = { master: true, backup: true };
+    if (this.sync) this.sync.trustedSource = this.sync.settings.peer;
+    if (this.resync.state === 'waiting') this.endResync('gave up', this.now(), null);
   }
 
   private updateSyncRole(): void {
@@ -252,8 +274,9 @@ export class HighAvailability implements LocalListener {
     this.router.stats[C.vrrp_adverts_sent]++;
     const useVmac = r.useVmac && r.instance.state === VrrpState.Master;
     this.router.transmitMulticast(r.iface, slot, offset, ETH_HEADER + IPV4_MIN_HEADER + length, VRRP_MULTICAST_MAC, useVmac ? r.vmac : r.iface.mac);
-    if (r.garpsOwed > 0 && priority !== 0) {
-      r.garpsOwed--;
+    const contested = this.now() < r.contestedUntil;
+    if ((r.garpsOwed > 0 || contested) && priority !== 0 && r.instance.state === VrrpState.Master) {
+      r.garpsOwed = Math.max(0, r.garpsOwed - 1);
       for (const a of r.addresses) this.router.gratuitousArp(a.iface, a.address);
     }
   }

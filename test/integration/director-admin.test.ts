@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab } from '../../src/lab/director.js';
 import { controlSocket, type LabState } from '../../src/lab/lab.js';
-import { onHost, skipUnlessRoot, sleep, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
+import { Capture, onHost, skipUnlessRoot, sleep, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const test = suite('tapvsadm');
 const prefix = uniquePrefix('ad');
@@ -176,6 +176,23 @@ test('tapvs trace explains each decision, including why a packet was dropped', a
   const dropped = JSON.parse(ack.stdout.trim()) as { packet: string; decisions: string[] };
   assert.match(dropped.packet, /\[\.\]/);
   assert.equal(dropped.decisions.filter((d) => !d.startsWith('send ')), ['service TCP 192.168.1.2:80 wrr', 'no connection for a mid-stream segment: reset', 'TCP reset to 10.0.0.2', 'drop: lvs_no_conn']);
+});
+
+test("ipvsadm's daemon commands: a master sync daemon starts, sends what the director does, and stops", async () => {
+  assert.is(adm(['-L', '--daemon']).stdout, '', 'no daemon at first');
+  const bad = adm(['--start-daemon', 'master', '--mcast-interface', 'eth9']);
+  assert.equal([bad.status, bad.stderr.trim()], [1, "no interface named 'eth9' (tapvs interfaces: lan)"]);
+  assert.is(adm(['--start-daemon', 'master', '--mcast-interface', 'lan', '--syncid', '7']).status, 0);
+  assert.is(adm(['-L', '--daemon']).stdout, 'master sync daemon (mcast=lan, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
+  const other = adm(['--start-daemon', 'backup', '--mcast-interface', 'lan', '--syncid', '8']);
+  assert.is(other.status, 1);
+  assert.match(other.stderr, /already runs on lan with syncid 7: stop it first/);
+  const cap = await Capture.start(prefix, 'br-lan', 'udp port 8848');
+  curlNames(2);
+  const rows = await cap.fields('ipvs', ['ipvs.syncid', 'ipvs.conncount']);
+  assert.ok(rows.length >= 1 && rows.every((r) => r[0] === '7'), `sync messages with syncid 7: ${JSON.stringify(rows)}`);
+  assert.is(adm(['--stop-daemon', 'master']).status, 0);
+  assert.is(adm(['-L', '--daemon']).stdout, '');
 });
 
 if (!skipUnlessRoot('director-admin.test.ts')) test.run();

@@ -93,6 +93,9 @@ v3('two masters at once (VRRP partitioned) are detected and logged; healed, keep
     partition(p3, false);
   }
   await waitFor('keepalived backup after the heal', () => lastKeepalivedState(s3) === 'BACKUP', 5_000);
+  // The gateway may have followed keepalived's ARP in the partition: tapvs re-announces after seeing another master.
+  const back = await waitFor("the gateway's ARP entry back at tapvs", () => gatewayMacFor(p3, VIP) === labRouterMac(p3, 'director1', 'lan'), 5_000);
+  console.log(`  the gateway back at tapvs ${Math.round(back)} ms after keepalived stepped down`);
   const log = readFileSync(s3.routers.find((r) => r.name === 'director1')!.log, 'utf8');
   assert.match(log, /two masters at once/);
   const c = await routerCounters(readState(p3)!, 'director1'); // its pid changed with the restart

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, parseConfig, parseConfigText } from '../../src/control/config.js';
+import { restartOnly } from '../../src/control/reload.js';
 
 const base = () => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses: ['10.0.0.1/24'] }] });
 
@@ -94,7 +95,10 @@ test('the ha section: VRRP instances and sync, with defaults as keepalived has t
   assert.match(errorOf(vrrp({ addresses: ['10.0.0.1'] })), /addresses\[0\]: 10\.0\.0\.1 is an address of interface 'lan'/);
   assert.match(errorOf(vrrp({ addresses: [] })), /addresses: needs 1 to 20 addresses/);
   assert.match(errorOf({ ...base(), ha: { vrrp: [{ iface: 'lan', vrid: 5, addresses: ['10.0.0.9'] }, { iface: 'lan', vrid: 5, addresses: ['10.0.0.8'] }] } }), /\$\.ha\.vrrp\[1\]\.vrid: VRID 5 is already used on 'lan'/);
-  assert.match(errorOf({ ...base(), ha: { sync: { iface: 'lan', syncid: 256 } } }), /\$\.ha\.sync\.syncid/);
+  assert.match(errorOf({ ...vrrp(), ha: { ...vrrp().ha, sync: { iface: 'lan', syncid: 256 } } }), /\$\.ha\.sync\.syncid/);
+  assert.match(errorOf({ ...base(), ha: { sync: { iface: 'lan' } } }), /\$\.ha\.sync: sync follows a VRRP instance/);
+  const changed = parseConfig({ ...vrrp({ priority: 200 }) });
+  assert.ok(restartOnly(parseConfig(vrrp()), changed).includes('ha'), 'an ha change needs a restart, and the reload says so');
   assert.match(errorOf({ ...base(), director: { sloppyTcp: 'yes' } }), /\$\.director\.sloppyTcp: must be true or false/);
 });
 

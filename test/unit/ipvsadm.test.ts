@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ListView } from '../../src/control/admin.js';
 import { UsageError, parseIpvsadm } from '../../src/control/ipvsadm-args.js';
-import { formatConnections, formatList, formatSave, largeNumber } from '../../src/control/ipvsadm-format.js';
+import { formatConnections, formatDaemons, formatList, formatSave, largeNumber } from '../../src/control/ipvsadm-format.js';
 
 const listOpts = (over = {}) => ({ numeric: true, connections: false, stats: false, rate: false, exact: false, sort: false, timeout: false, thresholds: false, persistentConn: false, daemon: false, ...over });
 const zeroStats = { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 };
@@ -118,6 +118,18 @@ test('--pe sip: parsed, listed and saved so -R takes it back', () => {
 test('-L -c lists connections with expiry as mm:ss', () => {
   const out = formatConnections([{ protocol: 'TCP', expiresS: 899, state: 'ESTABLISHED', client: '10.0.0.2:40000', virtual: '192.168.1.2:80', destination: '192.168.1.11:80', template: false }]);
   assert.is(out, 'IPVS connection entries\npro expire state       source             virtual            destination\nTCP 14:59  ESTABLISHED 10.0.0.2:40000     192.168.1.2:80     192.168.1.11:80\n');
+});
+
+test("ipvsadm's daemon commands: --start-daemon with --mcast-interface and --syncid, --stop-daemon, -L --daemon", () => {
+  assert.equal(parseIpvsadm(['--start-daemon', 'master', '--mcast-interface', 'lan', '--syncid', '5']).daemon, { state: 'master', iface: 'lan', syncid: 5 });
+  assert.equal(parseIpvsadm(['--stop-daemon', 'backup']).command, 'stop-daemon');
+  assert.ok(parseIpvsadm(['-L', '--daemon']).list.daemon);
+  assert.throws(() => parseIpvsadm(['--start-daemon', 'leader', '--mcast-interface', 'lan']), /needs master or backup/);
+  assert.throws(() => parseIpvsadm(['--start-daemon', 'master']), /needs --mcast-interface/);
+  assert.throws(() => parseIpvsadm(['--start-daemon', 'master', '--mcast-interface', 'lan', '--syncid', '256']), /Illegal syncid/);
+  assert.throws(() => parseIpvsadm(['-L', '--syncid', '3']), /go with --start-daemon/);
+  const view = { sync: { master: true, backup: false, iface: 'lan', syncid: 5, maxlen: 1472, peer: null, sending: true, resync: { state: 'none', ms: null, entries: null } }, vrrp: [] };
+  assert.is(formatDaemons(view), 'master sync daemon (mcast=lan, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
 });
 
 test.run();
