@@ -248,7 +248,7 @@ export class HighAvailability implements LocalListener {
   }
 
   private resyncComplete(from: Ipv4, count: number): void {
-    if (this.resync.state !== 'waiting') return;
+    if (this.resync.state !== 'waiting' || from !== this.routers[0].instance.master?.address) return; // only the master we asked
     this.endResync('done', this.now(), count, `table received from ${formatIpv4(from)}`);
   }
 

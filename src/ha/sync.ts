@@ -67,7 +67,6 @@ export class SyncDaemon implements SyncReader {
   trustedSource: Ipv4 | null = null;
   /** Told when a peer says its table is complete (the count it sent). */
   onTableComplete: ((from: Ipv4, count: number) => void) | null = null;
-  readonly stats = { entriesSynced: 0, bulkTransfers: 0 };
 
   private readonly b: Uint8Array;
   private readonly live: OpenMessage;
@@ -76,7 +75,7 @@ export class SyncDaemon implements SyncReader {
   private readonly incoming: SyncConn = newSyncConn();
   private readonly ip = new Ipv4View();
   private readonly maxPayload: number;
-  private source: Ipv4 = 0;
+  private readonly source: Ipv4;
   /** The source of the message being read. */
   private from: Ipv4 = 0;
 
@@ -210,18 +209,14 @@ export class SyncDaemon implements SyncReader {
       stats[C.sync_entries_dropped]++;
       return;
     }
-    if (this.director.importSynced(c, this.router.clock)) {
-      stats[C.sync_entries_received]++;
-      this.stats.entriesSynced++;
-    } else stats[C.sync_entries_dropped]++;
+    stats[this.director.importSynced(c, this.router.clock) ? C.sync_entries_received : C.sync_entries_dropped]++;
   }
 
   control(op: SyncControl, argument: number): void {
     if (op === SyncControl.RequestTable) {
       if (!this.sending) return; // only a master's table is worth having
-      if (this.bulk !== null && this.bulk.message.dst === this.from) return; // already under way
+      if (this.bulk !== null) return; // one transfer at a time: a second asker asks again
       this.log.info({ peer: formatIpv4(this.from), entries: this.director.table.size }, 'sync: a peer asks for the whole table');
-      this.stats.bulkTransfers++;
       this.bulk = { message: new OpenMessage(this.from), cursor: 0, sent: 0 };
     } else if (op === SyncControl.TableComplete) {
       this.onTableComplete?.(this.from, argument);

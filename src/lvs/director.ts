@@ -47,7 +47,7 @@ const SYNCED_STATE = Uint8Array.from(TCP_STATE_NAMES, (n) => (['ESTABLISHED', 'F
 /** A live connection is synced again every SYNC_PERIOD packets, the first time at SYNC_THRESHOLD (the kernel's sync_threshold 3 50). */
 const SYNC_THRESHOLD = 3;
 const SYNC_PERIOD = 50;
-/** Our methods as the kernel's IP_VS_CONN_F_FWD_* codes, and back (by Method). */
+/** Our methods as the kernel's IP_VS_CONN_F_FWD_* codes, indexed by Method. */
 const SYNC_FWD = [CONN_F_DROUTE, CONN_F_MASQ, CONN_F_TUNNEL];
 
 export class Director implements L4Director {
