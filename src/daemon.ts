@@ -83,9 +83,14 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
     }
     router = buildRouter(config, engine, log);
     // Before any packet: the table a gracefully stopped predecessor left.
+    // A handoff that cannot be read costs its connections, never the start.
     const handoff = config.director.handoffFile;
-    const taken = handoff ? readHandoff(router.director as Director, handoff, router.clock) : null;
-    if (taken) log[taken.malformed ? 'warn' : 'info']({ file: handoff, ...taken }, taken.malformed ? 'connection handoff: file truncated; took what it held' : 'connection handoff: took the previous process\'s connections');
+    try {
+      const taken = handoff ? readHandoff(router.director as Director, handoff, router.clock) : null;
+      if (taken) log[taken.malformed ? 'warn' : 'info']({ file: handoff, ...taken }, taken.malformed ? 'connection handoff: file truncated; took what it held' : 'connection handoff: took the previous process\'s connections');
+    } catch (e) {
+      log.warn({ file: handoff, err: (e as Error).message }, 'connection handoff: cannot read the file; starting with an empty table');
+    }
     const takenNics: { iface: string; nic: string }[] = [];
     config.interfaces.forEach((c, port) => {
       const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;

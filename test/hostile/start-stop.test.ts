@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tapvsBundle } from '../../src/lab/lab.js';
@@ -100,6 +100,27 @@ test('a log reader that stops reading (a slow console) costs log lines, never th
   assert.ok(took < 1000, `the control socket took ${took} ms`);
   assert.ok(c.process.rssBytes < 300 * 2 ** 20);
   quiet.kill('SIGKILL');
+});
+
+test('a handoff file of garbage, or a directory where it should be, costs its connections and never the start', async () => {
+  inNs('ip', 'link', 'set', `${prefix}b`, 'up'); // link: no wait at start
+  const handoff = join(dir, 'connections.handoff'); // next to the socket, by default
+  for (const [what, plant, expect] of [
+    ['garbage', () => writeFileSync(handoff, Buffer.from('\x00\x07\xff\xff not a sync message at all')), /connection handoff: file truncated; took what it held/],
+    ['a directory', () => (rmSync(handoff, { force: true }), mkdirSync(handoff)), /connection handoff: cannot read the file; starting with an empty table/],
+  ] as const) {
+    plant();
+    let log = '';
+    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, tapvsBundle(), 'run', '--config', join(dir, 'tapvs.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stdout!.on('data', (d) => (log += d));
+    const ready = await waitFor(() => log.includes('"msg":"ready"'), 15_000);
+    c.kill('SIGKILL');
+    await new Promise((r) => c.on('exit', r));
+    console.log(`  a handoff file that is ${what}: ${ready ? 'started' : 'did not start'}`);
+    assert.ok(ready, `${what}: ${log}`);
+    assert.match(log, expect);
+  }
+  rmSync(handoff, { recursive: true, force: true });
 });
 
 if (!skipUnlessRoot('hostile/start-stop')) test.run();
