@@ -146,6 +146,34 @@ dr('TTL 1 at the VIP: time exceeded, not forwarded', () => {
   assert.equal([out[0].icmp!.type, out[0].ip!.dst], [11, CLIENT]);
 });
 
+dr("two masters of one VIP, each the other's real server (seed 000's active/active): the packet dies by TTL, not in a loop", () => {
+  const A_MAC = '02:00:00:00:0a:0a', B_MAC = '02:00:00:00:0b:0b';
+  const pairConfig = (me: string, mine: string, other: string) => ({
+    interfaces: [{ name: 'lan', tap: 'lan', mac: mine, addresses: [`${me}/24`] }],
+    routes: [{ to: 'default', via: '192.168.1.1' }],
+    services: [{ protocol: 'tcp', vip: VIP, port: 80, scheduler: 'rr', realServers: [{ address: other, method: 'dr' }] }],
+  });
+  const a = testRouter(pairConfig('192.168.1.10', A_MAC, '192.168.1.9'));
+  const b = testRouter(pairConfig('192.168.1.9', B_MAC, '192.168.1.10'));
+  for (const [t, m, ip, target] of [[a, B_MAC, '192.168.1.9', '192.168.1.10'], [b, A_MAC, '192.168.1.10', '192.168.1.9'], [a, '02:cc:00:00:00:01', '192.168.1.1', '192.168.1.10'], [b, '02:cc:00:00:00:01', '192.168.1.1', '192.168.1.9']] as const) {
+    t.inject(0, ethernet(BROADCAST_MAC, mac(m), 0x0806, arpPacket(1, mac(m), ip, ZERO_MAC, target)));
+    t.take(0);
+  }
+  let frame = ethernet(mac(A_MAC), GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: VIP, protocol: 6, ttl: 64, payload: tcpSegment(CLIENT, VIP, 40000, 80, 0x02) }));
+  let hops = 0;
+  let last: ReturnType<typeof parse> | undefined;
+  for (let at = a, other = b; hops < 1000; [at, other] = [other, at]) {
+    at.inject(0, frame);
+    const out = at.take(0);
+    last = parse(out[0]);
+    if (last.ip!.protocol !== 6) break; // time exceeded instead of the SYN
+    frame = out[0];
+    hops++;
+  }
+  assert.is(hops, 63, 'one hop per TTL');
+  assert.equal([last!.icmp!.type, last!.ip!.dst], [11, CLIENT], 'time exceeded to the client');
+});
+
 dr('weight 0 quiesces: new connections go elsewhere; with every weight 0, a RST', () => {
   const t = testRouter(config('dr'));
   lan(t);
