@@ -2,8 +2,10 @@
 // entries. Keys are spread like real clients (many addresses, many ports); lookups come in a
 // shuffled order so caches help no more than they would in traffic. Lookups are timed after a
 // warm-up pass (the first pass over a small table would otherwise time the JIT, not the table),
-// best of three. With `memlat` (bench/c/memlat.c), each size also gets the memory system's own
-// cost at the same working set: one dependent random read, which is what a lookup is made of.
+// best of three, in two kinds: independent (unrelated keys, as a burst from many clients: the
+// CPU overlaps their misses) and dependent (each key waits for the last lookup's result, so
+// misses cannot overlap). With `memlat` (bench/c/memlat.c), each size also gets the memory
+// system's own cost at the same working set, for each kind: like is compared with like.
 
 import { spawnSync } from 'node:child_process';
 import { ConnTable, NONE } from '../src/lvs/conn-table.js';
@@ -13,9 +15,13 @@ export interface TableResult {
   bytesPerEntry: number;
   insertsPerSecond: number;
   lookupsPerSecond: number;
+  /** Independent lookups (unrelated keys). */
   nsPerLookup: number;
-  /** One dependent random read over the table's footprint, in C, this run (null without memlat). */
+  /** Dependent lookups (each key computed from the last result). */
+  nsPerDependentLookup: number;
+  /** One random read over the table's footprint, in C, this run: independent, and a pointer chase (null without memlat). */
   nsPerMemoryRead: number | null;
+  nsPerDependentRead: number | null;
 }
 
 /** Client address and port of key i, computed (so the benchmark reads no memory of its own). */
@@ -41,25 +47,40 @@ export function tableBench(entries: number, memlat?: string): TableResult {
   const insertNs = Number(process.hrtime.bigint() - t0);
   // Look up in a scattered order (a multiplicative permutation), as traffic from many clients would.
   const step = 2654435761 % entries | 1;
-  const lookupPass = (): { found: number; ns: number } => {
+  const lookupPass = (dependent: boolean): { found: number; ns: number } => {
     let found = 0;
     const t0 = process.hrtime.bigint();
-    for (let n = 0, i = 0; n < entries; n++, i = (i + step) % entries) {
-      if (t.lookupIn(6, addrOf(i), portOf(i), 0xc0a80102, 80) !== NONE) found++;
+    for (let n = 0, i = 0; n < entries; n++) {
+      const e = t.lookupIn(6, addrOf(i), portOf(i), 0xc0a80102, 80);
+      if (e !== NONE) found++;
+      // Dependent: the next key is computed from this result (e >>> 31 is 0 for a hit, but the CPU must wait for e to know).
+      i = (i + step + (dependent ? e >>> 31 : 0)) % entries;
     }
     return { found, ns: Number(process.hrtime.bigint() - t0) };
   };
-  lookupPass();
-  const passes = [lookupPass(), lookupPass(), lookupPass()];
-  const { found, ns: lookupNs } = passes.reduce((a, b) => (b.ns < a.ns ? b : a));
+  const best = (dependent: boolean) => {
+    lookupPass(dependent);
+    return [lookupPass(dependent), lookupPass(dependent), lookupPass(dependent)].reduce((a, b) => (b.ns < a.ns ? b : a));
+  };
+  const { found, ns: lookupNs } = best(false);
+  const dependentNs = best(true).ns;
   if (found < inserted * 0.99) throw new Error(`conn-table bench: found ${found} of ${inserted}`);
-  let nsPerMemoryRead: number | null = null;
-  if (memlat) {
-    const r = spawnSync(memlat, [String(Math.round(t.bytesPerEntry * entries)), '32'], { encoding: 'utf8', timeout: 120_000 });
+  const read = (kind: string): number | null => {
+    if (!memlat) return null;
+    const r = spawnSync(memlat, [String(Math.round(t.bytesPerEntry * entries)), '32', kind], { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) throw new Error(`memlat: ${r.stderr}`);
-    nsPerMemoryRead = Number(r.stdout.trim());
-  }
-  return { entries, bytesPerEntry: t.bytesPerEntry, insertsPerSecond: (inserted * 1e9) / insertNs, lookupsPerSecond: (found * 1e9) / lookupNs, nsPerLookup: lookupNs / found, nsPerMemoryRead };
+    return Number(r.stdout.trim());
+  };
+  return {
+    entries,
+    bytesPerEntry: t.bytesPerEntry,
+    insertsPerSecond: (inserted * 1e9) / insertNs,
+    lookupsPerSecond: (found * 1e9) / lookupNs,
+    nsPerLookup: lookupNs / found,
+    nsPerDependentLookup: dependentNs / found,
+    nsPerMemoryRead: read('independent'),
+    nsPerDependentRead: read('dependent'),
+  };
 }
 
 if (process.argv[1]?.endsWith('conn-table.ts')) {

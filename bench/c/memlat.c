@@ -1,9 +1,13 @@
 // The memory system's own cost at a given working set, the reference for the connection
-// table's lookup figures: one dependent random read (a pointer chase: each address comes from
-// the last read, as a hash lookup's record address comes from its bucket) over BYTES of memory
-// in RECORD-byte records. Prints nanoseconds per read.
+// table's lookup figures, over BYTES of memory in RECORD-byte records, in two kinds that match
+// the table benchmark's two kinds of lookup:
+//   dependent    a pointer chase: each address comes from the last read (lookups whose next
+//                key depends on the last result: misses cannot overlap)
+//   independent  random addresses computed from a counter (lookups of unrelated keys, as a
+//                burst of packets from many clients: the CPU overlaps their misses)
+// Prints nanoseconds per read.
 //
-//   memlat BYTES RECORD
+//   memlat BYTES RECORD [dependent|independent]
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +21,11 @@ static double now_ns(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: memlat BYTES RECORD\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: memlat BYTES RECORD [dependent|independent]\n");
     return 2;
   }
+  int independent = argc == 4 && strcmp(argv[3], "independent") == 0;
   size_t record = strtoul(argv[2], NULL, 10) / sizeof(uint32_t);
   size_t n = strtoul(argv[1], NULL, 10) / (record * sizeof(uint32_t));
   if (record == 0 || n < 2) return 2;
@@ -43,7 +48,14 @@ int main(int argc, char **argv) {
   uint32_t at = 0;
   for (int trial = 0; trial < 3; trial++) {
     double t0 = now_ns();
-    for (size_t k = 0; k < reads; k++) at = mem[(size_t)at * record];
+    if (independent) {
+      // A multiplicative scatter of the counter: the next address never waits for a read.
+      uint64_t step = 2654435761u % n | 1;
+      size_t i = 0;
+      for (size_t k = 0; k < reads; k++, i = (i + step) % n) at += mem[i * record];
+    } else {
+      for (size_t k = 0; k < reads; k++) at = mem[(size_t)at * record];
+    }
     double ns = (now_ns() - t0) / reads;
     if (ns < best) best = ns;
   }
