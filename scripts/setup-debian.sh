@@ -9,6 +9,7 @@ packages=(
   iproute2 iputils-ping iputils-arping  # the lab: namespaces, veth, bridges, TAPs
   traceroute curl tshark wrk hping3 sip-tester dnsmasq-base bind9-dnsutils  # tests: real clients, and the wire
   iperf3                      # npm run bench: TCP throughput through each forwarder
+  netcat-openbsd              # nc: bytes through a routed VIP
   procps nftables
   keepalived                  # the VRRP peer of the high-availability tests (VRRP only: no IPVS module needed)
   # the appliance image (npm run image) and its QEMU lab

@@ -124,6 +124,8 @@ export const PARKED_SHARE = 1 / 8;
 const CONFLICT_INTERVAL_MS = 10_000;
 /** Marks a local address held back on a VRRP backup: packets to it are dropped and counted. */
 const STANDBY = 1 << 16;
+/** The local map's value for a routed VIP: an address of no interface. */
+const ROUTED = STANDBY - 1;
 
 export class Router implements FrameHandler {
   /** Counters indexed by C (see l3/counters.ts); `counters` gives them by name. */
@@ -242,6 +244,14 @@ export class Router implements FrameHandler {
     if (active === false) return; // a VRRP backup's: its master announces it
     this.gratuitousArp(iface, addr);
     this.engine.flush();
+  }
+
+  /**
+   * A routed VIP: on no connected network, sent to us by an upstream router's route (as BGP and
+   * ECMP deployments do). Served, never answered in ARP, never a source of ours.
+   */
+  addRoutedVip(addr: Ipv4): void {
+    if (!this.local.has(addr)) this.local.set(addr, ROUTED);
   }
 
   removeVip(addr: Ipv4): void {

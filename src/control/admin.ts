@@ -206,8 +206,10 @@ export class Admin {
     const key = { protocol: protoNumber(spec.protocol), vaddr, vport: spec.port, fwmark: spec.fwmark };
     if (this.director.findService(key)) throw new AdminError('Service already exists');
     if (spec.pe && !spec.persistence) throw new AdminError('A persistence engine needs a persistent service (-p)');
+    // On a connected network the VIP is an address of that interface (answered in ARP); on
+    // none, it is a routed VIP, served but never answered in ARP.
     const iface = spec.iface ? this.router.interfaceByName(spec.iface) : this.router.interfaces.find((i) => i.addresses.some((a) => a.role === 'primary' && inSubnet(vaddr, a.address, a.length)));
-    if (!iface) throw new AdminError(`Service address ${spec.vip} is on no interface's network: name the interface`);
+    if (spec.iface && !iface) throw new AdminError(`No interface named '${spec.iface}'`);
     const svc = this.director.addService(key, spec.scheduler ?? 'wlc', {
       persistenceS: spec.persistence ?? 0,
       persistenceMask: spec.netmask ? addr(spec.netmask, 'netmask') : 0xffffffff,

@@ -66,8 +66,11 @@ export interface ServiceConfig {
   pe: 'sip' | null;
   healthCheck: HealthCheckConfig | null;
   flags: string[];
-  /** The interface that answers ARP for the VIP. */
-  iface: string;
+  /**
+   * The interface that answers ARP for the VIP; null for a routed VIP (on no connected network:
+   * an upstream router sends it to one of our addresses, and nobody asks ARP for it).
+   */
+  iface: string | null;
   realServers: RealServerConfig[];
 }
 
@@ -385,7 +388,6 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   let iface = o.iface === undefined ? null : string(o.iface, `${path}.iface`);
   if (iface !== null && !interfaces.some((i) => i.name === iface)) throw new ConfigError(`${path}.iface`, `no interface named '${iface}'`);
   iface ??= interfaces.find((i) => i.addresses.some((a) => inSubnet(vip, a.address, a.length)))?.name ?? null;
-  if (iface === null) throw new ConfigError(`${path}.iface`, `VIP is on no interface's network: say which interface answers ARP for it`);
   const onePacket = o.onePacket === undefined ? false : o.onePacket === true;
   const pe = o.pe === undefined ? null : string(o.pe, `${path}.pe`);
   if (pe !== null && pe !== 'sip') throw new ConfigError(`${path}.pe`, `unknown persistence engine '${pe}' (known: sip)`);

@@ -30,7 +30,7 @@ const spec = (s: ServiceConfig): ServiceSpec => ({
   pe: s.pe,
   flags: s.flags,
   members: s.members.map((m) => ({ protocol: m.protocol === 6 ? 'tcp' : 'udp', port: m.port })),
-  iface: s.iface,
+  iface: s.iface ?? undefined,
 });
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

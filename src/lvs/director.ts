@@ -151,6 +151,7 @@ export class Director implements L4Director {
     }
     this.byVip[v].push(svc);
     if (opts.iface) this.router.addVip(opts.iface, key.vaddr);
+    else this.router.addRoutedVip(key.vaddr);
     svc.refresh();
     return svc;
   }

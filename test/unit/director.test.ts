@@ -174,6 +174,19 @@ dr("two masters of one VIP, each the other's real server (seed 000's active/acti
   assert.equal([last!.icmp!.type, last!.ip!.dst], [11, CLIENT], 'time exceeded to the client');
 });
 
+dr('a routed VIP (on no connected network) is served, and never answered in ARP', () => {
+  const cfg = config('dr');
+  (cfg.services[0] as Record<string, unknown>).vip = '10.99.0.1';
+  const t = testRouter(cfg);
+  lan(t);
+  t.inject(0, ethernet(BROADCAST_MAC, GW_MAC, 0x0806, arpPacket(1, GW_MAC, '192.168.1.1', ZERO_MAC, '10.99.0.1')));
+  assert.equal(t.take(0), [], 'no ARP reply for the routed VIP');
+  t.inject(0, ethernet(LAN_MAC, GW_MAC, 0x0800, ipv4Packet({ src: CLIENT, dst: '10.99.0.1', protocol: 6, payload: tcpSegment(CLIENT, '10.99.0.1', 40000, 80, 0x02) })));
+  const [f] = t.take(0).map(parse);
+  assert.equal([f.dstMac, f.ip!.dst, f.ip!.ttl], ['02:aa:00:00:00:11', '10.99.0.1', 63], 'DR to the real server');
+  assert.is(director(t).table.size, 1);
+});
+
 dr('weight 0 quiesces: new connections go elsewhere; with every weight 0, a RST', () => {
   const t = testRouter(config('dr'));
   lan(t);
