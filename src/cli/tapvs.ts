@@ -9,7 +9,9 @@ import { checkConfig } from '../control/check.js';
 import type { ReloadReport } from '../control/reload.js';
 import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSCTL_DIR, doctor, doctorWithProbe, setup, undo } from '../agent/agent.js';
 import { runAgent } from '../agent/run.js';
-import { DEFAULT_CONTROL_SOCKET } from '../control/config.js';
+import { DEFAULT_CONTROL_SOCKET, parseConfig } from '../control/config.js';
+import { importKeepalived } from '../control/keepalived.js';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
@@ -70,6 +72,35 @@ await yargs(hideBin(process.argv))
         checkConfig(c, argv.config, argv.nics);
         const nics = c.interfaces.filter((i) => i.nic).length;
         console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length} routes, ${c.services.length} services)`);
+      } catch (e) {
+        fail(e);
+      }
+    },
+  )
+  .command(
+    'import <format> <file>',
+    'convert another balancer\'s config: tapvs import keepalived keepalived.conf [--base tapvs.json] [--out F]',
+    (y) =>
+      y
+        .positional('format', { choices: ['keepalived'] as const, describe: 'keepalived: a keepalived.conf' })
+        .positional('file', { type: 'string', demandOption: true })
+        .option('base', { type: 'string', describe: 'a tapvs config giving the interfaces, routes and control settings; the file\'s services and VRRP are added to it' })
+        .option('out', { type: 'string', describe: 'write the config here (a new file, then renamed over the old); default: standard output' }),
+    (argv) => {
+      try {
+        const text = readFileSync(argv.file!, 'utf8');
+        const base = argv.base ? (JSON.parse(readFileSync(argv.base, 'utf8')) as Record<string, unknown>) : { interfaces: [] };
+        const { config, report } = importKeepalived(text, argv.file!, base);
+        for (const line of report) console.error(`not converted: ${line}`);
+        const json = `${JSON.stringify(config, null, 2)}\n`;
+        if (argv.out) {
+          writeFileSync(`${argv.out}.tmp`, json);
+          renameSync(`${argv.out}.tmp`, argv.out);
+        } else process.stdout.write(json);
+        // The verdict `tapvs check` would give, so the operator knows what is left to do.
+        const c = parseConfig(config);
+        checkConfig(c, argv.out ?? 'the converted config', false);
+        console.error(`${argv.out ?? 'the converted config'}: ok (${c.services.length} services${c.ha.vrrp.length ? `, ${c.ha.vrrp.length} VRRP instances` : ''}); ${report.length} directives not converted, named above`);
       } catch (e) {
         fail(e);
       }
