@@ -1,7 +1,7 @@
 // `tapvs run`: the router on real TAPs, until SIGTERM.
 
 import { chmodSync, chownSync, existsSync, readFileSync } from 'node:fs';
-import { parseConfigText, type Config } from './control/config.js';
+import { parseConfig, parseConfigText, type Config } from './control/config.js';
 import { createLogger, droppedLogLines, type LogFile, type Logger } from './control/log.js';
 import { LOCAL_RESERVE, PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
@@ -10,7 +10,9 @@ import { buildRouter } from './build.js';
 import { PARKED_SHARE, type Router } from './router.js';
 import { Admin, AdminError } from './control/admin.js';
 import { reloadServices, scratchOf, type ReloadReport } from './control/reload.js';
-import { checkHost } from './control/check.js';
+import { checkConfig, checkHost } from './control/check.js';
+import { withLiveServices, writeAtomically } from './control/save.js';
+import { spawnSync } from 'node:child_process';
 import { Stream, claimSocketPath, startControlServer, type ControlServer } from './control/socket.js';
 import { groupId } from './util/group.js';
 import { releaseEarlySignals } from './early-signals.js';
@@ -241,7 +243,7 @@ class HealthCheckers {
 /** Operations the read-only socket serves: looking, never changing. */
 const READ_ONLY_OPS: ReadonlySet<string> = new Set(['list', 'connections', 'get-timeouts', 'counters', 'trace', 'daemon']);
 
-export async function runDaemon(configFile: string, logFile: LogFile | null = null): Promise<void> {
+export async function runDaemon(configFile: string, logFile: LogFile | null = null, persist: string | null = null): Promise<void> {
   let config = loadConfig(configFile);
   const log = createLogger(config.log.level, 1, logFile);
   checkHost(config);
@@ -279,6 +281,26 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     list.forEach((c, i) => inBatch(i, c, () => adminOp(running.admin, c.op, c)));
     return null;
   };
+  /** tapvs save: the live services into the config file, validated first, atomically; then the persist hook. */
+  const save = (): { file: string; services: number; persisted: string | null } => {
+    let fileJson: Record<string, unknown>;
+    try {
+      fileJson = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new AdminError(`cannot read ${configFile} to save into it: ${(e as Error).message}`);
+    }
+    const json = withLiveServices(fileJson, running.admin.list());
+    const next = parseConfig(json); // throws, naming the field: nothing is written
+    checkConfig(next, configFile, false);
+    writeAtomically(configFile, `${JSON.stringify(json, null, 2)}\n`);
+    config = next;
+    log.info({ file: configFile, services: next.services.length }, 'saved the live services to the config file');
+    if (persist === null) return { file: configFile, services: next.services.length, persisted: null };
+    const r = spawnSync(persist, [configFile], { encoding: 'utf8', timeout: 30_000 });
+    const said = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+    if (r.status !== 0) throw new AdminError(`saved to ${configFile}, but ${persist} failed (${r.error?.message ?? `exit ${r.status}`}): ${said}`);
+    return { file: configFile, services: next.services.length, persisted: said || `kept by ${persist}` };
+  };
   const servers: ControlServer[] = [];
   const setSocketModes = (next: Config) => {
     chmodSync(next.control.socket, next.control.mode);
@@ -288,7 +310,7 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
       if (ro.group !== null) chownSync(ro.socket, -1, groupId(ro.group));
     }
   };
-  const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch }, op, args);
+  const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch, save }, op, args);
   const c = config.control;
   let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   try {
@@ -416,7 +438,7 @@ function adminOp(admin: Admin, op: string, a: Args): unknown {
 }
 
 /** The control socket's operations (tapvsadm speaks these). */
-function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], ops: { reload: () => unknown; batch: (commands: unknown) => unknown }, op: string, a: Args): unknown {
+function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], ops: { reload: () => unknown; batch: (commands: unknown) => unknown; save: () => unknown }, op: string, a: Args): unknown {
   switch (op) {
     case 'connections':
       return r.admin.connections(typeof a.after === 'number' ? a.after : 0, typeof a.limit === 'number' ? a.limit : undefined);
@@ -424,6 +446,8 @@ function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], o
       return counterSnapshot(r, config, servers);
     case 'reload':
       return ops.reload();
+    case 'save':
+      return ops.save();
     case 'batch':
       return ops.batch(a.commands);
     case 'trace':

@@ -53,10 +53,11 @@ await yargs(hideBin(process.argv))
       y
         .option('config', { type: 'string', demandOption: true, describe: 'JSON config file' })
         .option('log-file', { type: 'string', describe: 'also log to this file, rotated by size (FILE.1 keeps the previous one)' })
-        .option('log-max-mb', { type: 'number', default: 4, describe: 'the log file rotates when it reaches this size' }),
+        .option('log-max-mb', { type: 'number', default: 4, describe: 'the log file rotates when it reaches this size' })
+        .option('persist', { type: 'string', describe: '`tapvs save` runs this with the saved config file as its argument, to keep it where the config came from (the appliance: its config disk)' }),
     async (argv) => {
       const logFile = argv.logFile ? { path: argv.logFile, maxBytes: Math.max(1, argv.logMaxMb) * 2 ** 20 } : null;
-      await runDaemon(argv.config, logFile).catch(fail);
+      await runDaemon(argv.config, logFile, argv.persist ?? null).catch(fail);
     },
   )
   .command(
@@ -104,6 +105,15 @@ await yargs(hideBin(process.argv))
       } catch (e) {
         fail(e);
       }
+    },
+  )
+  .command(
+    'save',
+    "write the live services (what tapvsadm changed) into the config file tapvs runs with, validated and atomically: 'write memory'",
+    (y) => y.option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),
+    async (argv) => {
+      const r = (await controlRequest(argv.socket, 'save').catch(fail)) as { file: string; services: number; persisted: string | null };
+      console.log(`saved ${r.services} services to ${r.file}${r.persisted ? `; ${r.persisted}` : ''}`);
     },
   )
   .command(
