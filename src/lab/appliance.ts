@@ -94,7 +94,8 @@ export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[
       args.push('-drive', 'if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', '-drive', `if=pflash,format=raw,file=${varsFile}`);
     }
   }
-  if (config.disk) args.push('-drive', `file=${config.disk},format=raw,if=virtio,readonly=on`);
+  // Writable, as a VM platform's disk is: the appliance mounts it read-only, except for `tapvs save`.
+  if (config.disk) args.push('-drive', `file=${config.disk},format=raw,if=virtio`);
   taps.forEach((tap, n) => {
     args.push('-netdev', `tap,id=nic${n},ifname=${tap},script=no,downscript=no,vhost=off`, '-device', `${image.nicModel ?? 'virtio-net-pci'},netdev=nic${n},mac=${nicMacs[n]}`);
   });

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
-import { labRouterMac, stopLabRouter, type LabState } from '../../src/lab/lab.js';
+import { labRouterMac, stateDir, stopLabRouter, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceImage } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -109,6 +109,18 @@ dr('the kernel owns no address but its management one and routes nothing; the ro
   assert.match(r.output, /^0$/m, 'ip_forward is 0');
   assert.match(r.output, /Read-only file system/);
   assert.match(r.output, /eth0\s+lan|lan\s+eth0/, 'the NIC and the TAP share a bridge');
+});
+
+dr("tapvs save on the console keeps tapvsadm's changes on the config disk, validated, for the next boot", async () => {
+  const r = await onConsole(lab.state, `tapvsadm -A -t ${VIP}:8080 -s rr && tapvsadm -a -t ${VIP}:8080 -r 192.168.1.11 -g && tapvs save`);
+  assert.match(r.output, /saved 2 services to \/run\/tapvs\/config\.json; kept on \/dev\/vda:\/tapvs\.json/, r.output);
+  // What the next boot reads: the disk itself, from the host.
+  const disk = join(stateDir(lab.prefix), 'director-config.img');
+  const onDisk = JSON.parse(spawnSync('mtype', ['-i', disk, '::/tapvs.json'], { encoding: 'utf8' }).stdout);
+  assert.equal(onDisk.services.map((s: { port: number }) => s.port), [80, 8080]);
+  assert.ok(onDisk.interfaces[0].nic, 'the rest of the config as it was');
+  assert.match(spawnSync('mdir', ['-i', disk, '::/'], { encoding: 'utf8' }).stdout, /TAPVS\s+JSON|tapvs\.json/i);
+  assert.not.match(spawnSync('mdir', ['-i', disk, '::/'], { encoding: 'utf8' }).stdout, /\.new/i, 'no half-written file left');
 });
 
 dr('the power button shuts it down cleanly: tapvs stops first, then the VM powers off', async () => {

@@ -39,7 +39,7 @@ if [ -z "$source" ]; then
   for dev in $(ls /dev/vd[a-z]* /dev/sd[a-z]* /dev/sr[0-9] /dev/nvme*n*p* /dev/mmcblk*p* 2>/dev/null); do
     for fs in vfat iso9660; do
       mount -t "$fs" -o ro "$dev" /mnt/config 2>/dev/null || continue
-      if [ -f /mnt/config/tapvs.json ]; then cp /mnt/config/tapvs.json "$config" && source="$dev:/tapvs.json"; fi
+      if [ -f /mnt/config/tapvs.json ]; then cp /mnt/config/tapvs.json "$config" && source="$dev:/tapvs.json" && echo "$dev $fs" > /run/tapvs/config-source; fi
       umount /mnt/config
       break
     done
