@@ -3,11 +3,13 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { VIP, directorLab } from '../../src/lab/director.js';
 import { onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 const test = suite('metrics: Prometheus text from a DR director');
 const prefix = uniquePrefix('met');
+const scrapeOf = (lab: string, port: number) => onHost(lab, 'sw', ['curl', '-s', `http://127.0.0.1:${port}/metrics`]).stdout;
 const scrape = (path = '/metrics') => onHost(prefix, 'sw', ['curl', '-s', '-w', '\n%{http_code} %{content_type}', `http://127.0.0.1:9101${path}`]).stdout;
 
 test.before(async () => {
@@ -37,4 +39,43 @@ test('anything but /metrics is a 404', () => {
   assert.match(scrape('/'), /\n404 text\/plain$/);
 });
 
-if (!skipUnlessRoot('metrics.test.ts')) test.run();
+const dashboard = suite('metrics: the Grafana dashboard queries what tapvs exports');
+const haPrefix = uniquePrefix('mdb');
+dashboard.before(async () => {
+  const spec = directorLab(haPrefix, 'dr', { ha: 'tapvs' });
+  spec.routers[0].metrics = '127.0.0.1:9102';
+  await startLab(spec);
+});
+dashboard.after(() => stopLab(haPrefix));
+
+dashboard('every metric, and every label value it names, exists in a real scrape of a director of a pair', async () => {
+  const file = new URL('../../dashboards/tapvs-grafana.json', import.meta.url);
+  const panels = (JSON.parse(readFileSync(file, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] }).panels;
+  for (let i = 0; i < 50 && !/tapvs_vrrp_state\{[^}]*state="MASTER"\} 1/.test(scrapeOf(haPrefix, 9102)); i++) await new Promise((r) => setTimeout(r, 200));
+  onHost(haPrefix, 'client', ['curl', '-s', '--max-time', '3', `http://${VIP}/`]);
+  const text = scrapeOf(haPrefix, 9102);
+  let checked = 0;
+  for (const p of panels) {
+    for (const t of p.targets) {
+      // Each selector: a metric name and its {label matchers}.
+      for (const m of t.expr.matchAll(/(tapvs_[a-z_]+)\{([^}]*)\}/g)) {
+        const [, metric, matchers] = m;
+        assert.match(text, new RegExp(`^${metric}[{ ]`, 'm'), `${p.title}: ${metric} is not exported`);
+        for (const lm of matchers.matchAll(/([a-z_]+)(=~|=)"([^"]*)"/g)) {
+          if (lm[1] === 'instance') continue; // Prometheus adds it
+          for (const value of lm[3].split('|')) {
+            assert.match(text, new RegExp(`^${metric}\\{[^}]*${lm[1]}="${value}"`, 'm'), `${p.title}: ${metric} has no ${lm[1]}="${value}"`);
+            checked++;
+          }
+        }
+        checked++;
+      }
+    }
+  }
+  console.log(`  ${panels.length} panels: ${checked} metric names and label values found in the scrape`);
+});
+
+if (!skipUnlessRoot('metrics.test.ts')) {
+  test.run();
+  dashboard.run();
+}
