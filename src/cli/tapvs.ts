@@ -11,6 +11,7 @@ import { AgentError, AgentExit, DEFAULT_DEVICE, DEFAULT_STATE_FILE, DEFAULT_SYSC
 import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET, parseConfig } from '../control/config.js';
 import { importKeepalived } from '../control/keepalived.js';
+import { CONFIG_SCHEMA } from '../control/schema.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
@@ -105,6 +106,14 @@ await yargs(hideBin(process.argv))
       } catch (e) {
         fail(e);
       }
+    },
+  )
+  .command(
+    'schema',
+    'print the config\'s JSON Schema (for editors; a config may name it with "$schema")',
+    (y) => y,
+    () => {
+      console.log(JSON.stringify(CONFIG_SCHEMA, null, 2));
     },
   )
   .command(

@@ -557,7 +557,7 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
 }
 
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
+  const o = object(json, '$', ['$schema', 'interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
