@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { CONFIG_SCHEMA } from '../../src/control/schema.js';
 import { ConfigError, parseConfig } from '../../src/control/config.js';
 import { directorLab } from '../../src/lab/director.js';
