@@ -10,7 +10,7 @@ packages=(
   traceroute curl tshark wrk hping3 sip-tester dnsmasq-base bind9-dnsutils  # tests: real clients, and the wire
   iperf3                      # npm run bench: TCP throughput through each forwarder
   netcat-openbsd              # nc: bytes through a routed VIP
-  procps nftables
+  procps nftables tmux         # tmux: tapvs top in a real 80x24 terminal
   keepalived                  # the VRRP peer of the high-availability tests (VRRP only: no IPVS module needed)
   # the appliance image (npm run image) and its QEMU lab
   cpio zstd fdisk dosfstools mtools kmod bc binutils xorriso grub-pc-bin grub-efi-amd64-bin

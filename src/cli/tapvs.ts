@@ -12,6 +12,7 @@ import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET, parseConfig } from '../control/config.js';
 import { importKeepalived } from '../control/keepalived.js';
 import { CONFIG_SCHEMA } from '../control/schema.js';
+import { renderTop, type TopSnapshot } from '../control/top.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
@@ -105,6 +106,44 @@ await yargs(hideBin(process.argv))
         console.error(`${argv.out ?? 'the converted config'}: ok (${c.services.length} services${c.ha.vrrp.length ? `, ${c.ha.vrrp.length} VRRP instances` : ''}); ${report.length} directives not converted, named above`);
       } catch (e) {
         fail(e);
+      }
+    },
+  )
+  .command(
+    'top',
+    'a live view of services, real servers, rates, the table and drops by reason (as watch ipvsadm -L -n --rate)',
+    (y) =>
+      y
+        .option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET })
+        .option('interval', { type: 'number', default: 2, describe: 'seconds between refreshes' })
+        .option('once', { type: 'boolean', default: false, describe: 'print one screen (rates over one interval) and exit' }),
+    async (argv) => {
+      const snapshot = async (): Promise<TopSnapshot> => {
+        const [list, counters, daemon] = await Promise.all(['list', 'counters', 'daemon'].map((op) => controlRequest(argv.socket, op)));
+        return { at: Date.now(), list, counters, daemon } as TopSnapshot;
+      };
+      const intervalMs = Math.max(0.2, argv.interval) * 1000;
+      const screen = (now: TopSnapshot, before: TopSnapshot | null) => renderTop(now, before, process.stdout.columns || 80, process.stdout.rows || 24).join('\n');
+      let before = await snapshot().catch(fail);
+      if (argv.once) {
+        await new Promise((r) => setTimeout(r, intervalMs));
+        return void console.log(screen(await snapshot().catch(fail), before));
+      }
+      const quit = () => {
+        process.stdout.write('\x1b[?25h\n'); // the cursor back
+        process.exit(0);
+      };
+      if (process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.on('data', (k) => (k[0] === 0x71 || k[0] === 0x03 ? quit() : undefined)); // q, Ctrl-C
+      }
+      process.on('SIGINT', quit);
+      process.stdout.write('\x1b[?25l');
+      for (;;) {
+        const now = await snapshot().catch(fail);
+        process.stdout.write(`\x1b[H\x1b[2J${screen(now, before)}`);
+        before = now;
+        await new Promise((r) => setTimeout(r, intervalMs));
       }
     },
   )
