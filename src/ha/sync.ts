@@ -55,7 +55,11 @@ class OpenMessage {
   slot = -1;
   count = 0;
   length = SYNC_HEADER;
-  constructor(public dst: Ipv4) {}
+  /** `src` 0: the sync interface's address. */
+  constructor(
+    public dst: Ipv4,
+    public src: Ipv4 = 0,
+  ) {}
 }
 
 export class SyncDaemon implements SyncReader {
@@ -76,8 +80,9 @@ export class SyncDaemon implements SyncReader {
   private readonly ip = new Ipv4View();
   private readonly maxPayload: number;
   private readonly source: Ipv4;
-  /** The source of the message being read. */
+  /** The source and destination of the message being read. */
   private from: Ipv4 = 0;
+  private to: Ipv4 = 0;
 
   constructor(
     private readonly router: Router,
@@ -107,7 +112,7 @@ export class SyncDaemon implements SyncReader {
     });
     if (bulk.cursor !== NONE) return;
     this.send(bulk.message);
-    this.sendControl(bulk.message.dst, SyncControl.TableComplete, bulk.sent);
+    this.sendControl(bulk.message.dst, SyncControl.TableComplete, bulk.sent, bulk.message.src);
     this.log.info({ peer: formatIpv4(bulk.message.dst), entries: bulk.sent }, 'sync: sent the whole table to a peer');
     this.bulk = null;
   }
@@ -152,17 +157,17 @@ export class SyncDaemon implements SyncReader {
   private send(m: OpenMessage): void {
     if (m.slot < 0 || m.count === 0) return;
     writeHeader(this.b, this.payloadAt(m.slot), this.settings.syncid, m.count, m.length);
-    this.transmit(m.slot, m.dst, m.length);
+    this.transmit(m.slot, m.dst, m.length, m.src);
     m.slot = -1;
   }
 
   /** UDP and IPv4 headers in front of the payload, and out: multicast on the sync interface, unicast routed. */
-  private transmit(slot: number, dst: Ipv4, payload: number): void {
+  private transmit(slot: number, dst: Ipv4, payload: number, from = 0): void {
     const offset = this.engine.layout.headroom;
     const ipAt = this.engine.slotOffset(slot) + offset + ETH_HEADER;
     const udp = ipAt + IPV4_MIN_HEADER;
     const b = this.b;
-    const src = this.source;
+    const src = from || this.source;
     b[udp] = SYNC_PORT >>> 8;
     b[udp + 1] = SYNC_PORT & 0xff;
     b[udp + 2] = SYNC_PORT >>> 8;
@@ -198,6 +203,7 @@ export class SyncDaemon implements SyncReader {
       return true;
     }
     this.from = ip.src;
+    this.to = ip.dst;
     const refused = readMessage(b, udp + UDP_HEADER, declared - UDP_HEADER, this.settings.syncid, this.incoming, this);
     if (refused !== null) stats[C.sync_messages_dropped]++;
     return true;
@@ -217,15 +223,16 @@ export class SyncDaemon implements SyncReader {
       if (!this.sending) return; // only a master's table is worth having
       if (this.bulk !== null) return; // one transfer at a time: a second asker asks again
       this.log.info({ peer: formatIpv4(this.from), entries: this.director.table.size }, 'sync: a peer asks for the whole table');
-      this.bulk = { message: new OpenMessage(this.from), cursor: 0, sent: 0 };
+      // Answered from the address it was asked at: the asker trusts the master it follows.
+      this.bulk = { message: new OpenMessage(this.from, this.to), cursor: 0, sent: 0 };
     } else if (op === SyncControl.TableComplete) {
       this.onTableComplete?.(this.from, argument);
     }
   }
 
-  private sendControl(to: Ipv4, op: SyncControl, argument: number): void {
+  private sendControl(to: Ipv4, op: SyncControl, argument: number, from = 0): void {
     const slot = this.engine.allocate();
     if (slot < 0) return;
-    this.transmit(slot, to, writeControl(this.b, this.payloadAt(slot), this.settings.syncid, op, argument));
+    this.transmit(slot, to, writeControl(this.b, this.payloadAt(slot), this.settings.syncid, op, argument), from);
   }
 }
