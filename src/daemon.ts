@@ -264,7 +264,13 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     running.director.defense = { ...next.director.defense };
     running.director.sloppyTcp = next.director.sloppyTcp;
     log.level = next.log.level;
-    setSocketModes(next);
+    // The services are in by now: a socket that cannot take its mode (deleted under us) is
+    // said, not thrown, so the reload is not reported refused after it took effect.
+    try {
+      setSocketModes(next);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, "reloaded, but the control sockets' modes could not be set");
+    }
     config = next;
     checkers.sync(config);
     log.info(report, report.needsRestart.length ? `reloaded; restart to apply ${report.needsRestart.join(', ')}` : 'reloaded');
