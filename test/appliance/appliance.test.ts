@@ -111,6 +111,14 @@ dr('the kernel owns no address but its management one and routes nothing; the ro
   assert.match(r.output, /eth0\s+lan|lan\s+eth0/, 'the NIC and the TAP share a bridge');
 });
 
+dr('the login banner says the version, the management address, each data NIC\'s state and the config\'s verdict', async () => {
+  const r = await onConsole(lab.state, '/usr/lib/tapvs/banner');
+  assert.match(r.output, /^tapvs \S+, node 20\.\d+\.\d+, kernel \S+$/m);
+  assert.match(r.output, /^management: eth1 192\.168\.1\.250\/24 $/m);
+  assert.match(r.output, /^data NIC eth0 \(tapvs's \S+\): up, [0-9a-f:]{17}$/m);
+  assert.match(r.output, /^config: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok/m);
+});
+
 dr("tapvs save on the console keeps tapvsadm's changes on the config disk, validated, for the next boot", async () => {
   const r = await onConsole(lab.state, `tapvsadm -A -t ${VIP}:8080 -s rr && tapvsadm -a -t ${VIP}:8080 -r 192.168.1.11 -g && tapvs save`);
   assert.match(r.output, /saved 2 services to \/run\/tapvs\/config\.json; kept on \/dev\/vda:\/tapvs\.json/, r.output);

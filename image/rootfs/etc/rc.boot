@@ -47,13 +47,15 @@ if [ -z "$source" ]; then
   done
 fi
 
+# What became of it, said on the console and kept for the login banner (/usr/lib/tapvs/banner).
+verdict() { say "$1"; echo "$1" > /run/tapvs/verdict; }
 if [ -z "$source" ]; then
-  say "no config found (no tapvs.json on a FAT or ISO disk, no tapvs.config= on the kernel command line): forwarding nothing"
+  verdict "no config found (no tapvs.json on a FAT or ISO disk, no tapvs.config= on the kernel command line): forwarding nothing"
   rm -f "$config"
 elif out=$(tapvs check --nics --config "$config" 2>&1); then
-  say "config from $source: $(echo "$out" | sed "s|$config|tapvs.json|")"
+  verdict "config from $source: $(echo "$out" | sed "s|$config|tapvs.json|")"
 else
-  say "config from $source REJECTED: $(echo "$out" | sed "s|$config|tapvs.json|")"
+  verdict "config from $source REJECTED: $(echo "$out" | sed "s|$config|tapvs.json|")"
   say "keeping the safe default: tapvs does not start, nothing is forwarded; fix tapvs.json and reboot"
   mv "$config" /run/tapvs/rejected.json
 fi
