@@ -13,7 +13,8 @@ import { DEFAULT_CONTROL_SOCKET, parseConfig } from '../control/config.js';
 import { importKeepalived } from '../control/keepalived.js';
 import { CONFIG_SCHEMA } from '../control/schema.js';
 import { renderTop, type TopSnapshot } from '../control/top.js';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeAtomically } from '../control/save.js';
 import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
@@ -97,8 +98,7 @@ await yargs(hideBin(process.argv))
         for (const line of report) console.error(`not converted: ${line}`);
         const json = `${JSON.stringify(config, null, 2)}\n`;
         if (argv.out) {
-          writeFileSync(`${argv.out}.tmp`, json);
-          renameSync(`${argv.out}.tmp`, argv.out);
+          writeAtomically(argv.out, json);
         } else process.stdout.write(json);
         // The verdict `tapvs check` would give, so the operator knows what is left to do.
         const c = parseConfig(config);

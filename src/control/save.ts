@@ -3,7 +3,7 @@
 // before a byte is written; written as a new file, flushed, then renamed over the old, so a power
 // cut mid-write leaves the old config.
 
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListView, ServiceView } from './admin.js';
 
@@ -46,12 +46,12 @@ function serviceJson(s: ServiceView, was: Record<string, unknown> | undefined): 
   };
 }
 
-/** Writes `text` to `file` so that it is either the old file or the whole new one, whatever happens. */
-export function writeAtomically(file: string, text: string, mode = 0o644): void {
+/** Writes `data` to `file` so that it is either the old file or the whole new one, whatever happens. */
+export function writeAtomically(file: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = `${file}.new`;
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, text);
+    writeFileSync(fd, data); // all of it (writeSync may write part)
     fsyncSync(fd);
   } finally {
     closeSync(fd);

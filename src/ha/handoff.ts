@@ -3,14 +3,15 @@
 // connection. The file is a run of IPVS sync messages (sync-wire.ts), the same encoding the
 // backup receives, each entry carrying the time it has left.
 
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { writeAtomically } from '../control/save.js';
 import type { Director } from '../lvs/director.js';
 import { MAX_CONNS_PER_MESSAGE, SYNC_HEADER, connLength, newSyncConn, readMessage, writeConn, writeHeader, SyncControl } from './sync-wire.js';
 
 /** A message's size is a 16-bit field: stay well inside it. */
 const MESSAGE_BYTES = 32_768;
 
-/** Writes every live entry to `file` (a new file, then renamed over the old). Returns the count. */
+/** Writes every live entry to `file` (a new file, flushed, then renamed over the old). Returns the count. */
 export function writeHandoff(director: Director, file: string, now: number): number {
   const table = director.table;
   const c = newSyncConn();
@@ -35,9 +36,7 @@ export function writeHandoff(director: Director, file: string, now: number): num
     total++;
   });
   close();
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, Buffer.concat(chunks), { mode: 0o600 });
-  renameSync(tmp, file);
+  writeAtomically(file, Buffer.concat(chunks), 0o600);
   return total;
 }
 
