@@ -106,6 +106,7 @@ export class HighAvailability implements LocalListener {
   private resync: { state: SyncStatus['resync']['state']; startedAt: number; lastRequestAt: number; doneMs: number | null; entries: number | null } = { state: 'none', startedAt: 0, lastRequestAt: -Infinity, doneMs: null, entries: null };
   private resyncTimeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private readonly ip = new Ipv4View();
   private readonly vrrp = new VrrpView();
   private readonly b: Uint8Array;
@@ -133,12 +134,21 @@ export class HighAvailability implements LocalListener {
       this.resyncTimeoutMs = config.sync.resyncTimeoutMs;
       if (config.sync.peer !== null && this.sync) this.sync.trustedSource = config.sync.peer;
     }
-    this.listen();
+    this.attach();
   }
 
-  /** The router offers us multicast and sync only while there is VRRP or sync to speak. */
-  private listen(): void {
-    this.router.listener = this.routers.length > 0 || this.sync !== null ? this : null;
+  /**
+   * Only while there is VRRP or sync to speak does the router offer us multicast and sync, and
+   * (once started) our timer run: a director without HA pays for neither.
+   */
+  private attach(): void {
+    const active = this.routers.length > 0 || this.sync !== null;
+    this.router.listener = active ? this : null;
+    if (active && this.started && this.timer === null) this.timer = setInterval(() => this.tick(), TICK_MS);
+    if (!active && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 
   start(): void {
@@ -149,12 +159,14 @@ export class HighAvailability implements LocalListener {
     }
     for (const r of this.routers) r.instance.start(now);
     this.updateSyncRole();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.started = true;
+    this.attach();
     this.engine.flush();
   }
 
   /** Graceful stop: a master steps down with priority 0, so its backup takes over at once. */
   stop(): void {
+    this.started = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.sync?.tick();
@@ -183,7 +195,7 @@ export class HighAvailability implements LocalListener {
     if (!s) {
       this.sync = new SyncDaemon(this.router, this.engine, this.director, settings, this.log);
       this.sync.onTableComplete = (from, count) => this.resyncComplete(from, count);
-      this.listen();
+      this.attach();
     }
     if (role) {
       this.takeOverFromVrrp();
@@ -200,7 +212,7 @@ export class HighAvailability implements LocalListener {
     if (this.syncDaemons.master || this.syncDaemons.backup) return this.updateSyncRole();
     this.sync.stop();
     this.sync = null;
-    this.listen();
+    this.attach();
   }
 
   /**
