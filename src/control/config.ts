@@ -439,9 +439,8 @@ function parseDirector(v: Json, socket: string): DirectorConfig {
   const t = object(o.timeouts ?? {}, '$.director.timeouts', ['tcp', 'tcpfin', 'udp']);
   const seconds = (x: Json, name: string, fallback: number) => (x === undefined ? fallback : integer(x, `$.director.timeouts.${name}`, 1, 31 * 24 * 3600));
   const handoffFile = o.handoffFile === undefined ? `${dirname(socket)}/connections.handoff` : o.handoffFile === null ? null : string(o.handoffFile, '$.director.handoffFile');
-  if (o.sloppyTcp !== undefined && typeof o.sloppyTcp !== 'boolean') throw new ConfigError('$.director.sloppyTcp', 'must be true or false');
   return {
-    sloppyTcp: o.sloppyTcp === true,
+    sloppyTcp: boolean(o.sloppyTcp, '$.director.sloppyTcp', false),
     handoffFile,
     maxConnections: o.maxConnections === undefined ? 1 << 20 : integer(o.maxConnections, '$.director.maxConnections', 16, 1 << 26),
     timeouts: { tcp: seconds(t.tcp, 'tcp', 900), tcpfin: seconds(t.tcpfin, 'tcpfin', 120), udp: seconds(t.udp, 'udp', 300) },
