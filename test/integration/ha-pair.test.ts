@@ -100,9 +100,12 @@ dr('the old master rejoins: it takes the whole table before the VIP, and downloa
   await sleep(1000);
   await startLabRouter(pd, 'director1');
   await waitFor('director1 master again', async () => (await vrrpState(pd, 'director1')) === 'MASTER', 15_000);
+  // The log is written asynchronously: the state can be MASTER before its line is on disk.
+  await waitFor('the transition in the log', async () => log(sd, 'director1').includes('BACKUP -> MASTER'), 5_000);
   const text = log(sd, 'director1');
   const resynced = text.indexOf('resync complete (table received from 192.168.1.9)');
   const master = text.indexOf('BACKUP -> MASTER');
+  if (!(resynced > 0 && master > resynced)) console.log(text.split('\n').filter((l) => /sync:|vrrp:/.test(l)).join('\n'));
   assert.ok(resynced > 0 && master > resynced, 'the table first, then mastership');
   const view = await daemonView(pd, 'director1');
   console.log(`  resync: ${view.sync?.resync.entries} entries in ${view.sync?.resync.ms} ms, then master`);
