@@ -23,7 +23,7 @@ export LC_ALL=C TZ=UTC
 step() { printf '[%5.1fs] %s\n' "$(echo "$(date +%s.%N) - $started" | bc)" "$*"; }
 die() { echo "image: $*" >&2; exit 1; }
 
-for tool in dpkg-deb apt-get npm cpio zstd sfdisk mkfs.fat mcopy mmd grub-mkimage grub-mkrescue xorriso qemu-img depmod modprobe bc; do
+for tool in dpkg-deb apt-get npm cpio zstd sfdisk mkfs.fat mcopy mmd grub-mkimage grub-mkrescue xorriso qemu-img depmod modprobe bc readelf; do
   command -v "$tool" >/dev/null || die "needs $tool on the build host (scripts/setup-debian.sh installs what the image needs)"
 done
 [ -f /usr/lib/grub/i386-pc/boot.img ] || die "needs GRUB's BIOS images from grub-pc-bin"
@@ -91,6 +91,46 @@ done
 ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
 cp -L "${unpacked[libstdc++6]}/usr/lib/x86_64-linux-gnu/libstdc++.so.6" "$root/lib/x86_64-linux-gnu/"
 cp -L "${unpacked[libgcc-s1]}/lib/x86_64-linux-gnu/libgcc_s.so.1" "$root/lib/x86_64-linux-gnu/"
+# Programs from the pinned packages, each with the libraries its NEEDED entries name, found in
+# the unpacked packages (and theirs, and so on; glibc's are in already). A busybox applet of the
+# same name is replaced, never written through.
+libdir=$root/lib/x86_64-linux-gnu
+find_library() {
+  local p d
+  for p in "${unpacked[@]}"; do
+    for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do
+      [ -e "$p/$d/$1" ] && { echo "$p/$d/$1"; return; }
+    done
+  done
+  return 0
+}
+with_libraries() {
+  local lib found
+  for lib in $(readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    [ -e "$libdir/$lib" ] && continue
+    found=$(find_library "$lib")
+    [ -n "$found" ] || die "$(basename "$1") needs $lib, which no package in packages.lock has"
+    cp -L "$found" "$libdir/$lib"
+    with_libraries "$libdir/$lib"
+  done
+}
+install_program() { # PACKAGE PATH
+  rm -f "$root/$2"
+  cp "${unpacked[$1]}/$2" "$root/$2"
+  with_libraries "$root/$2"
+}
+install_program dropbear-bin usr/sbin/dropbear
+install_program dropbear-bin usr/bin/dropbearkey
+install_program openntpd usr/sbin/ntpd
+install_program tcpdump usr/bin/tcpdump
+# The zones without right/ (leap-second clocks) and posix/ (the same zones again).
+mkdir -p "$root/usr/share/zoneinfo"
+cp -a "${unpacked[tzdata]}/usr/share/zoneinfo/." "$root/usr/share/zoneinfo/"
+rm -rf "$root/usr/share/zoneinfo/right" "$root/usr/share/zoneinfo/posix"
+# What the read-only root points into RAM: root's SSH keys, OpenNTPD's state and chroot.
+ln -s /run/tapvs/ssh "$root/root/.ssh"
+mkdir -p "$root/var/lib"
+ln -s /run/openntpd "$root/var/lib/openntpd"
 cp "$repo/dist/tapvs.js" "$repo/dist/tapvsadm.js" "$repo/dist/tapvs.node" "$root/usr/lib/tapvs/"
 cp -a "$here/rootfs/." "$root/"
 cp "$manifest" "$root/usr/share/tapvs/manifest.txt"

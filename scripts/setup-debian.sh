@@ -12,6 +12,7 @@ packages=(
   netcat-openbsd              # nc: bytes through a routed VIP
   procps nftables tmux         # tmux: tapvs top in a real 80x24 terminal
   keepalived                  # the VRRP peer of the high-availability tests (VRRP only: no IPVS module needed)
+  chrony openssh-client       # the appliance's NTP server and SSH client in its lab
   # the appliance image (npm run image) and its QEMU lab
   cpio zstd fdisk dosfstools mtools kmod bc binutils xorriso grub-pc-bin grub-efi-amd64-bin
   qemu-system-x86 qemu-utils ovmf

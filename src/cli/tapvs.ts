@@ -12,6 +12,7 @@ import { runAgent } from '../agent/run.js';
 import { DEFAULT_CONTROL_SOCKET, parseConfig } from '../control/config.js';
 import { importKeepalived } from '../control/keepalived.js';
 import { CONFIG_SCHEMA } from '../control/schema.js';
+import { writeSystemFiles } from '../control/system.js';
 import { renderTop, type TopSnapshot } from '../control/top.js';
 import { readFileSync } from 'node:fs';
 import { writeAtomically } from '../control/save.js';
@@ -144,6 +145,22 @@ await yargs(hideBin(process.argv))
         process.stdout.write(`\x1b[H\x1b[2J${screen(now, before)}`);
         before = now;
         await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    },
+  )
+  .command(
+    'system-files',
+    "write the config's system settings (hostname, timezone, ntp-servers, authorized_keys) as plain files for the appliance's boot",
+    (y) =>
+      y
+        .option('config', { type: 'string', demandOption: true, describe: 'JSON config file' })
+        .option('out', { type: 'string', demandOption: true, describe: 'the directory to write them into (settings not given remove their file)' }),
+    (argv) => {
+      try {
+        const written = writeSystemFiles(loadConfig(argv.config).system, argv.out);
+        console.log(written.length ? `${argv.out}: ${written.join(', ')}` : `${argv.out}: no system settings`);
+      } catch (e) {
+        fail(e);
       }
     },
   )

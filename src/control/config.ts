@@ -8,6 +8,7 @@ import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
 import type { TapMode } from '../io/backend.js';
+import { NO_SYSTEM, hostnameProblem, sshKeyProblem, timezoneProblem, type SystemConfig } from './system.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -137,6 +138,8 @@ export interface ControlConfig {
 export interface Config {
   interfaces: InterfaceConfig[];
   management: ManagementConfig | null;
+  /** The appliance's hostname, clock and SSH logins (see system.ts); `tapvs run` leaves them be. */
+  system: SystemConfig;
   services: ServiceConfig[];
   director: DirectorConfig;
   control: ControlConfig;
@@ -555,8 +558,38 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
   return { vrrp, sync };
 }
 
+function parseSystem(v: Json, management: ManagementConfig | null): SystemConfig {
+  if (v === undefined) return NO_SYSTEM;
+  const o = object(v, '$.system', ['hostname', 'timezone', 'ntp', 'ssh']);
+  const checked = (field: string, problem: (s: string) => string | null): string | null => {
+    if (o[field] === undefined) return null;
+    const value = string(o[field], `$.system.${field}`);
+    const why = problem(value);
+    if (why) throw new ConfigError(`$.system.${field}`, why);
+    return value;
+  };
+  const ntp = array(o.ntp ?? [], '$.system.ntp').map((a, i) => ipv4Field(a, `$.system.ntp[${i}]`));
+  if (ntp.length > 4) throw new ConfigError('$.system.ntp', 'at most 4 servers');
+  let ssh: SystemConfig['ssh'] = null;
+  if (o.ssh !== undefined) {
+    const so = object(o.ssh, '$.system.ssh', ['authorizedKeys']);
+    const authorizedKeys = array(so.authorizedKeys, '$.system.ssh.authorizedKeys').map((k, i) => {
+      const path = `$.system.ssh.authorizedKeys[${i}]`;
+      const why = sshKeyProblem(string(k, path));
+      if (why) throw new ConfigError(path, why);
+      return k as string;
+    });
+    ssh = { authorizedKeys };
+  }
+  const needsManagement = ssh?.authorizedKeys.length ? '$.system.ssh' : ntp.length ? '$.system.ntp' : null;
+  if (needsManagement && management === null) {
+    throw new ConfigError(needsManagement, 'is reached through the management NIC, and there is none: add $.management');
+  }
+  return { hostname: checked('hostname', hostnameProblem), timezone: checked('timezone', timezoneProblem), ntp, ssh };
+}
+
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['$schema', 'interfaces', 'management', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
+  const o = object(json, '$', ['$schema', 'interfaces', 'management', 'system', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -594,7 +627,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, management, routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
+  return { interfaces, management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -101,6 +101,12 @@ export const CONFIG_SCHEMA = {
         ),
       },
       management: closed({ nic: mac, addresses: { type: 'array', minItems: 1, items: cidr }, gateway: ipv4 }, ['nic', 'addresses']),
+      system: closed({
+        hostname: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,63}$', description: "the appliance's host name" },
+        timezone: str('an IANA time zone, like Europe/Berlin'),
+        ntp: { type: 'array', maxItems: 4, items: ipv4, description: 'NTP servers, reached from the management NIC' },
+        ssh: closed({ authorizedKeys: { type: 'array', items: { type: 'string', pattern: '^(ssh-|ecdsa-|sk-)', description: "a .pub file's line: TYPE BASE64 [COMMENT]" } } }, ['authorizedKeys']),
+      }),
       routes: { type: 'array', items: closed({ to: { anyOf: [{ const: 'default' }, cidr] }, via: ipv4, dev: str('an on-link interface') }, ['to']) },
       services: { type: 'array', items: service },
       director: closed({

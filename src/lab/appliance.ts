@@ -31,6 +31,8 @@ export interface ApplianceImage {
   /** QEMU's NIC model: virtio-net-pci (default), or e1000 / e1000e as on real hardware. */
   nicModel?: string;
   memoryMb?: number;
+  /** QEMU's -rtc base (e.g. 2020-01-01): a clock that is wrong at boot, for NTP to put right. */
+  rtcBase?: string;
 }
 
 export interface ApplianceProcess {
@@ -80,6 +82,7 @@ export function qemuArgs(image: ApplianceImage, taps: string[], nicMacs: string[
   const args = ['-machine', 'q35', '-m', String(image.memoryMb ?? 1024), '-smp', '1', '-display', 'none', '-no-reboot', '-nodefaults'];
   args.push('-chardev', `socket,id=console,path=${files.console},server=on,wait=off,logfile=${files.log}`, '-serial', 'chardev:console');
   args.push('-monitor', `unix:${files.monitor},server=on,wait=off`);
+  if (image.rtcBase) args.push('-rtc', `base=${image.rtcBase}`);
   if (boot === 'kernel') {
     // Compact, to stay well inside the kernel's 2048-byte command line.
     const inline = image.configOnCommandLine ? ` tapvs.config=${Buffer.from(compactJson(config.text)).toString('base64')}` : '';

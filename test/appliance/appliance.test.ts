@@ -7,12 +7,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
-import { labRouterMac, stateDir, stopLabRouter, type LabState } from '../../src/lab/lab.js';
+import { labRouterMac, stateDir, stopLabRouter, type LabSpec, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceImage } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -32,10 +33,11 @@ const curl = (prefix: string) => onHost(prefix, 'client', ['curl', '-s', '--max-
 const director = (state: LabState) => state.routers.find((r) => r.name === 'director')!;
 const onConsole = (state: LabState, cmd: string) => consoleCommand(director(state).console!, cmd);
 
-async function bootLab(tag: string, image: Omit<ApplianceImage, 'dir'>, options: DirectorLabOptions = {}): Promise<{ prefix: string; state: LabState }> {
+async function bootLab(tag: string, image: Omit<ApplianceImage, 'dir'>, options: DirectorLabOptions = {}, adapt?: (spec: LabSpec) => void): Promise<{ prefix: string; state: LabState }> {
   const prefix = uniquePrefix(tag);
   const spec = directorLab(prefix, 'dr', { agent: true, ...options });
   spec.appliance = { dir: imageDir, ...image };
+  adapt?.(spec);
   const state = await startLab(spec);
   return { prefix, state };
 }
@@ -45,14 +47,34 @@ async function bootLab(tag: string, image: Omit<ApplianceImage, 'dir'>, options:
 const dr = suite('appliance: the image as the director of a DR lab');
 let lab: { prefix: string; state: LabState };
 
+// Its config's system section: a name, a zone, the gateway's chronyd for NTP (with the VM's
+// clock years wrong at boot) and one SSH key, made here.
+const scratch = mkdtempSync(join(tmpdir(), 'tapvs-appliance-'));
+const sshKey = join(scratch, 'id_ed25519');
+const MANAGEMENT = '192.168.1.250';
+const ssh = (prefix: string, command: string, options: string[] = []) =>
+  onHost(prefix, 'gateway', ['ssh', '-i', sshKey, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(scratch, 'known_hosts')}`, '-o', 'ConnectTimeout=10', ...options, `root@${MANAGEMENT}`, command]);
+
+function withSystemSettings(spec: LabSpec): void {
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lab@tapvs', '-f', sshKey]);
+  const chrony = join(scratch, 'chrony.conf');
+  // A server with no clock of its own to follow: it serves its host's, at stratum 8.
+  writeFileSync(chrony, `local stratum 8\nallow 192.168.1.0/24\ncmdport 0\npidfile ${join(scratch, 'chronyd.pid')}\n`);
+  const gateway = spec.hosts.find((h) => h.name === 'gateway')!;
+  gateway.daemons = [...(gateway.daemons ?? []), { name: 'chronyd', cmd: ['chronyd', '-d', '-x', '-u', 'root', '-f', chrony] }];
+  const router = spec.routers[0];
+  router.extra = { ...router.extra, system: { hostname: 'lb1', timezone: 'Europe/Berlin', ntp: ['192.168.1.1'], ssh: { authorizedKeys: [readFileSync(`${sshKey}.pub`, 'utf8').trim()] } } };
+}
+
 let buildReport = '';
 dr.before(async () => {
   buildReport = buildImage();
   console.log(`\n${buildReport.trim().split('\n').slice(-8).join('\n')}`);
-  lab = await bootLab('ap', { boot: 'kernel' });
+  lab = await bootLab('ap', { boot: 'kernel', rtcBase: '2020-01-01' }, {}, withSystemSettings);
 });
 dr.after(async () => {
   if (lab) await stopLab(lab.prefix);
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 dr('boots, takes its config from the config disk and says it is ready', () => {
@@ -115,8 +137,55 @@ dr('the login banner says the version, the management address, each data NIC\'s 
   const r = await onConsole(lab.state, '/usr/lib/tapvs/banner');
   assert.match(r.output, /^tapvs \S+, node 20\.\d+\.\d+, kernel \S+$/m);
   assert.match(r.output, /^management: eth1 192\.168\.1\.250\/24 $/m);
+  assert.match(r.output, /^host: lb1, time \d{4}-\d\d-\d\d \d\d:\d\d CES?T, ssh: root by key$/m);
   assert.match(r.output, /^data NIC eth0 \(tapvs's \S+\): up, [0-9a-f:]{17}$/m);
   assert.match(r.output, /^config: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok/m);
+});
+
+dr("the config's system section: the host name, the time zone, and a clock years wrong at boot set by NTP", async () => {
+  const read = async () => (await onConsole(lab.state, 'hostname; date +%Z; readlink /etc/localtime; date +%s')).output.trim().split('\n');
+  let [name, zone, localtime, clock] = await read();
+  for (let i = 0; i < 60 && Math.abs(Number(clock) - Date.now() / 1000) > 30; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    [name, zone, localtime, clock] = await read();
+  }
+  const off = Number(clock) - Date.now() / 1000;
+  const ntpLog = (await onConsole(lab.state, 'cat /var/log/ntpd.log')).output;
+  console.log(`  ${name}, ${zone} (${localtime}); the clock ${off.toFixed(1)} s from the host's after NTP; ntpd: ${ntpLog.split('\n').find((l) => /set local clock|adjusting/i.test(l)) ?? ntpLog.slice(-300)}`);
+  assert.is(name, 'lb1');
+  assert.match(zone, /^CES?T$/);
+  assert.is(localtime, '/usr/share/zoneinfo/Europe/Berlin');
+  assert.ok(Math.abs(off) < 30, `the clock is ${off.toFixed(0)} s off: NTP did not set it (the VM booted in 2020)`);
+});
+
+dr('SSH: root logs in with the key on the management NIC, never with a password; the host key is kept on the config disk', async () => {
+  const r = ssh(lab.prefix, 'hostname && tapvsadm -L -n');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^lb1$/m);
+  assert.match(r.stdout, /TCP  192\.168\.1\.2:80 rr/);
+  const password = ssh(lab.prefix, 'true', ['-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password,keyboard-interactive']);
+  assert.is(password.status, 255);
+  assert.match(password.stderr, /Permission denied \(publickey\)/, 'the server offers public keys only');
+  // The key clients saw is the one on the config disk, where the next boot finds it.
+  const seen = readFileSync(join(scratch, 'known_hosts'), 'utf8').split(/\s+/)[2];
+  const disk = join(stateDir(lab.prefix), 'director-config.img');
+  const kept = join(scratch, 'hostkey');
+  assert.is(spawnSync('mcopy', ['-n', '-i', disk, '::/dropbear_ed25519_host_key', kept]).status, 0, 'the host key is on the config disk');
+  const onBox = (await onConsole(lab.state, 'dropbearkey -y -f /run/tapvs/ssh/dropbear_ed25519_host_key; sha256sum /run/tapvs/ssh/dropbear_ed25519_host_key')).output;
+  assert.is(/^ssh-ed25519 (\S+)/m.exec(onBox)?.[1], seen, 'the key clients see is the one it made');
+  assert.match(onBox, new RegExp(`^${sha256(kept)}  `, 'm'), 'and the disk holds that same key');
+});
+
+dr('tcpdump on the console captures on the data NIC and on the TAP behind it', async () => {
+  const start = await onConsole(lab.state, 'for i in eth0 lan; do (timeout 15 tcpdump -n -l -i $i -c 3 icmp > /tmp/td-$i 2>&1 &); done; sleep 3; echo started');
+  assert.match(start.output, /started/);
+  onHost(lab.prefix, 'gateway', ['ping', '-c', '3', '-i', '0.3', '-W', '2', '192.168.1.10']);
+  const r = await onConsole(lab.state, 'sleep 1; for i in eth0 lan; do echo "== $i"; cat /tmp/td-$i; done');
+  const [eth0, tap] = r.output.split(/^== \S+$/m).slice(1);
+  for (const [where, text] of [['eth0', eth0], ['lan', tap]]) {
+    assert.match(text, /192\.168\.1\.1 > 192\.168\.1\.10: ICMP echo request/, `${where}:\n${text}`);
+    assert.match(text, /3 packets captured/, where);
+  }
 });
 
 dr("tapvs save on the console keeps tapvsadm's changes on the config disk, validated, for the next boot", async () => {
@@ -173,6 +242,9 @@ health("a real server whose HTTP dies is inhibited, and traffic goes to the othe
   // The appliance's kernel answers ARP for its management address on that NIC alone.
   const arping = onHost(prefix, 'rs2', ['arping', '-c', '2', '-w', '3', '-I', 'eth0', '192.168.1.250']);
   assert.is(new Set([...arping.stdout.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase())).size, 1, arping.stdout);
+  // No SSH key in this config: no SSH at all.
+  const ssh = onHost(prefix, 'gateway', ['nc', '-z', '-w', '3', MANAGEMENT, '22']);
+  assert.is.not(ssh.status, 0, 'nothing listens on port 22');
 });
 
 // ---- a bad config on the config disk

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, parseConfig, parseConfigText } from '../../src/control/config.js';
 import { restartOnly } from '../../src/control/reload.js';
+import { systemFiles } from '../../src/control/system.js';
 
 const base = () => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses: ['10.0.0.1/24'] }] });
 
@@ -100,6 +101,28 @@ test('the ha section: VRRP instances and sync, with defaults as keepalived has t
   const changed = parseConfig({ ...vrrp({ priority: 200 }) });
   assert.ok(restartOnly(parseConfig(vrrp()), changed).includes('ha'), 'an ha change needs a restart, and the reload says so');
   assert.match(errorOf({ ...base(), director: { sloppyTcp: 'yes' } }), /\$\.director\.sloppyTcp: must be true or false/);
+});
+
+test('the system section: host name, time zone, NTP and SSH keys, each checked, the last two only with a management NIC', () => {
+  const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzlaYwejcylP/vHFqeSdZWY4sRtxEUMcEFjnPkIx+0J ops@laptop';
+  const management = { nic: '52:54:00:00:00:09', addresses: ['192.168.9.2/24'] };
+  const sys = (system: Record<string, unknown>) => ({ ...base(), management, system });
+  const c = parseConfig(sys({ hostname: 'lb1.example.net', timezone: 'Europe/Berlin', ntp: ['192.168.9.1'], ssh: { authorizedKeys: [KEY] } }));
+  assert.equal(c.system, { hostname: 'lb1.example.net', timezone: 'Europe/Berlin', ntp: [0xc0a80901], ssh: { authorizedKeys: [KEY] } });
+  assert.equal(parseConfig(base()).system, { hostname: null, timezone: null, ntp: [], ssh: null });
+  assert.equal(systemFiles(c.system), new Map([['hostname', 'lb1.example.net\n'], ['timezone', 'Europe/Berlin\n'], ['ntp-servers', '192.168.9.1\n'], ['authorized_keys', `${KEY}\n`]]));
+  assert.match(errorOf(sys({ hostname: 'lb_1' })), /\$\.system\.hostname: 'lb_1' is not a host name/);
+  assert.match(errorOf(sys({ hostname: '-lb' })), /\$\.system\.hostname/);
+  assert.match(errorOf(sys({ timezone: 'Europe/Atlantis' })), /\$\.system\.timezone: 'Europe\/Atlantis' is not a time zone/);
+  assert.match(errorOf(sys({ ntp: ['pool.ntp.org'] })), /\$\.system\.ntp\[0\]/);
+  assert.match(errorOf(sys({ ssh: { authorizedKeys: [`command="ls" ${KEY}`] } })), /authorizedKeys\[0\]: does not start with a key type/);
+  assert.match(errorOf(sys({ ssh: { authorizedKeys: [KEY.replace('ssh-ed25519', 'ssh-rsa')] } })), /authorizedKeys\[0\]: is not a whole ssh-rsa key: its base64 part names 'ssh-ed25519'/);
+  assert.match(errorOf(sys({ ssh: { authorizedKeys: [KEY.slice(0, 30)] } })), /authorizedKeys\[0\]: is not a whole ssh-ed25519 key/);
+  assert.match(errorOf(sys({ ssh: { authorizedKeys: [`${KEY}\n${KEY}`] } })), /more than one line/);
+  assert.match(errorOf({ ...base(), system: { ssh: { authorizedKeys: [KEY] } } }), /\$\.system\.ssh: is reached through the management NIC, and there is none/);
+  assert.match(errorOf({ ...base(), system: { ntp: ['192.168.9.1'] } }), /\$\.system\.ntp: is reached through the management NIC/);
+  assert.equal(parseConfig({ ...base(), system: { ssh: { authorizedKeys: [] }, hostname: 'lb1' } }).system.ssh, { authorizedKeys: [] }, 'no key: SSH stays off, and needs no management NIC');
+  assert.ok(restartOnly(parseConfig(base()), parseConfig({ ...base(), system: { hostname: 'lb2' } })).some((r) => r.startsWith('system')));
 });
 
 test.run();

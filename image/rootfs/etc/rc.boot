@@ -8,6 +8,7 @@ mkdir -p /dev/pts /run /tmp /var/log /mnt/config
 mount -t devpts devpts /dev/pts
 for d in /run /tmp /var/log; do mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$d"; done
 mkdir -p /run/tapvs
+mkdir -m 0700 /run/tapvs/ssh
 hostname tapvs
 
 # Drivers for whatever hardware is there (NICs, disks), then what tapvs and power-off need.
@@ -40,6 +41,8 @@ if [ -z "$source" ]; then
     for fs in vfat iso9660; do
       mount -t "$fs" -o ro "$dev" /mnt/config 2>/dev/null || continue
       if [ -f /mnt/config/tapvs.json ]; then cp /mnt/config/tapvs.json "$config" && source="$dev:/tapvs.json" && echo "$dev $fs" > /run/tapvs/config-source; fi
+      # SSH's host key, made on the first boot with SSH and kept here by run-sshd.
+      [ -n "$source" ] && [ -f /mnt/config/dropbear_ed25519_host_key ] && cp /mnt/config/dropbear_ed25519_host_key /run/tapvs/ssh/
       umount /mnt/config
       break
     done
@@ -58,6 +61,19 @@ else
   verdict "config from $source REJECTED: $(echo "$out" | sed "s|$config|tapvs.json|")"
   say "keeping the safe default: tapvs does not start, nothing is forwarded; fix tapvs.json and reboot"
   mv "$config" /run/tapvs/rejected.json
+fi
+
+# The box's own settings (the config's system section): plain files for this shell, run-sshd
+# and run-ntpd. The host name and the zone are set here, while / can still be written.
+system=/run/tapvs/system
+if [ -f "$config" ]; then
+  tapvs system-files --config "$config" --out "$system" > /dev/null || say "system settings not applied"
+  [ -f "$system/hostname" ] && hostname -F "$system/hostname"
+  if [ -f "$system/timezone" ]; then
+    zone=$(cat "$system/timezone")
+    if [ -f "/usr/share/zoneinfo/$zone" ]; then ln -sf "/usr/share/zoneinfo/$zone" /etc/localtime
+    else say "time zone $zone is not in this image's tzdata: the clock stays UTC"; fi
+  fi
 fi
 
 # Power button: a clean shutdown (busybox acpid runs /etc/acpi/PWRF/00000080).
