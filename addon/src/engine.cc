@@ -31,8 +31,8 @@ Layout ValidatedLayout(const Napi::CallbackInfo& info) {
            Option(o, "maxPorts", 8), Option(o, "ringSize", 1024));
   auto bad = [&](const std::string& m) { return Napi::RangeError::New(info.Env(), "Engine: " + m); };
   if (!PowerOfTwo(l.ring_size) || l.ring_size < 8 || l.ring_size > 65536) throw bad("ringSize must be a power of two in 8..65536");
-  if (l.slot_size < 256 || l.slot_size > 65535 || l.slot_size % 64) throw bad("slotSize must be a multiple of 64 in 256..65535");
-  if (l.headroom >= l.slot_size - 128 || l.headroom % 2) throw bad("headroom must be even and leave at least 128 bytes of the slot");
+  if (l.slot_size < 256 || l.slot_size > (1u << 17) || l.slot_size % 64) throw bad("slotSize must be a multiple of 64 in 256..131072");
+  if (l.headroom >= l.slot_size - 128 || l.headroom % 2 || l.headroom < 16 || l.headroom > 1024) throw bad("headroom must be even, in 16..1024 (a virtio-net header and encapsulation fit), and leave at least 128 bytes of the slot");
   if (l.max_ports < 1 || l.max_ports > 64) throw bad("maxPorts must be in 1..64");
   if (l.slot_count < 64 || l.slot_count > (1u << 22)) throw bad("slotCount must be in 64..4194304");
   return l;
@@ -58,6 +58,8 @@ static Napi::Object LayoutConstants(Napi::Env env) {
   o.Set("portWordSleeping", uint32_t(kPortSleeping));
   o.Set("portWordRxStalled", uint32_t(kPortRxStalled));
   o.Set("portCounters", uint32_t(kCtrCount));
+  o.Set("offsetBits", kOffsetBits);
+  o.Set("vnetHeaderBytes", uint32_t(kVnetHeaderBytes));
   return o;
 }
 
@@ -143,7 +145,8 @@ Napi::Value Engine::OpenTap(const Napi::CallbackInfo& info) {
   if (kind_name != "tap" && kind_name != "tun") throw Napi::TypeError::New(env, "kind must be tap or tun");
   TapInfo tap;
   try {
-    tap = tapvs::OpenTap(info[1].As<Napi::String>().Utf8Value(), mode, kind_name == "tun" ? TapKind::kTun : TapKind::kTap);
+    bool offload = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+    tap = tapvs::OpenTap(info[1].As<Napi::String>().Utf8Value(), mode, kind_name == "tun" ? TapKind::kTun : TapKind::kTap, offload);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -173,6 +176,8 @@ Napi::Value Engine::Attach(const Napi::CallbackInfo& info, Port& port, TapInfo t
   out.Set("ifindex", tap.ifindex);
   out.Set("mtu", tap.mtu);
   out.Set("created", tap.created);
+  out.Set("vnetHeader", tap.vnet_header);
+  out.Set("offloads", tap.offloads);
   out.Set("mac", Napi::Buffer<uint8_t>::Copy(env, tap.mac, 6));
   return out;
 }

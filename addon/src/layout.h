@@ -8,7 +8,9 @@
 //   tx    JS -> thread   slots holding frames to write (may belong to another port's RX)
 //   comp  thread -> JS   slots the thread has written and hands back
 // Producer and consumer indices are free-running u32 counters, each on its own cache
-// line. A descriptor is two u32: the slot number and (length << 16 | offset in slot).
+// line. A descriptor is two u32: the slot number and (length << kOffsetBits | offset in
+// slot): offsets stay below 2048 (the headroom and what encapsulation moves), lengths reach
+// 2 MiB, room for a 64 KiB GSO super-frame and its virtio-net header.
 //
 // The layout numbers are written into the header by the engine, so the TypeScript side
 // reads them instead of repeating this arithmetic.
@@ -19,7 +21,9 @@
 namespace tapvs {
 
 constexpr uint32_t kMagic = 0x31535654;  // "TVS1"
-constexpr uint32_t kLayoutVersion = 1;
+constexpr uint32_t kLayoutVersion = 2;
+constexpr uint32_t kOffsetBits = 11;
+constexpr uint32_t kOffsetMask = (1u << kOffsetBits) - 1;
 constexpr size_t kCacheLine = 64;
 
 // Header words (u32 index).

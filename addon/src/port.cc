@@ -98,7 +98,9 @@ bool Port::Transmit(bool& would_block) {
   uint32_t done = 0;
   while (done < todo) {
     Descriptor d = tx.Peek(done);
-    ssize_t n = write(tap_.fd, slots + size_t(d.slot) * slot_size + d.offset, d.length);
+    // The virtio-net header, when the TAP has one, sits just before the frame.
+    const uint32_t vnet = tap_.vnet_header;
+    ssize_t n = write(tap_.fd, slots + size_t(d.slot) * slot_size + d.offset - vnet, d.length + vnet);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       would_block = errno == EAGAIN;
       break;
@@ -107,7 +109,7 @@ bool Port::Transmit(bool& would_block) {
       Counter(kCtrTxErrors)++;
     } else {
       Counter(kCtrTxFrames)++;
-      Counter(kCtrTxBytes) += double(n);
+      Counter(kCtrTxBytes) += double(n - vnet);
     }
     done_out.Put(done, d.slot, 0, 0);
     done++;
@@ -135,11 +137,13 @@ bool Port::Receive(bool& drained) {
   stalled_ = false;
   uint8_t* slots = engine_.slots();
   const Layout& l = engine_.layout();
-  const uint32_t room = l.slot_size - l.headroom;
+  // The frame starts at the headroom either way; a virtio-net header goes just before it.
+  const uint32_t vnet = tap_.vnet_header;
+  const uint32_t room = l.slot_size - l.headroom + vnet;
   uint32_t got = 0;
   while (got < todo) {
     uint32_t slot = fill.Peek(got).slot;
-    uint8_t* at = slots + size_t(slot) * l.slot_size + l.headroom;
+    uint8_t* at = slots + size_t(slot) * l.slot_size + l.headroom - vnet;
     ssize_t n = read(tap_.fd, at, room);
     if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) Counter(kCtrReadErrors)++;
@@ -147,10 +151,11 @@ bool Port::Receive(bool& drained) {
       break;
     }
     // A frame that filled the slot exactly may have been cut short by the kernel.
-    if (uint32_t(n) >= room) {
+    if (uint32_t(n) >= room || uint32_t(n) < vnet) {
       Counter(kCtrTruncated)++;
       continue;
     }
+    n -= vnet;
     Counter(kCtrRxFrames)++;
     Counter(kCtrRxBytes) += double(n);
     rx_out.Put(got, slot, l.headroom, uint32_t(n));

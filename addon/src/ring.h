@@ -26,7 +26,7 @@ class Ring {
   Descriptor Peek(uint32_t ahead = 0) const {
     uint32_t i = ((Load(consumer_) + ahead) & mask_) * 2;
     uint32_t packed = entries_[i + 1];
-    return Descriptor{entries_[i], packed & 0xffff, packed >> 16};
+    return Descriptor{entries_[i], packed & kOffsetMask, packed >> kOffsetBits};
   }
   void Consume(uint32_t n) { Store(consumer_, Load(consumer_) + n); }
 
@@ -35,7 +35,7 @@ class Ring {
   void Put(uint32_t ahead, uint32_t slot, uint32_t offset, uint32_t length) {
     uint32_t i = ((Load(producer_) + ahead) & mask_) * 2;
     entries_[i] = slot;
-    entries_[i + 1] = (length << 16) | offset;
+    entries_[i + 1] = (length << kOffsetBits) | offset;
   }
   void Publish(uint32_t n) { Store(producer_, Load(producer_) + n); }
 

@@ -16,10 +16,18 @@ struct TapInfo {
   int mtu = 0;
   uint8_t mac[6] = {0};
   bool created = false;  // we made it: it disappears when the fd closes (unless persistent)
+  // With offloads: every frame read or written is preceded by a struct virtio_net_hdr of
+  // this many bytes (0 without), and the kernel hands over and takes GSO super-frames.
+  uint32_t vnet_header = 0;
+  std::string offloads;  // what TUNSETOFFLOAD took, as ethtool names them
 };
 
-// Throws std::runtime_error with a message that names the device and the cause.
-TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind = TapKind::kTap);
+// The virtio_net_hdr tapvs uses (no num_buffers): flags, gso_type, hdr_len, gso_size,
+// csum_start, csum_offset.
+constexpr uint32_t kVnetHeaderBytes = 10;
+// Throws std::runtime_error with a message that names the device and the cause. With
+// `offload`, the TAP carries virtio-net headers and checksum, TSO and USO offloads.
+TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind = TapKind::kTap, bool offload = false);
 
 // A raw IPv4 socket for IP-in-IP (protocol 4): reads whole packets, outer header included.
 // While it is open the kernel answers no "protocol unreachable" for tunnelled packets.

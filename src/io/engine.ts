@@ -4,7 +4,7 @@
 // native code per frame: the only native calls are kicks of sleeping port threads.
 
 import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
-import { JS_SLEEPING_BYTE, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
+import { JS_SLEEPING_BYTE, OFFSET_BITS, OFFSET_MASK, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
 import { Ring } from './ring.js';
 
 export interface FrameHandler {
@@ -214,7 +214,7 @@ export class PacketEngine {
         for (let i = 0; i < n; i++) {
           const w = rx.peekWord(i);
           const packed = this.words[w + 1];
-          this.handler.receive(p, this.words[w], packed & 0xffff, packed >>> 16);
+          this.handler.receive(p, this.words[w], packed & OFFSET_MASK, packed >>> OFFSET_BITS);
         }
         if (n) {
           rx.consume(n);

@@ -2,7 +2,12 @@
 // is the one place that computes it). Word and counter indices mirror that header.
 
 export const MAGIC = 0x31535654; // "TVS1"
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
+/** A descriptor's second word is length << OFFSET_BITS | offset: offsets below 2048, lengths to 2 MiB. */
+export const OFFSET_BITS = 11;
+export const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
+/** struct virtio_net_hdr, before every frame of a TAP opened with offloads (addon/src/tap.h). */
+export const VNET_HEADER_BYTES = 10;
 
 const enum Hdr {
   Magic = 0,
@@ -159,6 +164,8 @@ export interface NativeLayoutConstants {
   portWordSleeping: number;
   portWordRxStalled: number;
   portCounters: number;
+  offsetBits: number;
+  vnetHeaderBytes: number;
 }
 
 /**
@@ -180,6 +187,8 @@ export function checkNativeLayout(n: NativeLayoutConstants): void {
     portWordSleeping: PortWord.Sleeping,
     portWordRxStalled: PortWord.RxStalled,
     portCounters: PORT_COUNTERS.length,
+    offsetBits: OFFSET_BITS,
+    vnetHeaderBytes: VNET_HEADER_BYTES,
   };
   const differ = (Object.keys(ours) as (keyof NativeLayoutConstants)[]).filter((k) => n[k] !== ours[k]);
   if (differ.length) throw new Error(`shared region: the addon and the JavaScript disagree on ${differ.map((k) => `${k} (${n[k]} vs ${ours[k]})`).join(', ')}: rebuild both (npm run build)`);

@@ -1,12 +1,12 @@
 // JavaScript side of one single-producer/single-consumer descriptor ring in the shared region.
-// Indices are free-running u32 counters; a descriptor is [slot, length << 16 | offset].
+// Indices are free-running u32 counters; a descriptor is [slot, length << OFFSET_BITS | offset].
 //
 // JavaScript is only ever one side of a ring, so it keeps its own index in a field and reads
 // the other side's index from shared memory only when its cached copy says the ring is
 // empty (consumer) or full (producer). Index stores use Atomics (sequentially consistent) so
 // a producer's store cannot pass its following load of the native thread's sleeping flag.
 
-import { RING_CONSUMER_BYTE, RING_ENTRIES_BYTE, RING_PRODUCER_BYTE } from './layout.js';
+import { OFFSET_BITS, RING_CONSUMER_BYTE, RING_ENTRIES_BYTE, RING_PRODUCER_BYTE } from './layout.js';
 
 export class Ring {
   private readonly words: Uint32Array;
@@ -65,7 +65,7 @@ export class Ring {
   put(slot: number, offset: number, length: number): void {
     const w = this.entryWord + (((this.producer + this.staged) & this.mask) << 1);
     this.words[w] = slot;
-    this.words[w + 1] = ((length << 16) | offset) >>> 0;
+    this.words[w + 1] = ((length << OFFSET_BITS) | offset) >>> 0;
     this.staged++;
   }
   /** Makes staged entries visible; returns how many were published. */
