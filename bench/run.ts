@@ -27,7 +27,9 @@ const HEAP_FLOOD_SECONDS = 10;
 const PORT = 9000;
 const IPERF_PORT = 5201;
 
-type Forwarder = 'native' | 'tapvs' | 'cbridge' | 'tapvs-dr' | 'tapvs-nat';
+type Path = 'native' | 'tapvs' | 'cbridge' | 'tapvs-dr' | 'tapvs-nat';
+/** A forwarder; "+gso": its TAPs with virtio-net headers and TSO/checksum offloads (super-frames). */
+type Forwarder = Path | `${Path}+gso`;
 
 /** The UDP virtual service the director runs read in the DR and NAT runs. */
 const BENCH_VIP = '10.1.0.100';
@@ -113,14 +115,19 @@ async function stop(child: ChildProcess, done: Promise<void>): Promise<void> {
 
 const tapvsConfig = join('/tmp', `${PREFIX}-tapvs.json`);
 
+const pathOf = (kind: Forwarder): Path => kind.replace('+gso', '') as Path;
+
 function startForwarder(kind: Forwarder): ChildProcess {
   const sw = switchNs(PREFIX);
-  if (kind === 'native') return inNs(sw, [process.execPath, '--import', 'tsx', join(here, 'native-forward.ts'), 'fa', 'fb']);
-  if (kind === 'cbridge') return inNs(sw, [join(bin, 'tapbridge'), 'fa', 'fb']);
-  const method = kind === 'tapvs-dr' ? 'dr' : kind === 'tapvs-nat' ? 'nat' : null;
+  const offload = kind.endsWith('+gso');
+  const path = pathOf(kind);
+  if (path === 'native') return inNs(sw, [process.execPath, '--import', 'tsx', join(here, 'native-forward.ts'), 'fa', 'fb', ...(offload ? ['--offload'] : [])]);
+  if (path === 'cbridge') return inNs(sw, [join(bin, 'tapbridge'), 'fa', 'fb', ...(offload ? ['offload'] : [])]);
+  const method = path === 'tapvs-dr' ? 'dr' : path === 'tapvs-nat' ? 'nat' : null;
   writeFileSync(
     tapvsConfig,
     JSON.stringify({
+      offload,
       interfaces: [
         { name: 'a', tap: 'fa', tapMode: 'attach', addresses: ['10.1.0.1/24'] },
         { name: 'b', tap: 'fb', tapMode: 'attach', addresses: ['10.2.0.1/24'] },
@@ -157,9 +164,10 @@ async function measure(kind: Forwarder, payload: number, seconds: number, heap?:
   const fwdOut = output(fwd);
   try {
     await waitFor(() => fwdOut.text().includes('ready'), `${kind} ready`);
-    const target = kind === 'tapvs' ? '10.2.0.2' : kind.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
+    const path = pathOf(kind);
+    const target = path === 'tapvs' ? '10.2.0.2' : path.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
     // Warm-up: neighbours resolved on every hop before the clock starts.
-    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '3', '-i', '0.2', '-W', '2', kind.startsWith('tapvs-') ? '10.2.0.2' : target]);
+    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '3', '-i', '0.2', '-W', '2', path.startsWith('tapvs-') ? '10.2.0.2' : target]);
     if (heap) heap.before = (await tapvsSnapshot(fwd, fwdOut)).process.heapUsedBytes;
     const sink = inNs(hostNs(PREFIX, 'receiver'), [join(bin, 'udpsink'), String(PORT), String(seconds + 5)]);
     const sinkOut = output(sink);
@@ -195,8 +203,9 @@ async function tcpThrough(kind: Forwarder): Promise<TcpRun[]> {
   const fwdOut = output(fwd);
   try {
     await waitFor(() => fwdOut.text().includes('ready'), `${kind} ready`);
-    const target = kind === 'tapvs' ? '10.2.0.2' : kind.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
-    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '2', '-i', '0.2', '-W', '2', kind.startsWith('tapvs-') ? '10.2.0.2' : target]);
+    const path = pathOf(kind);
+    const target = path === 'tapvs' ? '10.2.0.2' : path.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
+    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '2', '-i', '0.2', '-W', '2', path.startsWith('tapvs-') ? '10.2.0.2' : target]);
     const out: TcpRun[] = [];
     for (const streams of [1, 4]) {
       process.stdout.write(`run: iperf3 ${streams} stream${streams > 1 ? 's' : ''} through ${kind} ... `);
@@ -212,6 +221,57 @@ async function tcpThrough(kind: Forwarder): Promise<TcpRun[]> {
   }
 }
 
+/** The TCP forwarders: each without offloads (one frame per syscall) and with them (super-frames). */
+const TCP_FORWARDERS: Forwarder[] = ['native', 'native+gso', 'cbridge+gso', 'tapvs', 'tapvs+gso', 'tapvs-dr+gso', 'tapvs-nat', 'tapvs-nat+gso'];
+
+async function tcpRunsThroughEach(): Promise<TcpRun[]> {
+  console.log('tcp: iperf3 through each forwarder ...');
+  const server = iperfServer(hostNs(PREFIX, 'receiver'));
+  const runs: TcpRun[] = [];
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    for (const kind of TCP_FORWARDERS) runs.push(...(await tcpThrough(kind)));
+  } finally {
+    server.kill('SIGKILL');
+  }
+  return runs;
+}
+
+function printTcp(anchor: { gbps1: number; gbps4: number }, tcpRuns: TcpRun[], ratios: Record<string, number>): void {
+  console.log('\nTCP (iperf3)        streams   Gbit/s   x kernel   CPU s/GB');
+  console.log(`${'kernel over veth'.padEnd(19)} ${'1'.padStart(7)} ${fmt(anchor.gbps1, 2).padStart(8)} ${'1.00'.padStart(10)}`);
+  console.log(`${'kernel over veth'.padEnd(19)} ${'4'.padStart(7)} ${fmt(anchor.gbps4, 2).padStart(8)} ${'1.00'.padStart(10)}`);
+  for (const t of tcpRuns) {
+    const k = t.streams === 1 ? anchor.gbps1 : anchor.gbps4;
+    ratios[`tcp ${t.path} ${t.streams}`] = t.gbps / k;
+    console.log(`${t.path.padEnd(19)} ${String(t.streams).padStart(7)} ${fmt(t.gbps, 2).padStart(8)} ${fmt(t.gbps / k, 2).padStart(10)} ${fmt(t.cpuSecondsPerGB ?? 0, 2).padStart(10)}`);
+  }
+  console.log(`TCP targets: tapvs routing >= 0.5x the kernel, NAT >= 0.4x (1 stream, with offloads: ${fmt(ratios['tcp tapvs+gso 1'], 2)}x and ${fmt(ratios['tcp tapvs-nat+gso 1'], 2)}x)`);
+}
+
+/** `BENCH_ONLY=tcp npm run bench`: the TCP table alone, for work on that path. */
+async function tcpOnly(): Promise<void> {
+  await labDown(PREFIX);
+  await labUp(spec);
+  addForwarderTaps();
+  let runs: TcpRun[];
+  try {
+    runs = await tcpRunsThroughEach();
+  } finally {
+    await labDown(PREFIX);
+  }
+  console.log('tcp: the kernel forwarding over veth (the anchor) ...');
+  printTcp(kernelAnchor(), runs, {});
+}
+
+function addForwarderTaps(): void {
+  const sw = switchNs(PREFIX);
+  for (const [tap, seg] of [['fa', 'a'], ['fb', 'b']]) {
+    sh('ip', ['netns', 'exec', sw, 'ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
+    sh('ip', ['-n', sw, 'link', 'set', tap, 'master', `br-${seg}`, 'up']);
+  }
+}
+
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
@@ -219,6 +279,7 @@ function fmt(n: number, digits = 0): string {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark builds namespaces and TAPs: run it as root');
   buildTools();
+  if (process.env.BENCH_ONLY === 'tcp') return tcpOnly();
   console.log(`micro: JavaScript work per frame over the in-memory port ...`);
   // Three trials; the lowest median is the least disturbed by the other tenants of this machine.
   const trials = [microbench(64), microbench(64), microbench(64)];
@@ -237,11 +298,7 @@ async function main(): Promise<void> {
   const failover = await failoverBench();
   await labDown(PREFIX);
   await labUp(spec);
-  const sw = switchNs(PREFIX);
-  for (const [tap, seg] of [['fa', 'a'], ['fb', 'b']]) {
-    sh('ip', ['netns', 'exec', sw, 'ip', 'tuntap', 'add', 'mode', 'tap', 'name', tap]);
-    sh('ip', ['-n', sw, 'link', 'set', tap, 'master', `br-${seg}`, 'up']);
-  }
+  addForwarderTaps();
   const runs: Run[] = [];
   const tcpRuns: TcpRun[] = [];
   const heap: HeapProbe = { before: 0, after: 0, framesPerWakeup: 0 };
@@ -256,14 +313,7 @@ async function main(): Promise<void> {
         runs.push(r);
       }
     }
-    console.log('tcp: iperf3 through each forwarder ...');
-    const server = iperfServer(hostNs(PREFIX, 'receiver'));
-    try {
-      await new Promise((r) => setTimeout(r, 500));
-      for (const kind of ['native', 'tapvs', 'tapvs-dr', 'tapvs-nat'] as Forwarder[]) tcpRuns.push(...(await tcpThrough(kind)));
-    } finally {
-      server.kill('SIGKILL');
-    }
+    tcpRuns.push(...(await tcpRunsThroughEach()));
   } finally {
     await labDown(PREFIX);
   }
@@ -306,15 +356,7 @@ async function main(): Promise<void> {
     );
   }
   console.log('bytes per entry target <= 64; a lookup is about two memory reads (bucket head, then record), so lookup/read near 2 is the table doing no more than it must');
-  console.log('\nTCP (iperf3)        streams   Gbit/s   x kernel   CPU s/GB');
-  console.log(`${'kernel over veth'.padEnd(19)} ${'1'.padStart(7)} ${fmt(anchor.gbps1, 2).padStart(8)} ${'1.00'.padStart(10)}`);
-  console.log(`${'kernel over veth'.padEnd(19)} ${'4'.padStart(7)} ${fmt(anchor.gbps4, 2).padStart(8)} ${'1.00'.padStart(10)}`);
-  for (const t of tcpRuns) {
-    const k = t.streams === 1 ? anchor.gbps1 : anchor.gbps4;
-    ratios[`tcp ${t.path} ${t.streams}`] = t.gbps / k;
-    console.log(`${t.path.padEnd(19)} ${String(t.streams).padStart(7)} ${fmt(t.gbps, 2).padStart(8)} ${fmt(t.gbps / k, 2).padStart(10)} ${fmt(t.cpuSecondsPerGB ?? 0, 2).padStart(10)}`);
-  }
-  console.log(`TCP targets: tapvs routing >= 0.5x the kernel, NAT >= 0.4x (1 stream: ${fmt(ratios['tcp tapvs 1'], 2)}x and ${fmt(ratios['tcp tapvs-nat 1'], 2)}x)`);
+  printTcp(anchor, tcpRuns, ratios);
   console.log(`new connections scheduled and entered: ${fmt(newConns.connectionsPerSecond)} per second (${fmt(newConns.nsPerConnection, 0)} ns each, JavaScript, in-memory port)`);
   console.log(
     `connection sync (established connections, SYN + ACK each): ${fmt(syncOff.connectionsPerSecond)}/s off, ${fmt(syncOn.connectionsPerSecond)}/s on = ${fmt(syncOn.connectionsPerSecond / syncOff.connectionsPerSecond, 2)}x (${fmt(syncOn.nsPerConnection - syncOff.nsPerConnection, 0)} ns per synced connection, ${fmt(syncOn.syncMessages)} messages)`,

@@ -32,6 +32,11 @@ const CARRIER_WAIT_MS = 10_000;
 
 /** Descriptors per ring. */
 const RING_SIZE = 1024;
+/**
+ * Super-frame slots per port with offloads (67.5 KiB each): its fill ring's 32 and as many in
+ * flight on the way out. A burst beyond that waits in the kernel's queue, not in ours.
+ */
+const LARGE_SLOTS_PER_PORT = 64;
 
 /**
  * Slots for `ports` ports: each port's fill ring and a ring's worth in flight on RX and TX
@@ -70,7 +75,8 @@ export function loadConfig(file: string): Config {
 export function startRouter(config: Config, log: Logger): RunningRouter {
   const native = loadNative();
   const ports = Math.max(2, config.interfaces.length);
-  const engine = new PacketEngine((onWake) => new native.Engine({ maxPorts: ports, ringSize: RING_SIZE, slotCount: poolSize(ports) }, onWake), {
+  const largeSlots = config.offload ? LARGE_SLOTS_PER_PORT * ports : 0;
+  const engine = new PacketEngine((onWake) => new native.Engine({ maxPorts: ports, ringSize: RING_SIZE, slotCount: poolSize(ports), largeSlots }, onWake), {
     receive: () => {
       throw new Error('router not attached');
     },
@@ -97,7 +103,7 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
     config.interfaces.forEach((c, port) => {
       const taken = c.nic ? takeOverNic(c.nic, c.tap) : null;
       if (taken) takenNics.push({ iface: c.name, nic: taken.nic });
-      const tap = engine.openTap(port, c.tap, c.tapMode);
+      const tap = engine.openTap(port, c.tap, c.tapMode, 'tap', config.offload);
       if (taken) joinBridge(tap.name, taken.bridge);
       log.info(
         {
@@ -107,6 +113,7 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
           ...(taken ? { nic: taken.nic, nicMac: c.nic, bridge: taken.bridge } : {}),
           mac: formatMac(c.mac),
           mtu: c.mtu,
+          ...(config.offload ? { offloads: tap.offloads } : {}),
           addresses: c.addresses.map((a) => `${formatIpv4(a.address)}/${a.length}`),
         },
         'interface up',

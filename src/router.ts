@@ -33,6 +33,9 @@ import {
 import { FLAG_MF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './packet/ipv4.js';
 import { TCP_MIN_HEADER, transportChecksum } from './packet/udp.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './packet/transport.js';
+import { VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, clearVnet, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from './packet/vnet.js';
+import { VNET_HEADER_BYTES } from './io/layout.js';
+import { completeChecksum, segmentSuperFrame } from './l3/gso.js';
 
 export interface Log {
   debug(obj: object, msg: string): void;
@@ -142,6 +145,11 @@ export class Router implements FrameHandler {
   tracer: PacketTracer | null = null;
   private readonly log: Log;
   private readonly b: Uint8Array;
+  /**
+   * Every frame in a slot has a virtio-net header just before it (the engine has large slots:
+   * its TAPs take super-frames and partial checksums). Frames the router builds have a zero one.
+   */
+  readonly offload: boolean;
   private readonly ifaceByPort: (Interface | undefined)[];
   private readonly neighboursByPort: (NeighbourTable | undefined)[];
   /** Every address we own, to the port of its interface (plus STANDBY while a VRRP backup's). */
@@ -169,6 +177,7 @@ export class Router implements FrameHandler {
     this.opts = { ...opts };
     this.log = opts.log;
     this.b = engine.bytes;
+    this.offload = engine.layout.largeSlotCount > 0;
     this.ifaceByPort = new Array(engine.maxPorts).fill(undefined);
     this.neighboursByPort = new Array(engine.maxPorts).fill(undefined);
     for (const iface of interfaces) {
@@ -373,6 +382,7 @@ export class Router implements FrameHandler {
     const total = ip.totalLength;
     if (total < ihl || total > available) return this.drop(slot, C.ip_bad_total_length);
     if (!headerChecksumValid(this.b, ipAt, ihl)) return this.drop(slot, C.ip_bad_checksum);
+    if (this.offload && !this.vnetSane(at, ihl, total)) return this.drop(slot, C.vnet_malformed);
     const src = ip.src;
     if (isMartian(src) || iface.isSubnetBroadcast(src)) return this.drop(slot, C.ip_martian_source);
     const dst = ip.dst;
@@ -397,6 +407,72 @@ export class Router implements FrameHandler {
       return this.drop(slot, C.ip_multicast);
     }
     this.forward(slot, offset, at, frameLength, dst);
+  }
+
+  // ---- super-frames and partial checksums
+
+  /**
+   * The virtio-net header agrees with the packet: a super-frame is TCP (TCPV4) or UDP (UDP_L4)
+   * over an unfragmented IPv4 packet, with a segment size and a partial checksum in its
+   * transport header; a partial checksum lies inside the packet. The kernel writes these, but
+   * what the fast path trusts is checked (a lying header is a counted drop).
+   */
+  private vnetSane(at: number, ihl: number, total: number): boolean {
+    const b = this.b;
+    const hdr = at - VNET_HEADER_BYTES;
+    const ipAt = at + ETH_HEADER;
+    if (needsChecksum(b, hdr)) {
+      const start = vnetCsumStart(b, hdr);
+      if (start < ETH_HEADER + ihl || start + vnetCsumOffset(b, hdr) + 2 > ETH_HEADER + total) return false;
+    }
+    const type = vnetGsoType(b, hdr);
+    if (type === VNET_GSO_NONE) return true;
+    const protocol = b[ipAt + 9];
+    const l4Header = protocol === PROTO_TCP ? (b[ipAt + ihl + 12] >>> 4) << 2 : 8;
+    const sane =
+      ((type === VNET_GSO_TCPV4 && protocol === PROTO_TCP && l4Header >= TCP_MIN_HEADER) || (type === VNET_GSO_UDP_L4 && protocol === PROTO_UDP)) &&
+      needsChecksum(b, hdr) &&
+      vnetGsoSize(b, hdr) > 0 &&
+      ihl + l4Header <= total &&
+      (b[ipAt + 6] & 0x3f) === 0 && b[ipAt + 7] === 0; // neither MF nor an offset
+    if (sane) this.stats[C.gso_super_frames]++;
+    return sane;
+  }
+
+  /** The IP length each packet leaves with: a super-frame's segments', else the packet's own. */
+  private wireIpLength(at: number, frameLength: number): number {
+    const b = this.b;
+    if (!this.offload || !isSuperFrame(b, at - VNET_HEADER_BYTES)) return frameLength - ETH_HEADER;
+    const ipAt = at + ETH_HEADER;
+    const ihl = (b[ipAt] & 0x0f) << 2;
+    const l4Header = b[ipAt + 9] === PROTO_TCP ? (b[ipAt + ihl + 12] >>> 4) << 2 : 8;
+    return Math.min(ihl + l4Header + vnetGsoSize(b, at - VNET_HEADER_BYTES), frameLength - ETH_HEADER);
+  }
+
+  /** Whether the frame's transport checksum is partial (pseudo-header only, completed at egress). */
+  partialChecksum(at: number): boolean {
+    return this.offload && needsChecksum(this.b, at - VNET_HEADER_BYTES);
+  }
+
+  /** Whether the frame at `at` is a super-frame. */
+  superFrame(at: number): boolean {
+    return this.offload && isSuperFrame(this.b, at - VNET_HEADER_BYTES);
+  }
+
+  /**
+   * Cuts a super-frame into plain segments (l3/gso.ts), each given to `send`; the original
+   * slot is released. For what the kernel cannot segment: a tunnel, or no DF and no room.
+   */
+  segment(slot: number, at: number, frameLength: number, send: (slot: number, offset: number, frameLength: number) => void): void {
+    this.stats[C.gso_segmented]++;
+    this.stats[C.gso_segments_sent] += segmentSuperFrame(this.engine, this.b, at, frameLength, send);
+    this.engine.release(slot);
+  }
+
+  /** Completes a partial checksum in software: for a frame that is about to be cut or wrapped. */
+  completeChecksum(at: number, frameLength: number): void {
+    completeChecksum(this.b, at, frameLength);
+    this.stats[C.checksums_completed]++;
   }
 
   // ---- forwarding
@@ -440,8 +516,13 @@ export class Router implements FrameHandler {
   transmitIp(egress: Interface, nextHop: Ipv4, slot: number, offset: number, frameLength: number): void {
     if (frameLength - ETH_HEADER > egress.mtu) {
       const at = this.engine.slotOffset(slot) + offset;
-      if (this.refuseTooBig(egress, slot, at, frameLength)) return;
-      return this.fragment(egress, nextHop, slot, at);
+      // A super-frame whose segments fit goes whole: the kernel cuts it at egress.
+      if (this.wireIpLength(at, frameLength) > egress.mtu) {
+        if (this.refuseTooBig(egress, slot, at, frameLength)) return;
+        if (this.superFrame(at)) return this.segment(slot, at, frameLength, (s, o, l) => this.transmitIp(egress, nextHop, s, o, l));
+        if (this.partialChecksum(at)) this.completeChecksum(at, frameLength);
+        return this.fragment(egress, nextHop, slot, at);
+      }
     }
     this.sendToNextHop(egress, nextHop, slot, offset, frameLength);
   }
@@ -452,7 +533,8 @@ export class Router implements FrameHandler {
    * the sender sent. Returns whether it refused the packet.
    */
   refuseTooBig(egress: Interface, slot: number, at: number, frameLength: number, mtu = egress.mtu): boolean {
-    if (frameLength - ETH_HEADER <= mtu || !this.out.point(this.b, at + ETH_HEADER).dontFragment) return false;
+    if (frameLength - ETH_HEADER <= mtu) return false;
+    if (this.wireIpLength(at, frameLength) <= mtu || !this.out.point(this.b, at + ETH_HEADER).dontFragment) return false;
     this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_FRAG_NEEDED, mtu);
     this.drop(slot, C.frag_needed);
     return true;
@@ -606,6 +688,7 @@ export class Router implements FrameHandler {
     ip.dst = requester;
     b[ip.o + 8] = this.opts.ttl;
     ip.updateChecksum();
+    if (this.offload) clearVnet(b, at - VNET_HEADER_BYTES); // a reply of ours: a plain frame
     this.stats[C.icmp_echo_replied]++;
     this.output(slot, offset, frameLength);
   }
@@ -661,6 +744,8 @@ export class Router implements FrameHandler {
     const quoted = Math.min(orig.totalLength, ICMP_ERROR_MAX_IP_LENGTH - IPV4_MIN_HEADER - ICMP_HEADER);
     const icmpAt = fat + ETH_HEADER + IPV4_MIN_HEADER;
     b.copyWithin(icmpAt + ICMP_HEADER, orig.o, orig.o + quoted);
+    // A super-frame is quoted as its first segment: the IPv4 length that segment has on the wire.
+    if (this.superFrame(at)) this.quoteAsSegment(icmpAt + ICMP_HEADER, this.wireIpLength(at, ETH_HEADER + orig.totalLength));
     b[icmpAt] = type;
     b[icmpAt + 1] = code;
     b[icmpAt + 2] = 0;
@@ -677,6 +762,12 @@ export class Router implements FrameHandler {
     this.stats[C.icmp_errors_sent]++;
     if (this.tracing) this.trace(`icmp error type ${type} code ${code} to ${formatIpv4(src)}`);
     this.output(slot, offset, ETH_HEADER + totalLength);
+  }
+
+  private quoteAsSegment(quotedIp: number, segmentLength: number): void {
+    const q = this.out.point(this.b, quotedIp);
+    q.totalLength = segmentLength;
+    q.updateChecksum();
   }
 
   /**

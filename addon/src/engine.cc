@@ -28,10 +28,11 @@ Layout ValidatedLayout(const Napi::CallbackInfo& info) {
   if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "Engine(options, onWake): options must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
   Layout l(Option(o, "slotCount", 4096), Option(o, "slotSize", 2048), Option(o, "headroom", 128),
-           Option(o, "maxPorts", 8), Option(o, "ringSize", 1024));
+           Option(o, "maxPorts", 8), Option(o, "ringSize", 1024), Option(o, "largeSlots", 0));
   auto bad = [&](const std::string& m) { return Napi::RangeError::New(info.Env(), "Engine: " + m); };
   if (!PowerOfTwo(l.ring_size) || l.ring_size < 8 || l.ring_size > 65536) throw bad("ringSize must be a power of two in 8..65536");
-  if (l.slot_size < 256 || l.slot_size > (1u << 17) || l.slot_size % 64) throw bad("slotSize must be a multiple of 64 in 256..131072");
+  if (l.slot_size < 256 || l.slot_size > 65535 || l.slot_size % 64) throw bad("slotSize must be a multiple of 64 in 256..65535");
+  if (l.large_count > 4096) throw bad("largeSlots must be at most 4096");
   if (l.headroom >= l.slot_size - 128 || l.headroom % 2 || l.headroom < 16 || l.headroom > 1024) throw bad("headroom must be even, in 16..1024 (a virtio-net header and encapsulation fit), and leave at least 128 bytes of the slot");
   if (l.max_ports < 1 || l.max_ports > 64) throw bad("maxPorts must be in 1..64");
   if (l.slot_count < 64 || l.slot_count > (1u << 22)) throw bad("slotCount must be in 64..4194304");
@@ -99,6 +100,8 @@ Engine::Engine(const Napi::CallbackInfo& info)
   hdr[kHdrSlotsOffset] = uint32_t(layout_.slots_offset);
   hdr[kHdrRingStride] = uint32_t(layout_.ring_stride);
   hdr[kHdrPortControlOffset] = uint32_t(layout_.port_control_offset);
+  hdr[kHdrLargeSlotCount] = layout_.large_count;
+  hdr[kHdrLargeSlotSpan] = layout_.large_span;
   js_sleeping_ = reinterpret_cast<uint32_t*>(region_->base + kHdrJsSleepingByte);
 
   auto* keep = new std::shared_ptr<Region>(region_);

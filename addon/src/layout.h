@@ -1,9 +1,14 @@
 // The shared region: one ArrayBuffer that JavaScript and the port threads both see.
 //
-// [ header | port 0 | port 1 | ... | slots ]
+// [ header | port 0 | port 1 | ... | slots | large slots ]
 //
-// Every port owns four single-producer/single-consumer rings, in the AF_XDP style:
+// A large slot holds a GSO super-frame (64 KiB and its virtio-net header): it spans
+// largeSlotSpan ordinary slots and is numbered by the first, so a slot's bytes are always at
+// slots + slot * slotSize, whatever its class. Only TAPs with offloads receive into them.
+//
+// Every port owns five single-producer/single-consumer rings, in the AF_XDP style:
 //   fill  JS -> thread   free slots the thread may read frames into
+//   fill-large JS -> thread  free large slots, for a frame that does not fit a slot
 //   rx    thread -> JS   slots holding received frames
 //   tx    JS -> thread   slots holding frames to write (may belong to another port's RX)
 //   comp  thread -> JS   slots the thread has written and hands back
@@ -40,6 +45,8 @@ enum HeaderWord : uint32_t {
   kHdrSlotsOffset,
   kHdrRingStride,
   kHdrPortControlOffset,
+  kHdrLargeSlotCount,
+  kHdrLargeSlotSpan,
   kHdrWords,
 };
 // Written by JS (1 = asleep, wake me); exchanged to 0 by the thread that wakes it.
@@ -50,7 +57,7 @@ constexpr size_t kHeaderBytes = 2 * kCacheLine;
 constexpr size_t kRingProducerByte = 0;
 constexpr size_t kRingConsumerByte = kCacheLine;
 constexpr size_t kRingEntriesByte = 2 * kCacheLine;
-enum RingId : uint32_t { kRingFill = 0, kRingRx = 1, kRingTx = 2, kRingComp = 3, kRingCount = 4 };
+enum RingId : uint32_t { kRingFill = 0, kRingRx = 1, kRingTx = 2, kRingComp = 3, kRingFillLarge = 4, kRingCount = 5 };
 
 // Port control block, after the four rings: u32 words then f64 counters.
 enum PortWord : uint32_t {
@@ -76,18 +83,22 @@ constexpr size_t kPortControlBytes = kPortWords * 4 + kCtrCount * 8;
 
 inline size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
+// The largest frame a large slot takes: an IPv4 packet of 65535 bytes, Ethernet and a VLAN tag.
+constexpr uint32_t kMaxSuperFrame = 65535 + 18;
+
 struct Layout {
-  uint32_t slot_count, slot_size, headroom, max_ports, ring_size;
+  uint32_t slot_count, slot_size, headroom, max_ports, ring_size, large_count, large_span;
   size_t ring_stride, port_control_offset, port_stride, ports_offset, slots_offset, total;
 
-  Layout(uint32_t slots, uint32_t slot_bytes, uint32_t head, uint32_t ports, uint32_t ring)
-      : slot_count(slots), slot_size(slot_bytes), headroom(head), max_ports(ports), ring_size(ring) {
+  Layout(uint32_t slots, uint32_t slot_bytes, uint32_t head, uint32_t ports, uint32_t ring, uint32_t large)
+      : slot_count(slots), slot_size(slot_bytes), headroom(head), max_ports(ports), ring_size(ring), large_count(large) {
     ring_stride = RoundUp(kRingEntriesByte + size_t(ring) * 8, kCacheLine);
     port_control_offset = kRingCount * ring_stride;
     port_stride = RoundUp(port_control_offset + kPortControlBytes, kCacheLine);
     ports_offset = kHeaderBytes;
     slots_offset = RoundUp(ports_offset + size_t(ports) * port_stride, 4096);
-    total = slots_offset + size_t(slots) * slot_bytes;
+    large_span = large ? uint32_t(RoundUp(head + kMaxSuperFrame, slot_bytes) / slot_bytes) : 0;
+    total = slots_offset + (size_t(slots) + size_t(large) * large_span) * slot_bytes;
   }
 };
 

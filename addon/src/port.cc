@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,7 +83,7 @@ void Port::KickIfSleeping() {
 
 void Port::NotifyConsumerOf(Ring& ring) {
   // Rings leading to JavaScript are ours; rings leading to the peer are the peer's.
-  if (peer_ && (&ring == &peer_->ring(kRingTx) || &ring == &peer_->ring(kRingFill))) {
+  if (peer_ && (&ring == &peer_->ring(kRingTx) || &ring == &peer_->ring(kRingFill) || &ring == &peer_->ring(kRingFillLarge))) {
     peer_->KickIfSleeping();
   } else {
     if (engine_.WakeJavaScript()) Counter(kCtrWakeups)++;
@@ -91,11 +92,16 @@ void Port::NotifyConsumerOf(Ring& ring) {
 
 bool Port::Transmit(bool& would_block) {
   Ring& tx = rings_[kRingTx];
+  // Sent slots go home: to JavaScript's completion ring, or (native forwarding) straight back
+  // to the peer's fill rings, a large slot to its large one.
   Ring& done_out = peer_ ? peer_->ring(kRingFill) : rings_[kRingComp];
-  uint32_t todo = std::min({tx.Available(), done_out.Free(), kBatch * 4});
+  Ring& done_large = peer_ ? peer_->ring(kRingFillLarge) : rings_[kRingComp];
+  const bool split = peer_ != nullptr;
+  uint32_t todo = std::min({tx.Available(), done_out.Free(), done_large.Free(), kBatch * 4});
   uint8_t* slots = engine_.slots();
   const uint32_t slot_size = engine_.layout().slot_size;
-  uint32_t done = 0;
+  const uint32_t small_slots = engine_.layout().slot_count;
+  uint32_t done = 0, done_small = 0, done_big = 0;
   while (done < todo) {
     Descriptor d = tx.Peek(done);
     // The virtio-net header, when the TAP has one, sits just before the frame.
@@ -111,20 +117,34 @@ bool Port::Transmit(bool& would_block) {
       Counter(kCtrTxFrames)++;
       Counter(kCtrTxBytes) += double(n - vnet);
     }
-    done_out.Put(done, d.slot, 0, 0);
+    if (split && d.slot >= small_slots) {
+      done_large.Put(done_big++, d.slot, 0, 0);
+    } else {
+      done_out.Put(done_small++, d.slot, 0, 0);
+    }
     done++;
   }
   if (!done) return false;
   tx.Consume(done);
-  done_out.Publish(done);
+  done_out.Publish(done_small);
   NotifyConsumerOf(done_out);
+  if (done_big) {
+    done_large.Publish(done_big);
+    NotifyConsumerOf(done_large);
+  }
   return true;
 }
 
 bool Port::Receive(bool& drained) {
   Ring& fill = rings_[kRingFill];
+  Ring& fill_large = rings_[kRingFillLarge];
   Ring& rx_out = peer_ ? peer_->ring(kRingTx) : rings_[kRingRx];
+  // With offloads any frame may be a super-frame: no read without a large slot to spill into
+  // (the kernel keeps the frame queued), rather than a read that must cut one short.
+  const uint32_t vnet = tap_.vnet_header;
+  const uint32_t large_free = vnet ? fill_large.Available() : 0;
   uint32_t todo = std::min({fill.Available(), rx_out.Free(), kBatch});
+  if (vnet && large_free == 0) todo = 0;
   if (todo == 0) {
     if (!stalled_) {
       Counter(kCtrRxStalls)++;
@@ -138,31 +158,48 @@ bool Port::Receive(bool& drained) {
   uint8_t* slots = engine_.slots();
   const Layout& l = engine_.layout();
   // The frame starts at the headroom either way; a virtio-net header goes just before it.
-  const uint32_t vnet = tap_.vnet_header;
+  // With offloads, one readv() fills a slot and runs on into a large slot's tail: a
+  // super-frame's head is then copied across (one slot's worth), a small frame leaves the
+  // large slot for the next read.
   const uint32_t room = l.slot_size - l.headroom + vnet;
-  uint32_t got = 0;
-  while (got < todo) {
-    uint32_t slot = fill.Peek(got).slot;
+  const uint32_t large_room = l.large_span * l.slot_size - l.headroom + vnet;
+  uint32_t got = 0, used = 0, large_used = 0;
+  while (used < todo && got < todo && (!vnet || large_used < large_free)) {
+    uint32_t slot = fill.Peek(used).slot;
     uint8_t* at = slots + size_t(slot) * l.slot_size + l.headroom - vnet;
-    ssize_t n = read(tap_.fd, at, room);
+    struct iovec iov[2] = {{at, room}, {nullptr, 0}};
+    uint32_t large = 0, capacity = room;
+    if (large_used < large_free) {
+      large = fill_large.Peek(large_used).slot;
+      iov[1] = {slots + size_t(large) * l.slot_size + l.headroom - vnet + room, large_room - room};
+      capacity = large_room;
+    }
+    ssize_t n = readv(tap_.fd, iov, capacity == room ? 1 : 2);
     if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) Counter(kCtrReadErrors)++;
       drained = true;
       break;
     }
-    // A frame that filled the slot exactly may have been cut short by the kernel.
-    if (uint32_t(n) >= room || uint32_t(n) < vnet) {
+    // A frame that filled the space exactly may have been cut short by the kernel.
+    if (uint32_t(n) >= capacity || uint32_t(n) < vnet) {
       Counter(kCtrTruncated)++;
       continue;
     }
-    n -= vnet;
+    if (uint32_t(n) > room) {
+      std::memcpy(slots + size_t(large) * l.slot_size + l.headroom - vnet, at, room);
+      rx_out.Put(got, large, l.headroom, uint32_t(n) - vnet);
+      large_used++;
+    } else {
+      rx_out.Put(got, slot, l.headroom, uint32_t(n) - vnet);
+      used++;
+    }
     Counter(kCtrRxFrames)++;
-    Counter(kCtrRxBytes) += double(n);
-    rx_out.Put(got, slot, l.headroom, uint32_t(n));
+    Counter(kCtrRxBytes) += double(n - vnet);
     got++;
   }
   if (!got) return false;
-  fill.Consume(got);
+  fill.Consume(used);
+  if (large_used) fill_large.Consume(large_used);
   rx_out.Publish(got);
   NotifyConsumerOf(rx_out);
   return true;
@@ -177,7 +214,7 @@ void Port::SleepUntilWork(bool would_block) {
   __atomic_store_n(&Word(kPortSleeping), 1, __ATOMIC_SEQ_CST);
   // Re-check after announcing sleep: work queued before the flag was visible gets no kick.
   bool can_send = tx.Available() > 0 && done_out.Free() > 0;
-  bool can_read = fill.Available() > 0 && rx_out.Free() > 0;
+  bool can_read = fill.Available() > 0 && rx_out.Free() > 0 && (!tap_.vnet_header || rings_[kRingFillLarge].Available() > 0);
   if (!(can_send && !would_block) && !stop_) {
     struct pollfd fds[2];
     fds[0].fd = tap_.fd;

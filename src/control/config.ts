@@ -138,6 +138,11 @@ export interface ControlConfig {
 export interface Config {
   interfaces: InterfaceConfig[];
   management: ManagementConfig | null;
+  /**
+   * TAPs with virtio-net headers and TSO/checksum offloads: TCP moves as 64 KiB super-frames
+   * (issue 12). Applies to every interface; a restart changes it.
+   */
+  offload: boolean;
   /** The appliance's hostname, clock and SSH logins (see system.ts); `tapvs run` leaves them be. */
   system: SystemConfig;
   services: ServiceConfig[];
@@ -589,7 +594,7 @@ function parseSystem(v: Json, management: ManagementConfig | null): SystemConfig
 }
 
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['$schema', 'interfaces', 'management', 'system', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
+  const o = object(json, '$', ['$schema', 'interfaces', 'offload', 'management', 'system', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -627,7 +632,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
+  return { interfaces, offload: boolean(o.offload, '$.offload', false), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -11,11 +11,16 @@ export interface TapInfo {
   mac: Uint8Array;
   /** The device did not exist and was made by opening it. */
   created: boolean;
+  /** Bytes of virtio-net header before each frame (0: a TAP without offloads). */
+  vnetHeader: number;
+  /** The offloads the kernel took, as ethtool names them ('' for none). */
+  offloads: string;
 }
 
 export interface Backend {
   buffer(): ArrayBuffer;
-  openTap(port: number, name: string, mode: TapMode, kind?: TapKind): TapInfo;
+  /** With `offload`, a TAP with a virtio-net header and checksum/TSO offloads (super-frames). */
+  openTap(port: number, name: string, mode: TapMode, kind?: TapKind, offload?: boolean): TapInfo;
   /** A raw socket for IP-in-IP (protocol 4) as a port: it receives whole IP packets. */
   openRawIpip(port: number): TapInfo;
   start(port: number): void;

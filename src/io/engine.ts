@@ -4,7 +4,7 @@
 // native code per frame: the only native calls are kicks of sleeping port threads.
 
 import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
-import { JS_SLEEPING_BYTE, OFFSET_BITS, OFFSET_MASK, PORT_COUNTERS, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
+import { JS_SLEEPING_BYTE, OFFSET_BITS, OFFSET_MASK, PORT_COUNTERS, RING_COUNT, VNET_HEADER_BYTES, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
 import { Ring } from './ring.js';
 
 export interface FrameHandler {
@@ -18,6 +18,8 @@ export interface FrameHandler {
 export const LOCAL_RESERVE = 64;
 /** Frames handled before the engine yields to the event loop (timers, control socket). */
 const FRAMES_PER_TURN = 8192;
+/** Large slots a port with offloads holds ready to receive into; the rest wait in flight or free. */
+const LARGE_FILL_PER_PORT = 32;
 
 export interface EngineCounters {
   tx_ring_full: number;
@@ -42,6 +44,12 @@ export class PacketEngine {
   private readonly portWordBase: number[] = [];
   private readonly freeSlots: Uint32Array;
   private freeTop = 0;
+  /** Large slots are numbered from here (layout.ts); they have a free stack of their own. */
+  private readonly firstLarge: number;
+  private readonly freeLarge: Uint32Array;
+  private largeTop = 0;
+  /** Bytes of virtio-net header before each frame of a port (0 without offloads). */
+  private readonly vnet: Uint8Array;
   private readonly open: boolean[];
   private readonly native: boolean[];
   /** Frames taken off a port's RX ring since its last flush: room its stalled thread can use. */
@@ -62,7 +70,7 @@ export class PacketEngine {
     this.slotSize = l.slotSize;
     for (let p = 0; p < l.maxPorts; p++) {
       const base = l.portsOffset + p * l.portStride;
-      this.rings.push([0, 1, 2, 3].map((r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
+      this.rings.push(Array.from({ length: RING_COUNT }, (_, r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
       this.txRings.push(this.rings[p][RingId.Tx]);
       this.portWordBase.push((base + l.portControlOffset) >>> 2);
       this.portCounterViews.push(new Float64Array(buffer, base + l.portControlOffset + PORT_WORDS * 4, PORT_COUNTERS.length));
@@ -72,6 +80,10 @@ export class PacketEngine {
     this.rxTaken = new Array(l.maxPorts).fill(false);
     this.freeSlots = new Uint32Array(l.slotCount);
     for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
+    this.firstLarge = l.slotCount;
+    this.freeLarge = new Uint32Array(l.largeSlotCount);
+    for (let k = l.largeSlotCount - 1; k >= 0; k--) this.freeLarge[this.largeTop++] = l.slotCount + k * l.largeSlotSpan;
+    this.vnet = new Uint8Array(l.maxPorts);
     Atomics.store(this.words, this.jsSleepingWord, 1);
   }
 
@@ -85,9 +97,30 @@ export class PacketEngine {
     return this.slotsOffset + slot * this.slotSize;
   }
 
-  /** Opens a TAP (or TUN) on a port and starts its thread. */
-  openTap(port: number, name: string, mode: TapMode = 'auto', kind: TapKind = 'tap'): TapInfo {
-    return this.openPort(port, () => this.backend.openTap(port, name, mode, kind));
+  /**
+   * Opens a TAP (or TUN) on a port and starts its thread. With `offload` (a TAP, and an engine
+   * with large slots), the kernel hands over and takes GSO super-frames, each with its
+   * virtio-net header just before the frame (vnetHeaderOf).
+   */
+  openTap(port: number, name: string, mode: TapMode = 'auto', kind: TapKind = 'tap', offload = false): TapInfo {
+    if (offload && (kind !== 'tap' || this.layout.largeSlotCount === 0)) throw new Error(`${name}: offloads need a TAP and an engine with large slots`);
+    const info = this.openPort(port, () => this.backend.openTap(port, name, mode, kind, offload));
+    this.vnet[port] = info.vnetHeader;
+    return info;
+  }
+
+  /** Bytes of virtio-net header before each frame on `port`: 0, or VNET_HEADER_BYTES with offloads. */
+  vnetHeaderOf(port: number): number {
+    return this.vnet[port];
+  }
+
+  /** Whether `slot` is a large one (a super-frame's). */
+  isLarge(slot: number): boolean {
+    return slot >= this.firstLarge;
+  }
+
+  get freeLargeSlotCount(): number {
+    return this.largeTop;
   }
 
   /** A raw IP-in-IP socket on a port (the agent's decapsulation). */
@@ -113,6 +146,7 @@ export class PacketEngine {
     this.backend.closePort(port);
     this.open[port] = false;
     this.native[port] = false;
+    this.vnet[port] = 0;
     // The thread is gone: every slot still queued on this port's rings comes home.
     for (const ring of this.rings[port]) {
       ring.publish();
@@ -127,12 +161,12 @@ export class PacketEngine {
    * Hands two open ports to the native forwarder: frames cross between them without
    * JavaScript. Used by the benchmark as the reference limit.
    */
-  forwardNatively(a: number, b: number, tapA: string, tapB: string): void {
+  forwardNatively(a: number, b: number, tapA: string, tapB: string, offload = false): void {
     this.closePort(a);
     this.closePort(b);
     for (const p of [a, b]) for (const ring of this.rings[p]) ring.reset();
-    this.backend.openTap(a, tapA, 'attach');
-    this.backend.openTap(b, tapB, 'attach');
+    this.vnet[a] = this.backend.openTap(a, tapA, 'attach', 'tap', offload).vnetHeader;
+    this.vnet[b] = this.backend.openTap(b, tapB, 'attach', 'tap', offload).vnetHeader;
     for (const p of [a, b]) {
       this.open[p] = true;
       this.native[p] = true;
@@ -151,10 +185,14 @@ export class PacketEngine {
    * Slots counted twice, or nowhere, are a bug; a test's leak check, never the fast path.
    */
   slotCensus(): { free: number; onRings: number; duplicated: number; missing: number } {
-    const seen = new Uint8Array(this.layout.slotCount);
+    const l = this.layout;
+    const seen = new Uint8Array(l.slotCount + l.largeSlotCount * l.largeSlotSpan);
     let duplicated = 0;
     const mark = (s: number) => (seen[s]++ ? duplicated++ : 0);
     for (let i = 0; i < this.freeTop; i++) mark(this.freeSlots[i]);
+    for (let i = 0; i < this.largeTop; i++) mark(this.freeLarge[i]);
+    // Only a large slot's first number is ever used: its others count as present.
+    for (let k = 0; k < l.largeSlotCount; k++) seen.fill(1, l.slotCount + k * l.largeSlotSpan + 1, l.slotCount + (k + 1) * l.largeSlotSpan);
     let onRings = 0;
     for (let p = 0; p < this.open.length; p++) {
       if (!this.open[p]) continue;
@@ -164,17 +202,26 @@ export class PacketEngine {
     return { free: this.freeTop, onRings, duplicated, missing };
   }
 
-  /** A free slot for a frame the router builds, or -1 (counted) when the pool is empty. */
+  /**
+   * A free slot for a frame the router builds, or -1 (counted) when the pool is empty. Its
+   * virtio-net header is zeroed: a built frame is a plain one (no GSO, checksums complete).
+   */
   allocate(): number {
     if (this.freeTop === 0) {
       this.counters.no_free_slot++;
       return -1;
     }
-    return this.freeSlots[--this.freeTop];
+    const slot = this.freeSlots[--this.freeTop];
+    if (this.layout.largeSlotCount > 0) {
+      const at = this.slotsOffset + slot * this.slotSize + this.layout.headroom;
+      this.bytes.fill(0, at - VNET_HEADER_BYTES, at);
+    }
+    return slot;
   }
 
   release(slot: number): void {
-    this.freeSlots[this.freeTop++] = slot;
+    if (slot >= this.firstLarge) this.freeLarge[this.largeTop++] = slot;
+    else this.freeSlots[this.freeTop++] = slot;
   }
 
   /** Queues a frame for transmission; the slot is the port's until it completes. */
@@ -248,7 +295,7 @@ export class PacketEngine {
       if (!this.open[p] || this.native[p]) continue;
       const sent = this.txRings[p].publish();
       this.refill(p);
-      const filled = this.rings[p][RingId.Fill].publish();
+      const filled = this.rings[p][RingId.Fill].publish() + this.rings[p][RingId.FillLarge].publish();
       const roomMade = filled || this.rxTaken[p];
       this.rxTaken[p] = false;
       const w = this.portWordBase[p];
@@ -260,7 +307,7 @@ export class PacketEngine {
   private reclaimCompleted(port: number): void {
     const comp = this.rings[port][RingId.Comp];
     const n = comp.available();
-    for (let i = 0; i < n; i++) this.freeSlots[this.freeTop++] = this.words[comp.peekWord(i)];
+    for (let i = 0; i < n; i++) this.release(this.words[comp.peekWord(i)]);
     if (n) comp.consume(n);
   }
 
@@ -275,6 +322,10 @@ export class PacketEngine {
     let n = fill.free();
     if (n * this.openPorts > spare) n = Math.min(n, Math.ceil(spare / this.openPorts));
     while (n-- > 0) fill.put(this.freeSlots[--this.freeTop], 0, 0);
+    if (this.vnet[port] === 0) return;
+    const large = this.rings[port][RingId.FillLarge];
+    let m = Math.min(this.largeTop, LARGE_FILL_PER_PORT - (this.layout.ringSize - large.freeNow()));
+    while (m-- > 0) large.put(this.freeLarge[--this.largeTop], 0, 0);
   }
 
   private get openPorts(): number {

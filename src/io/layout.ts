@@ -22,9 +22,11 @@ const enum Hdr {
   SlotsOffset,
   RingStride,
   PortControlOffset,
+  LargeSlotCount,
+  LargeSlotSpan,
 }
 export const HEADER_BYTES = 128;
-const HEADER_WORDS = 12;
+const HEADER_WORDS = 14;
 export const JS_SLEEPING_BYTE = 64;
 export const RING_PRODUCER_BYTE = 0;
 export const RING_CONSUMER_BYTE = 64;
@@ -35,8 +37,12 @@ export const enum RingId {
   Rx = 1,
   Tx = 2,
   Comp = 3,
+  /** Free large slots (GSO super-frames), for ports with offloads. */
+  FillLarge = 4,
 }
-export const RING_COUNT = 4;
+export const RING_COUNT = 5;
+/** The largest frame a large slot takes: a 65535-byte IPv4 packet, Ethernet and a VLAN tag. */
+export const MAX_SUPER_FRAME = 65535 + 18;
 
 export const enum PortWord {
   State = 0,
@@ -70,6 +76,9 @@ export interface Layout {
   slotsOffset: number;
   ringStride: number;
   portControlOffset: number;
+  /** Large slots follow the ordinary ones; each spans largeSlotSpan slots and is numbered by the first. */
+  largeSlotCount: number;
+  largeSlotSpan: number;
   totalBytes: number;
 }
 
@@ -79,6 +88,7 @@ export interface LayoutOptions {
   headroom?: number;
   maxPorts?: number;
   ringSize?: number;
+  largeSlots?: number;
 }
 
 export function readLayout(buffer: ArrayBuffer): Layout {
@@ -97,6 +107,8 @@ export function readLayout(buffer: ArrayBuffer): Layout {
     slotsOffset: h[Hdr.SlotsOffset],
     ringStride: h[Hdr.RingStride],
     portControlOffset: h[Hdr.PortControlOffset],
+    largeSlotCount: h[Hdr.LargeSlotCount],
+    largeSlotSpan: h[Hdr.LargeSlotSpan],
     totalBytes: buffer.byteLength,
   };
 }
@@ -109,6 +121,7 @@ export function computeLayout(o: Required<LayoutOptions>): Layout {
   const portStride = up(portControlOffset + PORT_WORDS * 4 + PORT_COUNTERS.length * 8, 64);
   const portsOffset = HEADER_BYTES;
   const slotsOffset = up(portsOffset + o.maxPorts * portStride, 4096);
+  const largeSlotSpan = o.largeSlots ? up(o.headroom + MAX_SUPER_FRAME, o.slotSize) / o.slotSize : 0;
   return {
     slotCount: o.slotCount,
     slotSize: o.slotSize,
@@ -120,7 +133,9 @@ export function computeLayout(o: Required<LayoutOptions>): Layout {
     slotsOffset,
     ringStride,
     portControlOffset,
-    totalBytes: slotsOffset + o.slotCount * o.slotSize,
+    largeSlotCount: o.largeSlots,
+    largeSlotSpan,
+    totalBytes: slotsOffset + (o.slotCount + o.largeSlots * largeSlotSpan) * o.slotSize,
   };
 }
 
@@ -139,6 +154,8 @@ export function writeHeader(buffer: ArrayBuffer, l: Layout): void {
   h[Hdr.SlotsOffset] = l.slotsOffset;
   h[Hdr.RingStride] = l.ringStride;
   h[Hdr.PortControlOffset] = l.portControlOffset;
+  h[Hdr.LargeSlotCount] = l.largeSlotCount;
+  h[Hdr.LargeSlotSpan] = l.largeSlotSpan;
 }
 
 export const DEFAULT_LAYOUT: Required<LayoutOptions> = {
@@ -147,6 +164,7 @@ export const DEFAULT_LAYOUT: Required<LayoutOptions> = {
   headroom: 128,
   maxPorts: 8,
   ringSize: 1024,
+  largeSlots: 0,
 };
 
 /** The fixed offsets and indices the addon exports (addon/src/engine.cc, from layout.h). */

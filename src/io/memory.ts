@@ -2,11 +2,11 @@
 // Each port is a software wire: inject() plays a frame arriving from the wire, and frames the
 // engine transmits are handed to the port's listener (or to a connected port) when kicked.
 
-import type { Backend, TapInfo, TapMode } from './backend.js';
-import { DEFAULT_LAYOUT, OFFSET_BITS, OFFSET_MASK, PortWord, RingId, computeLayout, writeHeader, type Layout, type LayoutOptions } from './layout.js';
+import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
+import { DEFAULT_LAYOUT, OFFSET_BITS, OFFSET_MASK, PortWord, RING_COUNT, VNET_HEADER_BYTES, RingId, computeLayout, writeHeader, type Layout, type LayoutOptions } from './layout.js';
 import { Ring } from './ring.js';
 
-export type WireListener = (frame: Uint8Array) => void;
+export type WireListener = (frame: Uint8Array, vnet: Uint8Array | null) => void;
 
 export class MemoryBackend implements Backend {
   readonly layout: Layout;
@@ -17,6 +17,7 @@ export class MemoryBackend implements Backend {
   private readonly names: (string | null)[];
   private readonly listeners: (WireListener | null)[];
   private readonly links: number[];
+  private readonly vnet: number[];
   private readonly onWake: () => void;
 
   constructor(options: LayoutOptions, onWake: () => void) {
@@ -28,11 +29,12 @@ export class MemoryBackend implements Backend {
     const l = this.layout;
     for (let p = 0; p < l.maxPorts; p++) {
       const base = l.portsOffset + p * l.portStride;
-      this.rings.push([0, 1, 2, 3].map((r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
+      this.rings.push(Array.from({ length: RING_COUNT }, (_, r) => new Ring(this.words, base + r * l.ringStride, l.ringSize)));
     }
     this.names = new Array(l.maxPorts).fill(null);
     this.listeners = new Array(l.maxPorts).fill(null);
     this.links = new Array(l.maxPorts).fill(-1);
+    this.vnet = new Array(l.maxPorts).fill(0);
     this.onWake = onWake;
   }
 
@@ -40,14 +42,15 @@ export class MemoryBackend implements Backend {
     return this.region;
   }
 
-  openTap(port: number, name: string, _mode: TapMode): TapInfo {
+  openTap(port: number, name: string, _mode: TapMode, _kind?: TapKind, offload = false): TapInfo {
     if (this.names[port] !== null) throw new Error(`port ${port} is already open`);
     this.names[port] = name;
+    this.vnet[port] = offload ? VNET_HEADER_BYTES : 0;
     for (const ring of this.rings[port]) ring.resync(); // the engine reset them before opening
     // Always "asleep", so the engine kicks after every batch and we deliver synchronously.
     const controlWord = (this.layout.portsOffset + port * this.layout.portStride + this.layout.portControlOffset) >>> 2;
     this.words[controlWord + PortWord.Sleeping] = 1;
-    return { name, ifindex: 1000 + port, mtu: 1500, mac: new Uint8Array([0x02, 0, 0, 0, 0xee, port]), created: true };
+    return { name, ifindex: 1000 + port, mtu: 1500, mac: new Uint8Array([0x02, 0, 0, 0, 0xee, port]), created: true, vnetHeader: this.vnet[port], offloads: offload ? 'tx-checksumming tso tso-ecn' : '' };
   }
 
   openRawIpip(port: number): TapInfo {
@@ -60,7 +63,7 @@ export class MemoryBackend implements Backend {
     this.names[port] = null;
   }
 
-  /** Frames transmitted on `port` go to `listener`. */
+  /** Frames transmitted on `port` go to `listener`, with their virtio-net header when the port has one. */
   listen(port: number, listener: WireListener | null): void {
     this.listeners[port] = listener;
   }
@@ -71,16 +74,27 @@ export class MemoryBackend implements Backend {
     this.links[b] = a;
   }
 
-  /** A frame arrives on the port's wire. Returns false when the port has no free slot (a drop). */
-  inject(port: number, frame: Uint8Array): boolean {
-    const fill = this.rings[port][RingId.Fill];
+  /**
+   * A frame arrives on the port's wire, after `vnet` (its virtio-net header; zeros when not
+   * given) on a port with offloads. A frame too big for a slot takes a large one, as the port
+   * thread does. Returns false when there is no slot for it (a drop).
+   */
+  inject(port: number, frame: Uint8Array, vnet: Uint8Array | null = null): boolean {
+    const l = this.layout;
+    const large = frame.length > l.slotSize - l.headroom;
+    const fill = this.rings[port][large ? RingId.FillLarge : RingId.Fill];
     const rx = this.rings[port][RingId.Rx];
     if (this.names[port] === null || fill.available() === 0 || rx.free() === 0) return false;
+    if (large && (this.vnet[port] === 0 || frame.length > l.largeSlotSpan * l.slotSize - l.headroom)) return false;
     const slot = this.words[fill.peekWord(0)];
     fill.consume(1);
-    const at = this.layout.slotsOffset + slot * this.layout.slotSize + this.layout.headroom;
+    const at = l.slotsOffset + slot * l.slotSize + l.headroom;
     this.bytes.set(frame, at);
-    rx.put(slot, this.layout.headroom, frame.length);
+    if (this.vnet[port]) {
+      this.bytes.fill(0, at - this.vnet[port], at);
+      if (vnet) this.bytes.set(vnet.subarray(0, this.vnet[port]), at - this.vnet[port]);
+    }
+    rx.put(slot, l.headroom, frame.length);
     rx.publish();
     return true;
   }
@@ -100,8 +114,9 @@ export class MemoryBackend implements Backend {
       if (peer < 0 && !listener) continue; // a sink: nothing to copy (benchmarks)
       const at = this.layout.slotsOffset + slot * this.layout.slotSize + offset;
       const frame = this.bytes.slice(at, at + length);
-      if (peer >= 0) this.inject(peer, frame);
-      else listener!(frame);
+      const vnet = this.vnet[port] ? this.bytes.slice(at - this.vnet[port], at) : null;
+      if (peer >= 0) this.inject(peer, frame, vnet);
+      else listener!(frame, vnet);
     }
     tx.consume(n);
     comp.publish();

@@ -10,6 +10,12 @@ export const ROUTER_COUNTERS = [
   'eth_other_host',
   'eth_multicast',
   'eth_unknown_type',
+  // GSO super-frames and partial checksums (TAPs with offloads; src/packet/vnet.ts)
+  'vnet_malformed',
+  'gso_super_frames',
+  'gso_segmented',
+  'gso_segments_sent',
+  'checksums_completed',
   // ARP
   'arp_malformed',
   'arp_requests_answered',

@@ -25,6 +25,8 @@ import { FloodDefense, type Defense } from './defense.js';
 import { sipCallIdHash } from './sip.js';
 import { CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_INACTIVE, CONN_F_MASQ, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CONN_F_TUNNEL, type SyncConn } from '../ha/sync-wire.js';
 import { TCP_RST } from '../packet/transport.js';
+import { clearVnet } from '../packet/vnet.js';
+import { VNET_HEADER_BYTES } from '../io/layout.js';
 
 export interface Timeouts {
   /** Seconds per TCP state (TcpState order), UDP seconds. */
@@ -99,8 +101,11 @@ export class Director implements L4Director {
    */
   private opsNat = new Map<number, VirtualService>();
 
+  private readonly engine: PacketEngine;
+
   constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts()) {
     this.router = router;
+    this.engine = engine;
     this.b = engine.bytes;
     this.table = new ConnTable(capacity, router.clock);
     this.timeouts = timeouts;
@@ -569,32 +574,64 @@ export class Director implements L4Director {
     if (method === Method.Nat) {
       const l4 = ipAt + ip.headerLength;
       const vport = this.udp.point(b, l4).dstPort;
-      rewriteAddressPort(b, ipAt, l4, ip.protocol, 16, 2, d.addr, d.port || vport);
+      rewriteAddressPort(b, ipAt, l4, ip.protocol, 16, 2, d.addr, d.port || vport, this.router.partialChecksum(at));
     }
     ip.decrementTtl();
     if (method !== Method.Tun) return Verdict.Forward;
 
     const egress = route.iface;
-    const total = ip.totalLength;
     // The client must learn the tunnel's smaller MTU (PMTU discovery through the director).
     if (this.router.refuseTooBig(egress, slot, at, frameLength, egress.mtu - IPIP_OVERHEAD)) return Verdict.Consumed;
     const source = egress.sourceFor(d.addr);
     if (source === null || offset < IPIP_OVERHEAD) return this.refuse(slot, C.lvs_dest_unroutable);
-    // The outer header goes in the headroom in front of the inner one: no copy of the packet.
+    this.tunnel = d.addr;
+    this.tunnelSource = source;
+    // virtio-net has no GSO type for IP-in-IP, and the kernel would not complete a checksum
+    // inside one for the real server's decapsulation: both are done here, before wrapping.
+    if (this.router.superFrame(at)) {
+      this.router.segment(slot, at, frameLength, this.sendTunnelled);
+      return Verdict.Consumed;
+    }
+    if (this.router.partialChecksum(at)) this.router.completeChecksum(at, frameLength);
+    this.encapsulate(slot, offset, frameLength);
+    return Verdict.Forward;
+  }
+
+  /** The tunnel encapsulate() wraps for: set per packet by forwardTo. */
+  private tunnel: Ipv4 = 0;
+  private tunnelSource: Ipv4 = 0;
+
+  /**
+   * IP-in-IP to `tunnel`: the outer header goes in the headroom in front of the inner one, no
+   * copy of the packet; `forwarding` says where the wrapped frame now starts.
+   */
+  private encapsulate(slot: number, offset: number, frameLength: number): void {
+    const b = this.b;
+    const at = this.engine.slotOffset(slot) + offset;
+    const ipAt = at + ETH_HEADER;
+    const ip = this.ip.point(b, ipAt);
     this.outer.point(b, ipAt - IPIP_OVERHEAD).write({
       tos: ip.tos,
-      totalLength: total + IPIP_OVERHEAD,
+      totalLength: ip.totalLength + IPIP_OVERHEAD,
       id: this.router.nextIpId(),
       flagsFragment: ip.flagsFragment & FLAG_DF,
       ttl: ip.ttl,
       protocol: PROTO_IPIP,
-      src: source,
-      dst: d.addr,
+      src: this.tunnelSource,
+      dst: this.tunnel,
     });
+    if (this.router.offload) clearVnet(b, at - IPIP_OVERHEAD - VNET_HEADER_BYTES); // a plain frame: checksums complete
+    const f = this.forwarding;
     f.offset = offset - IPIP_OVERHEAD;
     f.frameLength = frameLength + IPIP_OVERHEAD;
-    return Verdict.Forward;
   }
+
+  /** One segment of a super-frame for the tunnel: wrapped, then out as any forwarded packet. */
+  private readonly sendTunnelled = (slot: number, offset: number, frameLength: number): void => {
+    this.encapsulate(slot, offset, frameLength);
+    const f = this.forwarding;
+    this.router.transmitIp(f.egress, f.nextHop, slot, f.offset, f.frameLength);
+  };
 
   // ---- NAT replies
 
@@ -618,7 +655,7 @@ export class Director implements L4Director {
     const svc = this.opsNat.get(opsKey(protocol, src, sport)) ?? this.opsNat.get(opsKey(protocol, src, 0));
     if (svc === undefined) return false;
     const vport = svc.key.fwmark || svc.key.vport === 0 ? sport : svc.key.vport;
-    rewriteAddressPort(this.b, ipAt, l4, protocol, 12, 0, svc.key.vaddr, vport);
+    rewriteAddressPort(this.b, ipAt, l4, protocol, 12, 0, svc.key.vaddr, vport, this.router.partialChecksum(ipAt - ETH_HEADER));
     if (this.router.tracing) this.router.trace(`NAT reply of a per-packet service: source becomes ${formatIpv4(svc.key.vaddr)}:${vport}`);
     svc.stats.outPackets++;
     svc.stats.outBytes += this.ip.totalLength;
@@ -641,7 +678,7 @@ export class Director implements L4Director {
     if (e === NONE) return this.opsNat.size > 0 && this.opsNatReply(ipAt, l4, protocol, ip.src, sport);
     const t = this.table;
     const d = this.dests[t.dest(e)];
-    rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e));
+    rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e), this.router.partialChecksum(at));
     if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr(e))}:${t.vport(e)}`);
     const now = this.router.clock;
     const changed = protocol === PROTO_TCP ? this.tcpTransition(e, d, Direction.Output, this.tcp.flags, now) : (t.setTimeout(e, this.udpTimeoutMs, now), false);

@@ -52,6 +52,16 @@ export function patchChecksum(b: Uint8Array, at: number, oldWord: number, newWor
   b[at + 1] = hc & 0xff;
 }
 
+/**
+ * The same change to a partial checksum (CHECKSUM_PARTIAL, virtio-net NEEDS_CSUM): the field
+ * holds the folded pseudo-header sum itself, not its complement, so S' = S + ~m + m'.
+ */
+export function patchPartialChecksum(b: Uint8Array, at: number, oldWord: number, newWord: number): void {
+  const s = fold(((b[at] << 8) | b[at + 1]) + (~oldWord & 0xffff) + newWord) & 0xffff;
+  b[at] = s >>> 8;
+  b[at + 1] = s & 0xff;
+}
+
 /** Sum of the TCP/UDP pseudo-header (RFC 793/768): addresses, protocol, length. */
 export function pseudoHeaderSum(src: number, dst: number, protocol: number, length: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;

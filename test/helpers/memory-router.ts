@@ -37,7 +37,7 @@ export function testRouter(config: unknown, slotCount = 256): TestRouter {
   };
   let backend!: MemoryBackend;
   const engine = new PacketEngine(
-    (onWake) => (backend = new MemoryBackend({ slotCount, ringSize: 64, maxPorts: 4 }, onWake)),
+    (onWake) => (backend = new MemoryBackend({ slotCount, slotSize: 4096, ringSize: 64, maxPorts: 4 }, onWake)), // room for the 3000-byte frames some tests send
     { receive: () => undefined },
   );
   const parsed = parseConfig(config);
