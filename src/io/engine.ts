@@ -104,9 +104,7 @@ export class PacketEngine {
    */
   openTap(port: number, name: string, mode: TapMode = 'auto', kind: TapKind = 'tap', offload = false): TapInfo {
     if (offload && (kind !== 'tap' || this.layout.largeSlotCount === 0)) throw new Error(`${name}: offloads need a TAP and an engine with large slots`);
-    const info = this.openPort(port, () => this.backend.openTap(port, name, mode, kind, offload));
-    this.vnet[port] = info.vnetHeader;
-    return info;
+    return this.openPort(port, () => this.backend.openTap(port, name, mode, kind, offload));
   }
 
   /** Bytes of virtio-net header before each frame on `port`: 0, or VNET_HEADER_BYTES with offloads. */
@@ -134,8 +132,10 @@ export class PacketEngine {
     for (const ring of this.rings[port]) ring.reset();
     const info = open();
     this.open[port] = true;
+    this.vnet[port] = info.vnetHeader;
     this.refill(port);
     this.rings[port][RingId.Fill].publish();
+    this.rings[port][RingId.FillLarge].publish();
     this.backend.start(port);
     return info;
   }
@@ -172,6 +172,7 @@ export class PacketEngine {
       this.native[p] = true;
       this.refill(p);
       this.rings[p][RingId.Fill].publish();
+      this.rings[p][RingId.FillLarge].publish();
     }
     this.backend.setPeers(a, b);
     this.backend.start(a);

@@ -18,15 +18,18 @@ export interface TestRouter {
   router: Router;
   clock: { now: number };
   sent: Uint8Array[][];
+  /** With offloads: the virtio-net header each sent frame carried, beside `sent`. */
+  sentVnet: (Uint8Array | null)[][];
   logs: LogLine[];
-  /** Delivers a frame on a port and runs one batch. */
-  inject(port: number, frame: Uint8Array): void;
+  /** Delivers a frame (after its virtio-net header, with offloads) on a port and runs one batch. */
+  inject(port: number, frame: Uint8Array, vnet?: Uint8Array): void;
   /** Takes (and clears) what a port sent. */
   take(port: number): Uint8Array[];
   advance(ms: number): void;
 }
 
-export function testRouter(config: unknown, slotCount = 256): TestRouter {
+/** With `offload`, the ports are TAPs with virtio-net headers and the engine has large slots. */
+export function testRouter(config: unknown, slotCount = 256, { offload = false } = {}): TestRouter {
   const clock = { now: 1_000 };
   const logs: LogLine[] = [];
   const log: Log = {
@@ -37,15 +40,19 @@ export function testRouter(config: unknown, slotCount = 256): TestRouter {
   };
   let backend!: MemoryBackend;
   const engine = new PacketEngine(
-    (onWake) => (backend = new MemoryBackend({ slotCount, slotSize: 4096, ringSize: 64, maxPorts: 4 }, onWake)), // room for the 3000-byte frames some tests send
+    (onWake) => (backend = new MemoryBackend({ slotCount, slotSize: 4096, ringSize: 64, maxPorts: 4, largeSlots: offload ? 16 : 0 }, onWake)), // room for the 3000-byte frames some tests send
     { receive: () => undefined },
   );
   const parsed = parseConfig(config);
   const router = buildRouter(parsed, engine, log, () => clock.now);
   const sent: Uint8Array[][] = parsed.interfaces.map(() => []);
+  const sentVnet: (Uint8Array | null)[][] = parsed.interfaces.map(() => []);
   parsed.interfaces.forEach((c, port) => {
-    engine.openTap(port, c.tap);
-    backend.listen(port, (f) => sent[port].push(f));
+    engine.openTap(port, c.tap, 'auto', 'tap', offload);
+    backend.listen(port, (f, vnet) => {
+      sent[port].push(f);
+      sentVnet[port].push(vnet);
+    });
   });
   return {
     engine,
@@ -53,12 +60,14 @@ export function testRouter(config: unknown, slotCount = 256): TestRouter {
     router,
     clock,
     sent,
+    sentVnet,
     logs,
-    inject(port, frame) {
-      if (!backend.inject(port, frame)) throw new Error('memory port had no free slot');
+    inject(port, frame, vnet) {
+      if (!backend.inject(port, frame, vnet)) throw new Error('memory port had no free slot');
       engine.poll();
     },
     take(port) {
+      sentVnet[port].splice(0);
       return sent[port].splice(0);
     },
     advance(ms) {
