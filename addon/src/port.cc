@@ -97,13 +97,19 @@ bool Port::Transmit(bool& would_block) {
   Ring& done_out = peer_ ? peer_->ring(kRingFill) : rings_[kRingComp];
   Ring& done_large = peer_ ? peer_->ring(kRingFillLarge) : rings_[kRingComp];
   const bool split = peer_ != nullptr;
-  uint32_t todo = std::min({tx.Available(), done_out.Free(), done_large.Free(), kBatch * 4});
+  // Each sent slot needs room in the ring it goes home to: the two are counted apart, since
+  // a peer's full fill ring must not hold up its large slots (or the other way round).
+  const uint32_t room_small = done_out.Free();
+  const uint32_t room_large = split ? done_large.Free() : room_small;
+  uint32_t todo = std::min(tx.Available(), kBatch * 4);
   uint8_t* slots = engine_.slots();
   const uint32_t slot_size = engine_.layout().slot_size;
   const uint32_t small_slots = engine_.layout().slot_count;
   uint32_t done = 0, done_small = 0, done_big = 0;
   while (done < todo) {
     Descriptor d = tx.Peek(done);
+    const bool goes_large = split && d.slot >= small_slots;
+    if (goes_large ? done_big >= room_large : done_small >= room_small) break;
     // The virtio-net header, when the TAP has one, sits just before the frame.
     const uint32_t vnet = tap_.vnet_header;
     ssize_t n = write(tap_.fd, slots + size_t(d.slot) * slot_size + d.offset - vnet, d.length + vnet);
@@ -117,7 +123,7 @@ bool Port::Transmit(bool& would_block) {
       Counter(kCtrTxFrames)++;
       Counter(kCtrTxBytes) += double(n - vnet);
     }
-    if (split && d.slot >= small_slots) {
+    if (goes_large) {
       done_large.Put(done_big++, d.slot, 0, 0);
     } else {
       done_out.Put(done_small++, d.slot, 0, 0);
@@ -213,7 +219,7 @@ void Port::SleepUntilWork(bool would_block) {
 
   __atomic_store_n(&Word(kPortSleeping), 1, __ATOMIC_SEQ_CST);
   // Re-check after announcing sleep: work queued before the flag was visible gets no kick.
-  bool can_send = tx.Available() > 0 && done_out.Free() > 0;
+  bool can_send = tx.Available() > 0 && (done_out.Free() > 0 || (peer_ && peer_->ring(kRingFillLarge).Free() > 0));
   bool can_read = fill.Available() > 0 && rx_out.Free() > 0 && (!tap_.vnet_header || rings_[kRingFillLarge].Available() > 0);
   if (!(can_send && !would_block) && !stop_) {
     struct pollfd fds[2];

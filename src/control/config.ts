@@ -140,7 +140,7 @@ export interface Config {
   management: ManagementConfig | null;
   /**
    * TAPs with virtio-net headers and TSO/checksum offloads: TCP moves as 64 KiB super-frames
-   * (issue 12). Applies to every interface; a restart changes it.
+   * (issue 12). On by default; applies to every interface; a restart changes it.
    */
   offload: boolean;
   /** The appliance's hostname, clock and SSH logins (see system.ts); `tapvs run` leaves them be. */
@@ -632,7 +632,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, offload: boolean(o.offload, '$.offload', false), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
+  return { interfaces, offload: boolean(o.offload, '$.offload', true), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -122,13 +122,14 @@ export function routerAlive(state: LabState, router: string): boolean {
 export class Capture {
   private child: ChildProcess;
   readonly file: string;
-  private constructor(prefix: string, iface: string, filter: string) {
+  private constructor(prefix: string, iface: string, filter: string, count: number) {
     this.file = `/tmp/${prefix}-${iface}.pcapng`;
     rmSync(this.file, { force: true });
-    this.child = spawn('ip', ['netns', 'exec', switchNs(prefix), 'tshark', '-q', '-n', '-i', iface, '-f', filter, '-w', this.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn('ip', ['netns', 'exec', switchNs(prefix), 'tshark', '-q', '-n', '-i', iface, '-f', filter, ...(count ? ['-c', String(count)] : []), '-w', this.file], { stdio: ['ignore', 'ignore', 'pipe'] });
   }
-  static async start(prefix: string, iface: string, filter = ''): Promise<Capture> {
-    const c = new Capture(prefix, iface, filter);
+  /** Captures until fields() or stop(); `count` > 0 stops after that many frames. */
+  static async start(prefix: string, iface: string, filter = '', count = 0): Promise<Capture> {
+    const c = new Capture(prefix, iface, filter, count);
     captures.add(c);
     let err = '';
     c.child.stderr!.on('data', (d) => (err += d));
