@@ -51,6 +51,13 @@ void ReadLinkFacts(TapInfo& info) {
   info.ifindex = static_cast<int>(if_nametoindex(info.name.c_str()));
 }
 
+// Linux 6.2's UDP segmentation offload flags (include/uapi/linux/if_tun.h), for headers older
+// than the kernel: Debian 12's are 6.1, the kernels it runs on may be newer.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
 // Offloads live on the device, not the file: a persistent TAP keeps the last owner's. So they
 // are always set, to none without `offload` (a TSO super-frame would not fit a plain slot).
 // USO (UDP segmentation) needs Linux 6.2; without it, the rest.
@@ -62,12 +69,9 @@ void SetOffloads(TapInfo& info, bool offload) {
   int size = kVnetHeaderBytes;
   if (ioctl(info.fd, TUNSETVNETHDRSZ, &size) != 0) Fail(info.name, "TUNSETVNETHDRSZ", errno);
   const unsigned tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-#ifdef TUN_F_USO4
   if (ioctl(info.fd, TUNSETOFFLOAD, tcp | TUN_F_USO4 | TUN_F_USO6) == 0) {
     info.offloads = "tx-checksumming tso tso-ecn uso";
-  } else
-#endif
-  if (ioctl(info.fd, TUNSETOFFLOAD, tcp) == 0) {
+  } else if (ioctl(info.fd, TUNSETOFFLOAD, tcp) == 0) {
     info.offloads = "tx-checksumming tso tso-ecn";
   } else {
     Fail(info.name, "TUNSETOFFLOAD", errno);
