@@ -311,7 +311,7 @@ export class Director implements L4Director {
    * A packet for one of our addresses. NotOurs: the router delivers it as local traffic.
    * Consumed: dropped or answered here. Forward: rewritten in place; `forwarding` says where.
    */
-  inbound(_ingress: Interface, slot: number, offset: number, at: number, frameLength: number): Verdict {
+  inbound(ingress: Interface, slot: number, offset: number, at: number, frameLength: number): Verdict {
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const protocol = b[ipAt + 9];
@@ -331,6 +331,11 @@ export class Director implements L4Director {
     const vport = ports.dstPort;
     const svc = this.match(vaddr, protocol, vport);
     if (svc === null) return Verdict.NotOurs; // not a service port: the router answers as for any local address
+    if (protocol === PROTO_UDP && (svc.onePacket || svc.pe === 'sip') && this.router.superFrame(at)) {
+      // Datagrams a UDP_SEGMENT sender let the kernel batch: each is scheduled, or finds its call, on its own.
+      this.router.segment(slot, at, frameLength, (s, o, l) => this.router.receive(ingress.port, s, o, l));
+      return Verdict.Consumed;
+    }
     stats[C.lvs_in_packets]++;
     const tracing = this.router.tracing;
     if (tracing) this.router.trace(`service ${describeKey(svc.key)} ${svc.scheduler.name}${svc.persistent ? ` persistent ${svc.persistenceS}` : ''}${svc.onePacket ? ' ops' : ''}`);

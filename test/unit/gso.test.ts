@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { checksumValid, fold, pseudoHeaderSum, sum16 } from '../../src/packet/checksum.js';
-import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_TCPV6, writeVnet } from '../../src/packet/vnet.js';
+import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_GSO_UDP_L4, writeVnet } from '../../src/packet/vnet.js';
 import { arpPacket, ethernet, ip, ipv4Packet, mac, parse, tcpSegment, udpPayload } from '../helpers/frames.js';
 import { TWO_NETS, testRouter, type TestRouter } from '../helpers/memory-router.js';
 
@@ -225,6 +225,31 @@ lvs('IP-in-IP: a plain frame with a partial checksum has it completed before it 
   assert.ok(fullTcpSumOk(inner));
   assert.equal(vnet, new Uint8Array(10), 'a plain frame for the kernel');
   assert.is(t.router.counters.checksums_completed, 1);
+});
+
+lvs('a UDP super-frame to a one-packet service is cut first: each datagram is scheduled on its own, whole', () => {
+  const config = DIRECTOR('dr');
+  config.services = [{ protocol: 'udp', vip: '10.2.0.100', port: 53, scheduler: 'rr', onePacket: true, realServers: [{ address: '10.2.0.2', method: 'dr' }, { address: '10.2.0.3', method: 'dr' }] } as never];
+  const t = testRouter(config, 256, { offload: true });
+  learn(t);
+  t.inject(1, ethernet(BROADCAST_MAC, mac('02:bb:00:00:00:03'), 0x0806, arpPacket(1, mac('02:bb:00:00:00:03'), '10.2.0.3', ZERO_MAC, '10.2.0.1')));
+  t.take(1);
+  const datagram = 100, count = 4;
+  const udp = new Uint8Array(8 + datagram * count);
+  udp.set([0x9c, 0x40, 0, 53, udp.length >> 8, udp.length & 255], 0);
+  for (let i = 8; i < udp.length; i++) udp[i] = i & 0xff;
+  const p = fold(pseudoHeaderSum(ip('10.1.0.2'), ip('10.2.0.100'), 17, udp.length));
+  udp[6] = p >> 8;
+  udp[7] = p & 0xff;
+  const vnet = new Uint8Array(10);
+  writeVnet(vnet, 0, { flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_UDP_L4, hdrLen: 42, gsoSize: datagram, csumStart: 34, csumOffset: 6 });
+  t.inject(0, ethernet(LAN_MAC, CLIENT_MAC, 0x0800, ipv4Packet({ src: '10.1.0.2', dst: '10.2.0.100', protocol: 17, payload: udp })), vnet);
+  const out = t.take(1).map(parse);
+  assert.equal(out.map((f) => f.dstMac), ['02:bb:00:00:00:02', '02:bb:00:00:00:03', '02:bb:00:00:00:02', '02:bb:00:00:00:03'], 'round robin, datagram by datagram');
+  for (const f of out) {
+    assert.is(f.ip!.payload.length, 8 + datagram);
+    assert.ok(checksumValid(f.ip!.payload, 0, f.ip!.payload.length, pseudoHeaderSum(ip('10.1.0.2'), ip('10.2.0.100'), 17, f.ip!.payload.length)));
+  }
 });
 
 route.run();
