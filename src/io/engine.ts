@@ -112,11 +112,6 @@ export class PacketEngine {
     return this.vnet[port];
   }
 
-  /** Whether `slot` is a large one (a super-frame's). */
-  isLarge(slot: number): boolean {
-    return slot >= this.firstLarge;
-  }
-
   get freeLargeSlotCount(): number {
     return this.largeTop;
   }

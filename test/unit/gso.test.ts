@@ -252,5 +252,25 @@ lvs('a UDP super-frame to a one-packet service is cut first: each datagram is sc
   }
 });
 
+route('no slot of either class leaks: after super-frames routed, refused, cut and dropped, every slot is home', () => {
+  const t = testRouter(TWO_NETS, 512, { offload: true });
+  learn(t);
+  const census = () => t.engine.slotCensus();
+  const before = { free: t.engine.freeSlotCount, large: t.engine.freeLargeSlotCount };
+  for (let i = 0; i < 200; i++) {
+    const kind = i % 4;
+    const s = superFrame({ payload: 6000, mss: kind === 0 ? 1348 : 1448, df: kind !== 2 });
+    if (kind === 3) s.vnet[4] = s.vnet[5] = 0; // a lying header: gso_size 0
+    t.inject(0, s.frame, s.vnet);
+  }
+  t.take(0);
+  t.take(1);
+  t.engine.poll();
+  const c = census();
+  console.log(`  200 super-frames (whole, frag-needed, cut and fragmented, lying): ${c.duplicated} slots counted twice, ${c.missing} missing; free ${t.engine.freeSlotCount}/${before.free}, large free ${t.engine.freeLargeSlotCount}/${before.large}`);
+  assert.equal([c.duplicated, c.missing], [0, 0]);
+  assert.is(t.router.counters.vnet_malformed, 50);
+});
+
 route.run();
 lvs.run();
