@@ -1,5 +1,8 @@
 // Every scheduler against ipvsadm's semantics, on plain RealServer objects.
 
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createScheduler, SCHEDULER_NAMES, type SchedulingKey } from '../../src/lvs/schedulers/index.js';
@@ -109,6 +112,18 @@ test('mh: weights respected, and removing a server moves almost nothing else (Ma
     if (after[i] === toNew.get(before[i])) kept++;
   }
   assert.ok(kept / others > 0.9, `only ${((100 * kept) / others).toFixed(1)}% of other servers' entries stayed`);
+});
+
+test('mh: two directors (two processes) with the same servers, listed in different orders, build the same table entry for entry', () => {
+  const fixture = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/maglev-table.ts');
+  const table = (...specs: string[]) => spawnSync(process.execPath, ['--import', 'tsx', fixture, ...specs], { encoding: 'utf8' }).stdout.trim();
+  const a = table('10.0.0.11:80:1', '10.0.0.12:80:2', '10.0.0.13:8080:1');
+  const b = table('10.0.0.13:8080:1', '10.0.0.11:80:1', '10.0.0.12:80:2');
+  const other = table('10.0.0.11:80:1', '10.0.0.12:80:1', '10.0.0.13:8080:1');
+  console.log(`  tables: ${a.slice(0, 16)} and ${b.slice(0, 16)}; with another weight ${other.slice(0, 16)}`);
+  assert.match(a, /^[0-9a-f]{64}$/);
+  assert.is(b, a, 'the order servers were listed in does not matter');
+  assert.is.not(other, a, 'a different weight is a different table');
 });
 
 test('mh: same client, same server; fallback only with mh-fallback', () => {

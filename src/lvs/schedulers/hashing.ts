@@ -8,6 +8,13 @@ import { gcd, leastWeighted, overhead, type Scheduler, type SchedulingKey } from
 /** Stable, not keyed: every director must build the same tables from the same servers. */
 const mix = (a: number, b = 0): number => stableHash2(a, b);
 
+/**
+ * The servers a hash table is built from, by address and port rather than by when each was
+ * added: every director behind one VIP must build the same table, however its servers came
+ * (config order, tapvsadm -a, a server removed and added again).
+ */
+const eligibleInAddressOrder = (dests: readonly RealServer[]): RealServer[] => dests.filter((d) => d.weight > 0 && !d.removed).sort((a, b) => a.addr - b.addr || a.port - b.port);
+
 const SH_BUCKETS = 256;
 
 /**
@@ -25,7 +32,7 @@ class BucketHash implements Scheduler {
   update(dests: readonly RealServer[], flags: readonly string[]): void {
     this.fallback = flags.includes(`${this.flagPrefix}-fallback`);
     this.withPort = flags.includes(`${this.flagPrefix}-port`);
-    const eligible = dests.filter((d) => d.weight > 0 && !d.removed);
+    const eligible = eligibleInAddressOrder(dests);
     let i = 0, used = 0;
     for (let b = 0; b < SH_BUCKETS; b++) {
       if (eligible.length === 0) {
@@ -63,7 +70,9 @@ export const MAGLEV_TABLE_SIZE = 65537;
 /**
  * Maglev hashing (Eisenbud et al., NSDI 2016): each server walks its own permutation of the
  * table, claiming free entries in turn (weight/gcd turns per round). Adding or removing a
- * server moves few keys that belonged to the others.
+ * server moves few keys that belonged to the others. The permutations come from the stable
+ * hash and the servers are taken in address order, so the table is a function of the server
+ * set alone: the same on every director.
  */
 export class MaglevHashing implements Scheduler {
   readonly name = 'mh';
@@ -81,7 +90,7 @@ export class MaglevHashing implements Scheduler {
   update(dests: readonly RealServer[], flags: readonly string[]): void {
     this.fallback = flags.includes('mh-fallback');
     this.withPort = flags.includes('mh-port');
-    const eligible = dests.filter((d) => d.weight > 0 && !d.removed);
+    const eligible = eligibleInAddressOrder(dests);
     this.servers = eligible;
     this.lookup.fill(-1);
     if (eligible.length === 0) return;
@@ -120,6 +129,11 @@ export class MaglevHashing implements Scheduler {
   /** The server index behind each table entry (for the minimal-disruption test). */
   snapshot(): Int32Array {
     return this.lookup.slice();
+  }
+
+  /** The server a snapshot's index stands for. */
+  serverAt(index: number): RealServer {
+    return this.servers[index];
   }
 }
 
