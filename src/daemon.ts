@@ -23,6 +23,7 @@ import { HealthChecker } from './control/health.js';
 import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/nic.js';
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 import { HighAvailability } from './ha/ha.js';
+import { VipAnnouncer, servedVips } from './control/announce.js';
 import { readHandoff, writeHandoff } from './ha/handoff.js';
 import type { DaemonView } from './control/ipvsadm-format.js';
 import type { DaemonSpec } from './control/ipvsadm-args.js';
@@ -48,6 +49,9 @@ export function poolSize(ports: number): number {
   const needed = Math.ceil((ports * RING_SIZE * 3) / (1 - PARKED_SHARE)) + LOCAL_RESERVE;
   return 2 ** Math.ceil(Math.log2(needed));
 }
+
+/** How often the served VIPs are compared with what BIRD announces. */
+const ANNOUNCE_INTERVAL_MS = 500;
 
 /** How often neighbour timers run. */
 const TICK_MS = 200;
@@ -259,6 +263,7 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
   const running = startRouter(config, log);
   const checkers = new HealthCheckers(running.director, log);
   checkers.sync(config);
+  const announcer = config.bgp ? new VipAnnouncer(config.bgp, log) : null; // announcing starts once ready
   running.director.onDefenseChange = (what, on, free) =>
     log.warn({ defense: what, freeEntries: free, amemthresh: running.director.defense.amemthresh }, on ? `defense ${what} on: connection table low` : `defense ${what} off`);
 
@@ -323,7 +328,15 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
       if (ro.group !== null) chownSync(ro.socket, -1, groupId(ro.group));
     }
   };
-  const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch, save }, op, args);
+  /** tapvs drain: BIRD withdraws every VIP; forwarding carries on for the flows already here. */
+  const drain = (on: boolean): { draining: boolean; vips: string[]; connections: number } => {
+    if (!announcer) throw new AdminError('no bgp section in the config: this director announces nothing to withdraw');
+    announcer.draining = on;
+    announcer.update(running.director.liveServices());
+    log.warn({ draining: on }, on ? 'drain: routes withdrawn; existing flows carry on' : 'drain cancelled: announcing again');
+    return { draining: on, vips: servedVips(running.director.liveServices()).map(formatIpv4), connections: running.director.table.size };
+  };
+  const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch, save, drain }, op, args);
   const c = config.control;
   let metrics: Awaited<ReturnType<typeof startMetricsServer>> | null = null;
   try {
@@ -344,6 +357,9 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     { interfaces: config.interfaces.length, routes: running.router.routes.list().length, services: config.services.length, control: config.control.socket, readOnlyControl: c.readOnly?.socket ?? null, metrics: config.control.metrics },
     'ready',
   );
+  // BGP (issue 14): the served VIPs to BIRD, from now on, and all withdrawn before we stop.
+  const announceTimer = announcer ? setInterval(() => announcer.update(running.director.liveServices()), ANNOUNCE_INTERVAL_MS) : null;
+  announcer?.update(running.director.liveServices());
   process.on('SIGUSR1', () => log.info(counterSnapshot(running, config, servers), 'counters'));
   process.on('SIGHUP', () => {
     try {
@@ -353,7 +369,13 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     }
   });
   releaseEarlySignals();
-  const shutdown = (signal: string) => {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // Still forwarding while BIRD withdraws: traffic leaves this director before it does.
+    if (announceTimer) clearInterval(announceTimer);
+    if (announcer) await announcer.withdrawAll();
     checkers.stop();
     log.info({ signal, ...counterSnapshot(running, config, servers) }, 'stopping');
     for (const s of servers) s.close();
@@ -361,8 +383,8 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     running.stop();
     process.exit(0);
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 type Args = Record<string, unknown>;
@@ -451,8 +473,10 @@ function adminOp(admin: Admin, op: string, a: Args): unknown {
 }
 
 /** The control socket's operations (tapvsadm speaks these). */
-function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], ops: { reload: () => unknown; batch: (commands: unknown) => unknown; save: () => unknown }, op: string, a: Args): unknown {
+function controlOp(r: RunningRouter, config: Config, servers: ControlServer[], ops: { reload: () => unknown; batch: (commands: unknown) => unknown; save: () => unknown; drain: (on: boolean) => unknown }, op: string, a: Args): unknown {
   switch (op) {
+    case 'drain':
+      return ops.drain(a.cancel !== true);
     case 'connections':
       return r.admin.connections(typeof a.after === 'number' ? a.after : 0, typeof a.limit === 'number' ? a.limit : undefined);
     case 'counters':

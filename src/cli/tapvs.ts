@@ -182,6 +182,30 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(
+    'drain',
+    'withdraw this director\'s VIPs from BGP and wait while its existing flows finish (or the timeout passes); --cancel announces them again',
+    (y) =>
+      y
+        .option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET })
+        .option('timeout', { type: 'number', default: 300, describe: 'seconds to wait for the connection table to empty' })
+        .option('cancel', { type: 'boolean', default: false }),
+    async (argv) => {
+      const r = (await controlRequest(argv.socket, 'drain', { cancel: argv.cancel }).catch(fail)) as { draining: boolean };
+      if (!r.draining) return void console.log('announcing again');
+      // Active connections, as ipvsadm's ActiveConn: what still carries traffic (closed ones only wait out their timers).
+      const active = async () => ((await controlRequest(argv.socket, 'list').catch(fail)) as { services: { dests: { activeConns: number }[] }[] }).services.reduce((n, s) => n + s.dests.reduce((m, d) => m + d.activeConns, 0), 0);
+      let left = await active();
+      console.log(`withdrawn from BGP; ${left} active connections carry on`);
+      const end = Date.now() + Math.max(0, argv.timeout) * 1000;
+      while (left > 0 && Date.now() < end) {
+        await new Promise((res) => setTimeout(res, 1000));
+        left = await active();
+      }
+      console.log(left === 0 ? 'drained: no active connection left; stop it when you like' : `timeout: ${left} active connections still open (still forwarded)`);
+      if (left > 0) process.exitCode = 3;
+    },
+  )
+  .command(
     'reload',
     "re-read the config file and apply its services as a difference (as SIGHUP does)",
     (y) => y.option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),

@@ -9,6 +9,7 @@ import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
 import type { TapMode } from '../io/backend.js';
 import { NO_SYSTEM, hostnameProblem, sshKeyProblem, timezoneProblem, type SystemConfig } from './system.js';
+import type { BgpConfig } from './announce.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -143,6 +144,8 @@ export interface Config {
    * (issue 12). On by default; applies to every interface; a restart changes it.
    */
   offload: boolean;
+  /** VIPs announced over BGP by BIRD (announce.ts), or null. */
+  bgp: BgpConfig | null;
   /** The appliance's hostname, clock and SSH logins (see system.ts); `tapvs run` leaves them be. */
   system: SystemConfig;
   services: ServiceConfig[];
@@ -593,8 +596,23 @@ function parseSystem(v: Json, management: ManagementConfig | null): SystemConfig
   return { hostname: checked('hostname', hostnameProblem), timezone: checked('timezone', timezoneProblem), ntp, ssh };
 }
 
+/** The bgp section: where BIRD is, the routes file its static protocol includes, the next hop. */
+function parseBgp(v: Json, interfaces: InterfaceConfig[], controlSocket: string): BgpConfig | null {
+  if (v === undefined) return null;
+  const o = object(v, '$.bgp', ['birdSocket', 'routesFile', 'nextHop']);
+  const own = interfaces.flatMap((i) => i.addresses.map((a) => a.address));
+  if (own.length === 0) throw new ConfigError('$.bgp', 'announces a next hop of tapvs, and no interface has an address');
+  const nextHop = o.nextHop === undefined ? own[0] : ipv4Field(o.nextHop, '$.bgp.nextHop');
+  if (!own.includes(nextHop)) throw new ConfigError('$.bgp.nextHop', `${formatIpv4(nextHop)} is not an address of a tapvs interface: the upstream router must send VIP traffic to tapvs`);
+  return {
+    birdSocket: o.birdSocket === undefined ? '/run/bird/bird.ctl' : string(o.birdSocket, '$.bgp.birdSocket'),
+    routesFile: o.routesFile === undefined ? `${dirname(controlSocket)}/bird-vips.conf` : string(o.routesFile, '$.bgp.routesFile'),
+    nextHop,
+  };
+}
+
 export function parseConfig(json: Json): Config {
-  const o = object(json, '$', ['$schema', 'interfaces', 'offload', 'management', 'system', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
+  const o = object(json, '$', ['$schema', 'interfaces', 'offload', 'bgp', 'management', 'system', 'routes', 'services', 'director', 'control', 'icmp', 'neighbour', 'ttl', 'log', 'ha']);
   const interfaces = array(o.interfaces, '$.interfaces').map((v, i) => parseInterface(v, `$.interfaces[${i}]`));
   if (interfaces.length === 0) throw new ConfigError('$.interfaces', 'needs at least one interface');
   const seen = new Set<string>();
@@ -632,7 +650,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, offload: boolean(o.offload, '$.offload', true), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
+  return { interfaces, offload: boolean(o.offload, '$.offload', true), bgp: parseBgp(o.bgp, interfaces, control.socket), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

@@ -42,6 +42,7 @@ export function restartOnly(old: Config, next: Config): string[] {
   if (!same(old.routes, next.routes)) out.push('routes');
   if (!same(old.management, next.management)) out.push('management');
   if (old.offload !== next.offload) out.push('offload');
+  if (!same(old.bgp, next.bgp)) out.push('bgp');
   if (!same(old.system, next.system)) out.push('system (the appliance applies it at boot)');
   if (old.director.maxConnections !== next.director.maxConnections) out.push('director.maxConnections');
   if (old.control.socket !== next.control.socket) out.push('control.socket');

@@ -101,6 +101,7 @@ export const CONFIG_SCHEMA = {
         ),
       },
       management: closed({ nic: mac, addresses: { type: 'array', minItems: 1, items: cidr }, gateway: ipv4 }, ['nic', 'addresses']),
+      bgp: closed({ birdSocket: str("BIRD's control socket"), routesFile: str("the static routes file BIRD's config includes"), nextHop: ipv4 }),
       offload: bool('TAPs with virtio-net headers and TSO/checksum offloads: TCP as 64 KiB super-frames'),
       system: closed({
         hostname: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,63}$', description: "the appliance's host name" },

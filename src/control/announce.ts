@@ -1,0 +1,115 @@
+// Announcing VIPs over BGP through BIRD 2 (issue 14). tapvs does not speak BGP: BIRD does, from
+// the management leg, as on any router. tapvs keeps one file of static routes that BIRD's config
+// includes, a /32 per VIP it serves now via its own data-plane address, and asks BIRD to
+// reconfigure when the set changes (`birdc configure`: BIRD takes a new config whole or not at
+// all). BIRD exports the static protocol to its BGP peers with the next hop kept, so the upstream
+// router sends VIP traffic to tapvs, not to the kernel's management address.
+//
+// A VIP is announced while tapvs is forwarding and some service on it has a server that may be
+// scheduled (weight above 0, not removed: a failed health check inhibits or removes). On stop
+// every route is withdrawn, and tapvs waits for BIRD to say so before it goes.
+
+import { spawn } from 'node:child_process';
+import { formatIpv4, type Ipv4 } from '../packet/address.js';
+import type { VirtualService } from '../lvs/service.js';
+import { writeAtomically } from './save.js';
+
+export interface BgpConfig {
+  /** BIRD's control socket (birdc -s). */
+  birdSocket: string;
+  /** The routes file BIRD's `protocol static` includes. */
+  routesFile: string;
+  /** The next hop announced: tapvs's address on the shared LAN. */
+  nextHop: Ipv4;
+}
+
+export interface AnnounceLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** How long one `birdc configure` may take before it counts as failed. */
+const BIRDC_TIMEOUT_MS = 5_000;
+
+/** The routes file for a set of VIPs: one static route each, via tapvs. */
+export function birdRoutes(vips: readonly Ipv4[], nextHop: Ipv4): string {
+  const lines = ['# Written by tapvs: the VIPs it serves now (a /32 each, via its own address).'];
+  for (const vip of [...vips].sort((a, b) => a - b)) lines.push(`route ${formatIpv4(vip)}/32 via ${formatIpv4(nextHop)};`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The VIPs with a service that has a server it may schedule. */
+export function servedVips(services: readonly VirtualService[]): Ipv4[] {
+  const vips = new Set<Ipv4>();
+  for (const svc of services) if (svc.dests.some((d) => d.weight > 0 && !d.removed)) vips.add(svc.key.vaddr);
+  return [...vips];
+}
+
+export class VipAnnouncer {
+  /** The set BIRD was last told about ('' before the first), as the file's text. */
+  private announced = '';
+  private running: Promise<void> | null = null;
+  private pending = false;
+  /** `tapvs drain`: nothing is announced, whatever is served. */
+  draining = false;
+
+  constructor(
+    private readonly config: BgpConfig,
+    private readonly log: AnnounceLog,
+  ) {}
+
+  /** Called on the router's tick: rewrites the file and reconfigures BIRD when the set changed. */
+  update(services: readonly VirtualService[]): void {
+    this.apply(this.draining ? [] : servedVips(services));
+  }
+
+  /** Withdraws everything (graceful stop, `tapvs drain`); resolves once BIRD has been told. */
+  async withdrawAll(): Promise<void> {
+    this.apply([]);
+    while (this.running) await this.running;
+  }
+
+  private apply(vips: Ipv4[]): void {
+    const text = birdRoutes(vips, this.config.nextHop);
+    if (text === this.announced) return;
+    this.announced = text;
+    writeAtomically(this.config.routesFile, text);
+    this.log.info({ vips: vips.map(formatIpv4), file: this.config.routesFile }, vips.length ? 'bgp: announcing the served VIPs' : 'bgp: withdrawing every VIP');
+    if (this.running) {
+      this.pending = true; // one more configure once this one is done: BIRD reads the file then
+      return;
+    }
+    this.running = this.configure().finally(() => (this.running = null));
+  }
+
+  private async configure(): Promise<void> {
+    do {
+      this.pending = false;
+      await this.birdc(['configure']);
+    } while (this.pending);
+  }
+
+  /** One birdc command, bounded in time; a failure is logged, never thrown (BIRD may be down). */
+  private birdc(args: string[]): Promise<void> {
+    return new Promise((resolve) => {
+      const child = spawn('birdc', ['-s', this.config.birdSocket, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), BIRDC_TIMEOUT_MS);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        this.log.warn({ err: e.message }, 'bgp: cannot run birdc; the routes file is written, BIRD will read it when reconfigured');
+        resolve();
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        // birdc exits 0 even when BIRD refuses the config; its reply says which.
+        if (code !== 0 || !/Reconfigured|Reconfiguration in progress/.test(out)) {
+          this.log.warn({ code, reply: out.trim().slice(-300) }, 'bgp: BIRD did not take the new routes');
+        }
+        resolve();
+      });
+    });
+  }
+}
