@@ -13,6 +13,7 @@
 // The kernel reads a zero-count message as empty, so a kernel peer ignores it.
 
 import { readIpv4, writeIpv4, type Ipv4 } from '../packet/address.js';
+import { get16, get32, put16, put32 } from '../packet/bytes.js';
 
 export const SYNC_PORT = 8848;
 /** 224.0.0.81 */
@@ -185,19 +186,3 @@ function readOptions(b: Uint8Array, p: number, end: number, out: SyncConn): bool
   return true;
 }
 
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 8;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-function get16(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
-}
-function get32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}

@@ -14,6 +14,7 @@ import { PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
 import { checksum, pseudoHeaderSum } from '../packet/checksum.js';
 import { VNET_F_NEEDS_CSUM, vnetCsumOffset, vnetCsumStart, vnetGsoSize } from '../packet/vnet.js';
 import { VNET_HEADER_BYTES } from '../io/layout.js';
+import { put16, put32 } from '../packet/bytes.js';
 
 const TCP_FIN = 0x01;
 const TCP_PSH = 0x08;
@@ -96,16 +97,4 @@ function sumWords(b: Uint8Array, at: number, length: number): number {
   let s = 0;
   for (let i = 0; i < length; i += 2) s += (b[at + i] << 8) | b[at + i + 1];
   return s;
-}
-
-function put16(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 8;
-  b[at + 1] = v & 0xff;
-}
-
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
 }

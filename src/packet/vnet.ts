@@ -48,13 +48,13 @@ export function clearVnet(b: Uint8Array, hdr: number): void {
 export function writeVnet(b: Uint8Array, hdr: number, h: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number }): void {
   b[hdr + FLAGS] = h.flags;
   b[hdr + GSO_TYPE] = h.gsoType;
-  put16(b, hdr + HDR_LEN, h.hdrLen);
-  put16(b, hdr + GSO_SIZE, h.gsoSize);
-  put16(b, hdr + CSUM_START, h.csumStart);
-  put16(b, hdr + CSUM_OFFSET, h.csumOffset);
+  put16le(b, hdr + HDR_LEN, h.hdrLen);
+  put16le(b, hdr + GSO_SIZE, h.gsoSize);
+  put16le(b, hdr + CSUM_START, h.csumStart);
+  put16le(b, hdr + CSUM_OFFSET, h.csumOffset);
 }
 
-function put16(b: Uint8Array, at: number, v: number): void {
+function put16le(b: Uint8Array, at: number, v: number): void {
   b[at] = v & 0xff;
   b[at + 1] = v >>> 8;
 }
