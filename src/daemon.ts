@@ -329,12 +329,12 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     }
   };
   /** tapvs drain: BIRD withdraws every VIP; forwarding carries on for the flows already here. */
-  const drain = (on: boolean): { draining: boolean; vips: string[]; connections: number } => {
+  const drain = (on: boolean): { draining: boolean; vips: string[] } => {
     if (!announcer) throw new AdminError('no bgp section in the config: this director announces nothing to withdraw');
     announcer.draining = on;
     announcer.update(running.director.liveServices());
     log.warn({ draining: on }, on ? 'drain: routes withdrawn; existing flows carry on' : 'drain cancelled: announcing again');
-    return { draining: on, vips: servedVips(running.director.liveServices()).map(formatIpv4), connections: running.director.table.size };
+    return { draining: on, vips: servedVips(running.director.liveServices()).map(formatIpv4) };
   };
   const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch, save, drain }, op, args);
   const c = config.control;

@@ -35,7 +35,7 @@ import { TCP_MIN_HEADER, transportChecksum } from './packet/udp.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './packet/transport.js';
 import { VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, clearVnet, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from './packet/vnet.js';
 import { VNET_HEADER_BYTES } from './io/layout.js';
-import { completeChecksum, segmentSuperFrame } from './l3/gso.js';
+import { completeChecksum, segmentSuperFrame, transportHeaderLength } from './l3/gso.js';
 
 export interface Log {
   debug(obj: object, msg: string): void;
@@ -428,7 +428,7 @@ export class Router implements FrameHandler {
     const type = vnetGsoType(b, hdr);
     if (type === VNET_GSO_NONE) return true;
     const protocol = b[ipAt + 9];
-    const l4Header = protocol === PROTO_TCP ? (b[ipAt + ihl + 12] >>> 4) << 2 : 8;
+    const l4Header = transportHeaderLength(b, ipAt, ihl);
     const sane =
       ((type === VNET_GSO_TCPV4 && protocol === PROTO_TCP && l4Header >= TCP_MIN_HEADER) || (type === VNET_GSO_UDP_L4 && protocol === PROTO_UDP)) &&
       needsChecksum(b, hdr) &&
@@ -445,8 +445,7 @@ export class Router implements FrameHandler {
     if (!this.offload || !isSuperFrame(b, at - VNET_HEADER_BYTES)) return frameLength - ETH_HEADER;
     const ipAt = at + ETH_HEADER;
     const ihl = (b[ipAt] & 0x0f) << 2;
-    const l4Header = b[ipAt + 9] === PROTO_TCP ? (b[ipAt + ihl + 12] >>> 4) << 2 : 8;
-    return Math.min(ihl + l4Header + vnetGsoSize(b, at - VNET_HEADER_BYTES), frameLength - ETH_HEADER);
+    return Math.min(ihl + transportHeaderLength(b, ipAt, ihl) + vnetGsoSize(b, at - VNET_HEADER_BYTES), frameLength - ETH_HEADER);
   }
 
   /** Whether the frame's transport checksum is partial (pseudo-header only, completed at egress). */

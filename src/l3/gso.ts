@@ -11,14 +11,18 @@
 import type { PacketEngine } from '../io/engine.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
-import { checksum, pseudoHeaderSum } from '../packet/checksum.js';
+import { checksum, sum16 } from '../packet/checksum.js';
 import { VNET_F_NEEDS_CSUM, vnetCsumOffset, vnetCsumStart, vnetGsoSize } from '../packet/vnet.js';
 import { VNET_HEADER_BYTES } from '../io/layout.js';
-import { put16, put32 } from '../packet/bytes.js';
+import { get16, get32, put16, put32 } from '../packet/bytes.js';
+import { TCP_FIN, TCP_PSH } from '../packet/transport.js';
 
-const TCP_FIN = 0x01;
-const TCP_PSH = 0x08;
 const TCP_CWR = 0x80;
+
+/** The transport header a super-frame's segments repeat: TCP's data offset, or UDP's 8 bytes. */
+export function transportHeaderLength(b: Uint8Array, ipAt: number, ihl: number): number {
+  return b[ipAt + 9] === PROTO_TCP ? (b[ipAt + ihl + 12] >>> 4) << 2 : 8;
+}
 
 /** Where each segment goes: its slot, offset and frame length. */
 export type SegmentSink = (slot: number, offset: number, frameLength: number) => void;
@@ -48,15 +52,15 @@ export function segmentSuperFrame(engine: PacketEngine, b: Uint8Array, at: numbe
   const ihl = (b[ipAt] & 0x0f) << 2;
   const protocol = b[ipAt + 9];
   const l4 = ipAt + ihl;
-  const l4Header = protocol === PROTO_TCP ? (b[l4 + 12] >>> 4) << 2 : 8;
+  const l4Header = transportHeaderLength(b, ipAt, ihl);
   const headers = ETH_HEADER + ihl + l4Header;
   const payloadAt = at + headers;
   const payload = at + frameLength - payloadAt;
   const mss = vnetGsoSize(b, at - VNET_HEADER_BYTES);
-  const id = (b[ipAt + 4] << 8) | b[ipAt + 5];
-  const seq = ((b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]) >>> 0;
+  const id = get16(b, ipAt + 4);
+  const seq = get32(b, l4 + 4);
   const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
-  const pseudo = pseudoHeaderSum(0, 0, protocol, 0) + sumWords(b, ipAt + 12, 8); // addresses and protocol; lengths per segment
+  const pseudo = protocol + sum16(b, ipAt + 12, 8); // the pseudo-header's addresses and protocol; its length is per segment
   const headroom = engine.layout.headroom;
   let made = 0;
   for (let done = 0, n = 0; done < payload; done += mss, n++) {
@@ -91,10 +95,4 @@ export function segmentSuperFrame(engine: PacketEngine, b: Uint8Array, at: numbe
     sink(slot, headroom, headers + chunk);
   }
   return made;
-}
-
-function sumWords(b: Uint8Array, at: number, length: number): number {
-  let s = 0;
-  for (let i = 0; i < length; i += 2) s += (b[at + i] << 8) | b[at + i + 1];
-  return s;
 }
