@@ -14,6 +14,7 @@ packages=(
   keepalived                  # the VRRP peer of the high-availability tests (VRRP only: no IPVS module needed)
   chrony openssh-client       # the appliance's NTP server and SSH client in its lab
   bird2                       # BGP: tapvs's VIPs announced by BIRD, to a BIRD peer standing for the upstream router
+  frr                         # the ECMP lab's upstream router: bgpd + zebra, multipath to N directors
   # the appliance image (npm run image) and its QEMU lab
   cpio zstd fdisk dosfstools mtools kmod bc binutils xorriso grub-pc-bin grub-efi-amd64-bin
   qemu-system-x86 qemu-utils ovmf

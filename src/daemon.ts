@@ -23,6 +23,7 @@ import { HealthChecker } from './control/health.js';
 import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/nic.js';
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 import { HighAvailability } from './ha/ha.js';
+import { BfdResponder } from './ha/bfd.js';
 import { VipAnnouncer, servedVips } from './control/announce.js';
 import { readHandoff, writeHandoff } from './ha/handoff.js';
 import type { DaemonView } from './control/ipvsadm-format.js';
@@ -62,7 +63,9 @@ export interface RunningRouter {
   director: Director;
   admin: Admin;
   ha: HighAvailability;
-  /** Graceful: VRRP steps down, the connection table is written for the next process. */
+  /** BFD for the BGP speaker's routes (bgp.bfd), or null. */
+  bfd: BfdResponder | null;
+  /** Graceful: VRRP steps down, BFD says AdminDown, the connection table is written for the next process. */
   stop(): void;
 }
 
@@ -137,15 +140,19 @@ export function startRouter(config: Config, log: Logger): RunningRouter {
   router.announce();
   const timer = setInterval(() => router.tick(), TICK_MS);
   ha.start();
+  const bfd = config.bgp?.bfd ? new BfdResponder(router, engine, config.bgp.bfd, log) : null;
+  bfd?.start();
   return {
     engine,
     router,
     director,
     admin: new Admin(director, router),
     ha,
+    bfd,
     stop() {
       clearInterval(timer);
       ha.stop();
+      bfd?.stop();
       const file = config.director.handoffFile;
       if (file) {
         try {

@@ -81,7 +81,7 @@ export interface L4Director {
 }
 
 /**
- * A control-plane protocol tapvs speaks on its own interfaces (VRRP and IPVS sync, src/ha/):
+ * A control-plane protocol tapvs speaks on its own interfaces (VRRP, IPVS sync and BFD; src/ha/):
  * offered the packets for the multicast groups it joined, and unicast UDP for our addresses.
  * It reads the packet where it lies and keeps nothing; the router releases the slot.
  */
@@ -139,8 +139,8 @@ export class Router implements FrameHandler {
   private readonly opts: RouterOptions;
   /** Set by the director when virtual services are configured. */
   director: L4Director | null = null;
-  /** Set when VRRP or connection sync is on (src/ha/ha.ts). */
-  listener: LocalListener | null = null;
+  /** Control-plane protocols on our addresses: VRRP and sync (src/ha/ha.ts), BFD (src/ha/bfd.ts). */
+  private readonly listeners: LocalListener[] = [];
   /** Set only while someone runs `tapvs trace`: otherwise frames take the plain path. */
   tracer: PacketTracer | null = null;
   private readonly log: Log;
@@ -309,7 +309,7 @@ export class Router implements FrameHandler {
     if (!macEquals(this.b, at, iface.mac, 0) && !eth.isBroadcast && !(iface.vmac !== null && macEquals(this.b, at, iface.vmac, 0))) {
       // Multicast goes on only for a listener (VRRP, sync), which checks the group.
       if (!eth.isMulticast) return this.drop(slot, C.eth_other_host);
-      if (this.listener === null) return this.drop(slot, C.eth_multicast);
+      if (this.listeners.length === 0) return this.drop(slot, C.eth_multicast);
     }
     const type = eth.etherType;
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
@@ -332,7 +332,7 @@ export class Router implements FrameHandler {
       // On a backup, the master's announcements are what should happen: not counted.
       const vrrp = this.vrrpActive.get(senderIp);
       if (vrrp === undefined) this.addressConflict(iface, senderIp, formatMac(this.b, arp.senderMacOffset), now);
-      else if (vrrp) this.listener?.claimed(iface, senderIp, formatMac(this.b, arp.senderMacOffset));
+      else if (vrrp) for (const l of this.listeners) l.claimed(iface, senderIp, formatMac(this.b, arp.senderMacOffset));
       return this.drop(slot, vrrp === false ? NOT_COUNTED : C.arp_conflict);
     }
 
@@ -403,7 +403,8 @@ export class Router implements FrameHandler {
     // RFC 1812 5.3.4: nothing that arrived as a link-layer broadcast is forwarded.
     if (linkBroadcast || dst === 0xffffffff || iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
     if (dst >>> 28 === 0xe) {
-      if (this.listener !== null && this.listener.joined(dst) && this.listener.receive(iface, at + ETH_HEADER, total)) return this.drop(slot, NOT_COUNTED);
+      if (this.listeners.length > 0 && this.partialChecksum(at)) this.completeChecksum(at, frameLength);
+      for (const l of this.listeners) if (l.joined(dst) && l.receive(iface, at + ETH_HEADER, total)) return this.drop(slot, NOT_COUNTED);
       return this.drop(slot, C.ip_multicast);
     }
     this.forward(slot, offset, at, frameLength, dst);
@@ -663,7 +664,9 @@ export class Router implements FrameHandler {
     const protocol = ip.protocol;
     if (protocol === PROTO_ICMP) return this.localIcmp(slot, offset, at, frameLength);
     if (protocol === PROTO_UDP) {
-      if (this.listener !== null && this.listener.receive(iface, at + ETH_HEADER, frameLength - ETH_HEADER)) return this.drop(slot, NOT_COUNTED);
+      // From the kernel of this host (a BGP speaker's BFD, say), a UDP checksum may be partial.
+      if (this.partialChecksum(at)) this.completeChecksum(at, frameLength);
+      for (const l of this.listeners) if (l.receive(iface, at + ETH_HEADER, frameLength - ETH_HEADER)) return this.drop(slot, NOT_COUNTED);
       this.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0);
       return this.drop(slot, C.local_unreachable_port);
     }
@@ -690,6 +693,13 @@ export class Router implements FrameHandler {
     if (this.offload) clearVnet(b, at - VNET_HEADER_BYTES); // a reply of ours: a plain frame
     this.stats[C.icmp_echo_replied]++;
     this.output(slot, offset, frameLength);
+  }
+
+  /** Offers (or stops offering) a control-plane protocol the packets for it. */
+  listen(listener: LocalListener, on: boolean): void {
+    const i = this.listeners.indexOf(listener);
+    if (on && i < 0) this.listeners.push(listener);
+    if (!on && i >= 0) this.listeners.splice(i, 1);
   }
 
   /** Routes a packet the router originates (its IPv4 header already written). */

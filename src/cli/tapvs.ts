@@ -20,6 +20,7 @@ import { controlRequest, controlStream } from '../control/socket.js';
 import { formatTraceRecord, parseTraceFilter, type TraceRecord } from '../control/trace.js';
 import { DEFAULT_PREFIX, defaultLab } from '../lab/default.js';
 import { directorLab, type DirectorTopology } from '../lab/director.js';
+import { ECMP_VIP, ecmpLab } from '../lab/ecmp.js';
 import { describeLab, isUp, labDown, labNamespace, labUp, readState } from '../lab/lab.js';
 import { consoleCommand } from '../lab/appliance.js';
 
@@ -45,6 +46,8 @@ function fail(e: unknown): never {
   process.exit(1);
 }
 
+/** tapvs drain: a director that has had no VIP packet for this long carries no flow any more. */
+const DRAIN_QUIET_SECONDS = 5;
 const prefixOption = { type: 'string', default: DEFAULT_PREFIX, describe: 'name prefix of everything the lab makes' } as const;
 
 await yargs(hideBin(process.argv))
@@ -194,15 +197,25 @@ await yargs(hideBin(process.argv))
       if (!r.draining) return void console.log('announcing again');
       // Active connections, as ipvsadm's ActiveConn: what still carries traffic (closed ones only wait out their timers).
       const active = async () => ((await controlRequest(argv.socket, 'list').catch(fail)) as { services: { dests: { activeConns: number }[] }[] }).services.reduce((n, s) => n + s.dests.reduce((m, d) => m + d.activeConns, 0), 0);
+      // Behind ECMP the upstream moves a withdrawn director's flows to the others (mh and sloppy TCP
+      // carry them on there): entries with no packet any more are not flows this director carries.
+      const vipPackets = async () => ((await controlRequest(argv.socket, 'counters').catch(fail)) as { router: { lvs_in_packets: number } }).router.lvs_in_packets;
       let left = await active();
       console.log(`withdrawn from BGP; ${left} active connections carry on`);
       const end = Date.now() + Math.max(0, argv.timeout) * 1000;
-      while (left > 0 && Date.now() < end) {
+      let packets = await vipPackets();
+      let quietSeconds = 0;
+      while (left > 0 && quietSeconds < DRAIN_QUIET_SECONDS && Date.now() < end) {
         await new Promise((res) => setTimeout(res, 1000));
         left = await active();
+        const now = await vipPackets();
+        quietSeconds = now === packets ? quietSeconds + 1 : 0;
+        packets = now;
       }
-      console.log(left === 0 ? 'drained: no active connection left; stop it when you like' : `timeout: ${left} active connections still open (still forwarded)`);
-      if (left > 0) process.exitCode = 3;
+      if (left === 0) console.log('drained: no active connection left; stop it when you like');
+      else if (quietSeconds >= DRAIN_QUIET_SECONDS) console.log(`drained: ${left} connections are still in the table, but no packet for a VIP has arrived for ${DRAIN_QUIET_SECONDS} s (the upstream sends them elsewhere); stop it when you like`);
+      else console.log(`timeout: ${left} active connections still open (still forwarded)`);
+      if (left > 0 && quietSeconds < DRAIN_QUIET_SECONDS) process.exitCode = 3;
     },
   )
   .command(
@@ -330,8 +343,9 @@ await yargs(hideBin(process.argv))
           y
             .option('prefix', prefixOption)
             .option('json', { type: 'boolean', default: false })
-            .option('topology', { choices: ['basic', 'dr', 'nat', 'tun'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat/tun: a director with real servers' })
-            .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat)' })
+            .option('topology', { choices: ['basic', 'dr', 'nat', 'tun', 'ecmp'] as const, default: 'basic' as const, describe: 'basic: two networks routed; dr/nat/tun: a director with real servers; ecmp: N directors behind an FRR router, VIPs over BGP' })
+            .option('servers', { type: 'number', default: 2, describe: 'real servers (dr/nat/tun/ecmp)' })
+            .option('directors', { type: 'number', default: 3, describe: 'ecmp: active directors behind the upstream router' })
             .option('agent', { type: 'boolean', default: false, describe: 'dr: real servers set up by `tapvs agent` (tun always is)' })
             .option('ha', { type: 'string', describe: 'dr/nat/tun: two directors in a VRRP pair syncing connections (director1, director2); --ha keepalived: director2 is keepalived, VRRP only' })
             .option('appliance', { type: 'string', describe: "boot the appliance image in this directory (npm run image's out/image) under QEMU as the router" })
@@ -341,7 +355,15 @@ await yargs(hideBin(process.argv))
           const ha = argv.ha === undefined ? undefined : argv.ha === '' || argv.ha === 'tapvs' ? 'tapvs' : argv.ha === 'keepalived' ? 'keepalived' : fail(new Error(`--ha takes nothing, tapvs or keepalived (not '${argv.ha}')`));
           if (ha && argv.topology === 'basic') fail(new Error('--ha needs a director topology: --topology dr, nat or tun'));
           if (ha && argv.appliance) fail(new Error('--ha runs tapvs processes; the appliance pair is booted by the appliance tests'));
-          const spec = argv.topology === 'basic' ? defaultLab(argv.prefix) : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers, agent: argv.agent, ha });
+          if (ha && argv.topology === 'ecmp') fail(new Error('--ha and --topology ecmp are two ways to have more directors: pick one'));
+          if (argv.topology === 'ecmp' && argv.appliance) fail(new Error('--topology ecmp runs tapvs processes, not the appliance'));
+          if (argv.directors < 1 || argv.directors > 8) fail(new Error('--directors must be 1..8'));
+          const spec =
+            argv.topology === 'basic'
+              ? defaultLab(argv.prefix)
+              : argv.topology === 'ecmp'
+                ? ecmpLab(argv.prefix, { directors: argv.directors, servers: argv.servers })
+                : directorLab(argv.prefix, argv.topology as DirectorTopology, { servers: argv.servers, agent: argv.agent, ha });
           if (argv.appliance) spec.appliance = { dir: argv.appliance, boot: argv.boot };
           const state = await labUp(spec).catch(fail);
           if (argv.json) {
@@ -349,7 +371,13 @@ await yargs(hideBin(process.argv))
           } else {
             const d = describeLab(state) as { hosts: { name: string; address: string }[] };
             console.log(`lab '${argv.prefix}' is up: ${d.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
-            console.log(argv.topology === 'basic' ? 'try: tapvs lab exec client -- ping -c 3 10.2.0.2' : 'try: tapvs lab exec client -- curl -s http://192.168.1.2/');
+            console.log(
+              argv.topology === 'basic'
+                ? 'try: tapvs lab exec client -- ping -c 3 10.2.0.2'
+                : argv.topology === 'ecmp'
+                  ? `try: tapvs lab exec client1 -- curl -s http://${ECMP_VIP}/; tapvs lab exec upstream -- ip route show ${ECMP_VIP}`
+                  : 'try: tapvs lab exec client -- curl -s http://192.168.1.2/',
+            );
           }
         },
       )

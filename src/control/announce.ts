@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { formatIpv4, type Ipv4 } from '../packet/address.js';
 import type { VirtualService } from '../lvs/service.js';
 import { writeAtomically } from './save.js';
+import type { BfdConfig } from '../ha/bfd.js';
 
 export interface BgpConfig {
   /** BIRD's control socket (birdc -s). */
@@ -21,6 +22,8 @@ export interface BgpConfig {
   routesFile: string;
   /** The next hop announced: tapvs's address on the shared LAN. */
   nextHop: Ipv4;
+  /** BIRD keeps each route only while its BFD session to tapvs is up (src/ha/bfd.ts). */
+  bfd: BfdConfig | null;
 }
 
 export interface AnnounceLog {
@@ -31,10 +34,10 @@ export interface AnnounceLog {
 /** How long one `birdc configure` may take before it counts as failed. */
 const BIRDC_TIMEOUT_MS = 5_000;
 
-/** The routes file for a set of VIPs: one static route each, via tapvs. */
-export function birdRoutes(vips: readonly Ipv4[], nextHop: Ipv4): string {
+/** The routes file for a set of VIPs: one static route each, via tapvs (and held up by BFD to it). */
+export function birdRoutes(vips: readonly Ipv4[], nextHop: Ipv4, bfd = false): string {
   const lines = ['# Written by tapvs: the VIPs it serves now (a /32 each, via its own address).'];
-  for (const vip of [...vips].sort((a, b) => a - b)) lines.push(`route ${formatIpv4(vip)}/32 via ${formatIpv4(nextHop)};`);
+  for (const vip of [...vips].sort((a, b) => a - b)) lines.push(`route ${formatIpv4(vip)}/32 via ${formatIpv4(nextHop)}${bfd ? ' bfd' : ''};`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -70,7 +73,7 @@ export class VipAnnouncer {
   }
 
   private apply(vips: Ipv4[]): void {
-    const text = birdRoutes(vips, this.config.nextHop);
+    const text = birdRoutes(vips, this.config.nextHop, this.config.bfd !== null);
     if (text === this.announced) return;
     this.announced = text;
     writeAtomically(this.config.routesFile, text);

@@ -10,6 +10,7 @@ import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours
 import type { TapMode } from '../io/backend.js';
 import { NO_SYSTEM, hostnameProblem, sshKeyProblem, timezoneProblem, type SystemConfig } from './system.js';
 import type { BgpConfig } from './announce.js';
+import type { BfdConfig } from '../ha/bfd.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -596,10 +597,13 @@ function parseSystem(v: Json, management: ManagementConfig | null): SystemConfig
   return { hostname: checked('hostname', hostnameProblem), timezone: checked('timezone', timezoneProblem), ntp, ssh };
 }
 
+/** BFD sessions tapvs keeps: one per BGP speaker of this director, so a handful. */
+const MAX_BFD_PEERS = 16;
+
 /** The bgp section: where BIRD is, the routes file its static protocol includes, the next hop. */
 function parseBgp(v: Json, interfaces: InterfaceConfig[], controlSocket: string): BgpConfig | null {
   if (v === undefined) return null;
-  const o = object(v, '$.bgp', ['birdSocket', 'routesFile', 'nextHop']);
+  const o = object(v, '$.bgp', ['birdSocket', 'routesFile', 'nextHop', 'bfd']);
   const own = interfaces.flatMap((i) => i.addresses.map((a) => a.address));
   if (own.length === 0) throw new ConfigError('$.bgp', 'announces a next hop of tapvs, and no interface has an address');
   const nextHop = o.nextHop === undefined ? own[0] : ipv4Field(o.nextHop, '$.bgp.nextHop');
@@ -608,7 +612,19 @@ function parseBgp(v: Json, interfaces: InterfaceConfig[], controlSocket: string)
     birdSocket: o.birdSocket === undefined ? '/run/bird/bird.ctl' : string(o.birdSocket, '$.bgp.birdSocket'),
     routesFile: o.routesFile === undefined ? `${dirname(controlSocket)}/bird-vips.conf` : string(o.routesFile, '$.bgp.routesFile'),
     nextHop,
+    bfd: parseBfd(o.bfd),
   };
+}
+
+/** bgp.bfd: the BGP speakers that keep a BFD session to tapvs, and the rate it asks for. */
+function parseBfd(v: Json): BfdConfig | null {
+  if (v === undefined) return null;
+  const o = object(v, '$.bgp.bfd', ['peers', 'intervalMs', 'multiplier']);
+  const peers = array(o.peers, '$.bgp.bfd.peers').map((p, i) => ipv4Field(p, `$.bgp.bfd.peers[${i}]`));
+  if (peers.length === 0 || peers.length > MAX_BFD_PEERS) throw new ConfigError('$.bgp.bfd.peers', `lists the BGP speakers' addresses that may keep a BFD session with tapvs: 1 to ${MAX_BFD_PEERS} of them`);
+  if (new Set(peers).size !== peers.length) throw new ConfigError('$.bgp.bfd.peers', 'lists an address twice');
+  const intervalUs = (o.intervalMs === undefined ? 100 : integer(o.intervalMs, '$.bgp.bfd.intervalMs', 10, 10_000)) * 1000;
+  return { peers, desiredMinTxUs: intervalUs, requiredMinRxUs: intervalUs, detectMult: o.multiplier === undefined ? 3 : integer(o.multiplier, '$.bgp.bfd.multiplier', 1, 255) };
 }
 
 export function parseConfig(json: Json): Config {

@@ -101,7 +101,15 @@ export const CONFIG_SCHEMA = {
         ),
       },
       management: closed({ nic: mac, addresses: { type: 'array', minItems: 1, items: cidr }, gateway: ipv4 }, ['nic', 'addresses']),
-      bgp: closed({ birdSocket: str("BIRD's control socket"), routesFile: str("the static routes file BIRD's config includes"), nextHop: ipv4 }),
+      bgp: closed({
+        birdSocket: str("BIRD's control socket"),
+        routesFile: str("the static routes file BIRD's config includes"),
+        nextHop: ipv4,
+        bfd: closed(
+          { peers: { type: 'array', items: ipv4, minItems: 1, maxItems: 16, description: "the BGP speakers' addresses that keep a BFD session to tapvs" }, intervalMs: int(10, 10_000, 'BFD transmit and receive interval once Up'), multiplier: int(1, 255, 'packets missed before the peer declares tapvs down') },
+          ['peers'],
+        ),
+      }),
       offload: bool('TAPs with virtio-net headers and TSO/checksum offloads: TCP as 64 KiB super-frames'),
       system: closed({
         hostname: { type: 'string', pattern: '^[A-Za-z0-9.-]{1,63}$', description: "the appliance's host name" },

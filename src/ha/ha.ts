@@ -143,7 +143,7 @@ export class HighAvailability implements LocalListener {
    */
   private attach(): void {
     const active = this.routers.length > 0 || this.sync !== null;
-    this.router.listener = active ? this : null;
+    this.router.listen(this, active);
     if (active && this.started && this.timer === null) this.timer = setInterval(() => this.tick(), TICK_MS);
     if (!active && this.timer !== null) {
       clearInterval(this.timer);

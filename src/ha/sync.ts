@@ -14,8 +14,7 @@ import { C } from '../l3/counters.js';
 import { formatIpv4, type Ipv4 } from '../packet/address.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { IPV4_MIN_HEADER, Ipv4View, PROTO_UDP } from '../packet/ipv4.js';
-import { UDP_HEADER, transportChecksum } from '../packet/udp.js';
-import { checksumValid, pseudoHeaderSum } from '../packet/checksum.js';
+import { UDP_HEADER, receivedUdpLength, writeUdpHeader } from '../packet/udp.js';
 import { multicastMac } from '../packet/vrrp.js';
 import type { Log, Router } from '../router.js';
 import { NONE } from '../lvs/conn-table.js';
@@ -168,14 +167,8 @@ export class SyncDaemon implements SyncReader {
     const udp = ipAt + IPV4_MIN_HEADER;
     const b = this.b;
     const src = from || this.source;
-    b[udp] = SYNC_PORT >>> 8;
-    b[udp + 1] = SYNC_PORT & 0xff;
-    b[udp + 2] = SYNC_PORT >>> 8;
-    b[udp + 3] = SYNC_PORT & 0xff;
     const udpLength = UDP_HEADER + payload;
-    b[udp + 4] = udpLength >>> 8;
-    b[udp + 5] = udpLength & 0xff;
-    transportChecksum(b, udp, udpLength, PROTO_UDP, src, dst, 6);
+    writeUdpHeader(b, udp, SYNC_PORT, SYNC_PORT, udpLength, src, dst);
     const multicast = dst === SYNC_GROUP;
     this.ip.point(b, ipAt).write({ totalLength: IPV4_MIN_HEADER + udpLength, id: this.router.nextIpId(), ttl: multicast ? MULTICAST_TTL : 64, protocol: PROTO_UDP, src, dst });
     this.router.stats[C.sync_messages_sent]++;
@@ -196,9 +189,8 @@ export class SyncDaemon implements SyncReader {
     if (udpLength < UDP_HEADER || ((b[udp + 2] << 8) | b[udp + 3]) !== SYNC_PORT) return false;
     const stats = this.router.stats;
     stats[C.sync_messages_received]++;
-    const declared = (b[udp + 4] << 8) | b[udp + 5];
-    const hasChecksum = b[udp + 6] !== 0 || b[udp + 7] !== 0;
-    if (declared < UDP_HEADER || declared > udpLength || (hasChecksum && !checksumValid(b, udp, declared, pseudoHeaderSum(ip.src, ip.dst, PROTO_UDP, declared)))) {
+    const declared = receivedUdpLength(b, udp, udpLength, ip.src, ip.dst);
+    if (declared < 0) {
       stats[C.sync_messages_dropped]++;
       return true;
     }

@@ -85,6 +85,11 @@ export const ROUTER_COUNTERS = [
   'sync_entries_sent',
   'sync_entries_received',
   'sync_entries_dropped',
+  // BFD for the BGP speaker's static routes (src/ha/bfd.ts)
+  'bfd_received',
+  'bfd_sent',
+  'bfd_dropped',
+  'bfd_state_changes',
 ] as const;
 
 export type RouterCounterName = (typeof ROUTER_COUNTERS)[number];

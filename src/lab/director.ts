@@ -18,9 +18,9 @@ export const VIP = '192.168.1.2';
 export type DirectorTopology = 'dr' | 'nat' | 'tun';
 
 /** `tapvs agent setup` on a lab real server: the VIP on a device that never answers ARP. */
-function agentSetup(prefix: string, host: string, method: 'dr' | 'tun'): string[] {
+export function agentSetup(prefix: string, host: string, method: 'dr' | 'tun', vip = VIP): string[] {
   const stateFile = join(stateDir(prefix), `${host}-agent.json`);
-  return [process.execPath, tapvsBundle(), 'agent', 'setup', '--vip', VIP, '--iface', 'eth0', '--method', method, '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)];
+  return [process.execPath, tapvsBundle(), 'agent', 'setup', '--vip', vip, '--iface', 'eth0', '--method', method, '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)];
 }
 
 /** A tun real server, set up by the agent: the VIP on its TUN, decapsulation by `agent run`. */

@@ -1,6 +1,6 @@
 // UDP (RFC 768) and TCP (RFC 793) port fields, and transport checksums over the pseudo-header.
 
-import { checksum, pseudoHeaderSum } from './checksum.js';
+import { checksum, checksumValid, pseudoHeaderSum } from './checksum.js';
 
 export const UDP_HEADER = 8;
 export const TCP_MIN_HEADER = 20;
@@ -21,4 +21,28 @@ export function transportChecksum(b: Uint8Array, transport: number, length: numb
   b[transport + field] = c >>> 8;
   b[transport + field + 1] = c & 0xff;
   return c;
+}
+
+/**
+ * A received UDP datagram's own length, when its header fits in the `available` bytes and its
+ * checksum (if it has one) is good; -1 otherwise. For the control protocols tapvs terminates.
+ */
+export function receivedUdpLength(b: Uint8Array, udp: number, available: number, src: number, dst: number): number {
+  if (available < UDP_HEADER) return -1;
+  const declared = (b[udp + 4] << 8) | b[udp + 5];
+  if (declared < UDP_HEADER || declared > available) return -1;
+  const hasChecksum = b[udp + 6] !== 0 || b[udp + 7] !== 0;
+  if (hasChecksum && !checksumValid(b, udp, declared, pseudoHeaderSum(src, dst, 17, declared))) return -1;
+  return declared;
+}
+
+/** Writes a UDP header in front of `length - 8` payload bytes already in place, with its checksum. */
+export function writeUdpHeader(b: Uint8Array, udp: number, sport: number, dport: number, length: number, src: number, dst: number): void {
+  b[udp] = sport >>> 8;
+  b[udp + 1] = sport & 0xff;
+  b[udp + 2] = dport >>> 8;
+  b[udp + 3] = dport & 0xff;
+  b[udp + 4] = length >>> 8;
+  b[udp + 5] = length & 0xff;
+  transportChecksum(b, udp, length, 17, src, dst, 6);
 }

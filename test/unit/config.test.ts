@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError, parseConfig, parseConfigText } from '../../src/control/config.js';
 import { restartOnly } from '../../src/control/reload.js';
 import { systemFiles } from '../../src/control/system.js';
+import { birdRoutes } from '../../src/control/announce.js';
 
 const base = () => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses: ['10.0.0.1/24'] }] });
 
@@ -123,6 +124,21 @@ test('the system section: host name, time zone, NTP and SSH keys, each checked, 
   assert.match(errorOf({ ...base(), system: { ntp: ['192.168.9.1'] } }), /\$\.system\.ntp: is reached through the management NIC/);
   assert.equal(parseConfig({ ...base(), system: { ssh: { authorizedKeys: [] }, hostname: 'lb1' } }).system.ssh, { authorizedKeys: [] }, 'no key: SSH stays off, and needs no management NIC');
   assert.ok(restartOnly(parseConfig(base()), parseConfig({ ...base(), system: { hostname: 'lb2' } })).some((r) => r.startsWith('system')));
+});
+
+test('bgp.bfd: the BGP speakers that may keep a BFD session, each checked; with it, every route BIRD is given is BFD-held', () => {
+  const bgp = (bfd: unknown) => ({ ...base(), bgp: { birdSocket: '/run/bird.ctl', routesFile: '/run/vips.conf', bfd } });
+  const c = parseConfig(bgp({ peers: ['10.0.0.251'] }));
+  assert.equal(c.bgp!.bfd, { peers: [0x0a0000fb], desiredMinTxUs: 100_000, requiredMinRxUs: 100_000, detectMult: 3 }, 'defaults: 100 ms, 3 missed');
+  assert.is(parseConfig(base()).bgp, null);
+  assert.is(parseConfig({ ...base(), bgp: {} }).bgp!.bfd, null);
+  assert.match(errorOf(bgp({ peers: [] })), /\$\.bgp\.bfd\.peers: lists the BGP speakers' addresses .*: 1 to 16/);
+  assert.match(errorOf(bgp({ peers: ['10.0.0.251', '10.0.0.251'] })), /\$\.bgp\.bfd\.peers: lists an address twice/);
+  assert.match(errorOf(bgp({ peers: ['bird.example'] })), /\$\.bgp\.bfd\.peers\[0\]/);
+  assert.match(errorOf(bgp({ peers: ['10.0.0.251'], intervalMs: 5 })), /\$\.bgp\.bfd\.intervalMs/);
+  assert.match(errorOf(bgp({ peers: ['10.0.0.251'], multiplier: 0 })), /\$\.bgp\.bfd\.multiplier/);
+  assert.match(errorOf(bgp({ peers: ['10.0.0.251'], echo: true })), /\$\.bgp\.bfd/);
+  assert.is(birdRoutes([0xc6336402], 0x0a000001, true), '# Written by tapvs: the VIPs it serves now (a /32 each, via its own address).\nroute 198.51.100.2/32 via 10.0.0.1 bfd;\n');
 });
 
 test.run();

@@ -24,7 +24,7 @@ const FULL = {
     { name: 'private', tap: 'tap1', nic: '52:54:00:00:00:02', addresses: ['10.20.0.2/24'] },
   ],
   offload: true,
-  bgp: { birdSocket: '/run/bird/bird.ctl', routesFile: '/run/tapvs/bird-vips.conf', nextHop: '192.168.1.10' },
+  bgp: { birdSocket: '/run/bird/bird.ctl', routesFile: '/run/tapvs/bird-vips.conf', nextHop: '192.168.1.10', bfd: { peers: ['192.168.1.250'], intervalMs: 100, multiplier: 3 } },
   management: { nic: '52:54:00:00:00:09', addresses: ['192.168.9.2/24'], gateway: '192.168.9.1' },
   system: { hostname: 'lb1', timezone: 'Europe/Berlin', ntp: ['192.168.9.1'], ssh: { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMzlaYwejcylP/vHFqeSdZWY4sRtxEUMcEFjnPkIx+0J ops@laptop'] } },
   routes: [{ to: 'default', via: '192.168.1.1' }, { to: '10.99.0.0/16', dev: 'private' }],
