@@ -553,7 +553,6 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
   );
   let sync: SyncConfig | null = null;
   if (o.sync !== undefined) {
-    if (vrrp.length === 0) throw new ConfigError('$.ha.sync', 'sync follows a VRRP instance (it sends while the first one is master): add ha.vrrp, or start sync daemons with tapvsadm --start-daemon');
     const so = object(o.sync, '$.ha.sync', ['iface', 'syncid', 'peer', 'resyncTimeoutMs']);
     const iface = ifaceNamed(string(so.iface, '$.ha.sync.iface'), '$.ha.sync.iface', interfaces);
     if (interfaces.find((i) => i.name === iface)!.addresses.length === 0) throw new ConfigError('$.ha.sync.iface', `interface '${iface}' has no address to send from`);

@@ -130,7 +130,10 @@ export class HighAvailability implements LocalListener {
     if (config.sync) {
       const iface = router.interfaceByName(config.sync.iface)!;
       this.startSync({ iface, syncid: config.sync.syncid, peer: config.sync.peer });
+      // With VRRP, sync follows its first instance; without, the directors are all active (ECMP):
+      // each sends its own connections and keeps everyone else's, as both ipvsadm daemons at once.
       this.followsVrrp = this.routers.length > 0;
+      if (!this.followsVrrp) this.syncDaemons = { master: true, backup: true };
       this.resyncTimeoutMs = config.sync.resyncTimeoutMs;
       if (config.sync.peer !== null && this.sync) this.sync.trustedSource = config.sync.peer;
     }

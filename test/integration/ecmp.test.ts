@@ -184,4 +184,43 @@ test('a director left without a usable real server withdraws the VIP; the others
   tapvsadm('director3', ['-e', '-t', `${ECMP_VIP}:80`, '-r', `${servers[1]}:80`, '-g', '-w', '1']);
 });
 
+test('sync between all three (both ipvsadm daemons on each): persistence templates and long-lived flows are in every director\'s table, whichever forwarded them', async () => {
+  const service = ['-t', `${ECMP_VIP}:80`];
+  for (const d of DIRECTORS) {
+    tapvsadm(d, ['--start-daemon', 'master', '--mcast-interface', 'lan']);
+    tapvsadm(d, ['--start-daemon', 'backup', '--mcast-interface', 'lan']);
+    tapvsadm(d, ['-E', ...service, '-s', 'rr', '-p', '300']); // a template per client, which rr alone would not keep
+  }
+  try {
+    const pending = slowDownload(prefix, 'client2', ECMP_VIP, '/blob', 400_000);
+    const ports: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const r = onHost(prefix, 'client1', ['curl', '-s', '-m', '5', '-w', ' %{local_port}', `http://${ECMP_VIP}/`]);
+      ports.push(r.stdout.trim().split(' ')[1]);
+      await sleep(100);
+    }
+    await sleep(500);
+    const tables = DIRECTORS.map((d) => tapvsadm(d, ['-L', '-c', '-n']));
+    const servedBy = new Set(onHost(prefix, 'client1', ['sh', '-c', `for i in 1 2 3 4 5 6; do curl -s -m 5 http://${ECMP_VIP}/; done`]).stdout.trim().split('\n'));
+    const d = await pending;
+    const download = tables.map((t) => t.split('\n').filter((l) => l.includes('10.0.0.3:') && !l.includes('10.0.0.3:0 ') && /ESTABLISHED/.test(l)).length);
+    console.log(
+      `  9 connections from client1 over ECMP; each table holds: ${tables.map((t, i) => `${DIRECTORS[i]} template ${/10\.0\.0\.2:0\s/.test(t) ? 'yes' : 'no'}, ${ports.filter((p) => t.includes(`10.0.0.2:${p} `)).length} of 9 connections`).join('; ')}; client2's download ESTABLISHED in ${download.join('/')} tables; 6 more requests all to ${[...servedBy].join(', ')}`,
+    );
+    for (const [i, t] of tables.entries()) {
+      assert.match(t, /TCP\s+\S+\s+NONE\s+10\.0\.0\.2:0\s+198\.51\.100\.10:80/, `${DIRECTORS[i]} holds client1's persistence template`);
+      assert.is(ports.filter((p) => t.includes(`10.0.0.2:${p} `)).length, 9, `${DIRECTORS[i]} holds every connection, also those others forwarded`);
+      assert.ok(download[i] >= 1, `${DIRECTORS[i]} holds the long download`);
+    }
+    assert.is(servedBy.size, 1, 'one client, one server, whichever director');
+    assertIntact([d], 'with sync');
+  } finally {
+    for (const d of DIRECTORS) {
+      tapvsadm(d, ['-E', ...service, '-s', 'mh']);
+      tapvsadm(d, ['--stop-daemon', 'master']);
+      tapvsadm(d, ['--stop-daemon', 'backup']);
+    }
+  }
+});
+
 if (!skipUnlessRoot('ecmp.test.ts')) test.run();

@@ -98,7 +98,7 @@ test('the ha section: VRRP instances and sync, with defaults as keepalived has t
   assert.match(errorOf(vrrp({ addresses: [] })), /addresses: needs 1 to 20 addresses/);
   assert.match(errorOf({ ...base(), ha: { vrrp: [{ iface: 'lan', vrid: 5, addresses: ['10.0.0.9'] }, { iface: 'lan', vrid: 5, addresses: ['10.0.0.8'] }] } }), /\$\.ha\.vrrp\[1\]\.vrid: VRID 5 is already used on 'lan'/);
   assert.match(errorOf({ ...vrrp(), ha: { ...vrrp().ha, sync: { iface: 'lan', syncid: 256 } } }), /\$\.ha\.sync\.syncid/);
-  assert.match(errorOf({ ...base(), ha: { sync: { iface: 'lan' } } }), /\$\.ha\.sync: sync follows a VRRP instance/);
+  assert.equal(parseConfig({ ...base(), ha: { sync: { iface: 'lan' } } }).ha.vrrp, [], 'sync without VRRP: active-active directors');
   const changed = parseConfig({ ...vrrp({ priority: 200 }) });
   assert.ok(restartOnly(parseConfig(vrrp()), changed).includes('ha'), 'an ha change needs a restart, and the reload says so');
   assert.match(errorOf({ ...base(), director: { sloppyTcp: 'yes' } }), /\$\.director\.sloppyTcp: must be true or false/);

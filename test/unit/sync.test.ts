@@ -12,6 +12,8 @@ import { arpPacket, ethernet, ipv4Packet, mac, parse, tcpSegment, udpPayload } f
 import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 import { CONN_F_MASQ, CONN_F_TEMPLATE, SYNC_CONN_V4, SYNC_HEADER, SyncControl, newSyncConn, readMessage, writeConn, writeControl, writeHeader, type SyncConn } from '../../src/ha/sync-wire.js';
 import { readHandoff, writeHandoff } from '../../src/ha/handoff.js';
+import { HighAvailability } from '../../src/ha/ha.js';
+import { parseConfig } from '../../src/control/config.js';
 
 const LAN_MAC = mac('02:00:00:00:01:01');
 const GW_MAC = mac('02:cc:00:00:00:01');
@@ -183,6 +185,21 @@ test('the restart handoff writes the table and the next process takes it once, w
   writeFileSync(file, readFileSync(file).subarray(0, 50));
   const again = testRouter(config('nat'));
   assert.equal(readHandoff(director(again), file, 0), { entries: 0, dropped: 0, malformed: true });
+});
+
+test('ha.sync without VRRP: active-active directors (ECMP), each sending its connections and keeping the others\'', () => {
+  const cfg = { ...config('dr'), ha: { sync: { iface: 'lan' } } };
+  const t = testRouter(cfg);
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const ha = new HighAvailability(t.router, t.engine, t.router.director as Director, parseConfig(cfg).ha, quiet);
+  try {
+    ha.start();
+    const s = ha.syncStatus()!;
+    assert.equal([s.master, s.backup, s.sending, s.receiving, s.resync.state], [true, true, true, true, 'none'], 'both daemons, no VRRP to wait for');
+  } finally {
+    ha.stop();
+    t.engine.destroy();
+  }
 });
 
 test.run();
