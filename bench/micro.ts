@@ -65,8 +65,14 @@ export function microbench(payloadBytes = 64, frames = 2_000_000): MicroResult {
   return { nsPerFrame: perRound[rounds >> 1] / batch, meanNsPerFrame: ns / (rounds * batch), frames: rounds * batch, heapGrowthBytesPerFrame: (heapAfter - heapBefore) / (rounds * batch) };
 }
 
-if (process.argv[1]?.endsWith('micro.ts')) {
+// Run alone (tsx bench/micro.ts, or the bundle bench/run.ts makes): `micro PAYLOAD [frame-only]`.
+const self = process.argv[1] ?? '';
+if (self.endsWith('micro.ts') || self.endsWith('micro.mjs')) {
   console.log(JSON.stringify(microbench(Number(process.argv[2] ?? 64))));
+  if (process.argv[3] !== 'frame-only') printConnectionBenches();
+}
+
+function printConnectionBenches(): void {
   console.log(JSON.stringify(newConnectionBench()));
   console.log(JSON.stringify({ syncOff: newConnectionBench(200_000, { establish: true }), syncOn: newConnectionBench(200_000, { establish: true, sync: true }) }));
 }
