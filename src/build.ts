@@ -11,6 +11,10 @@ import { PacketEngine } from './io/engine.js';
 import { MemoryBackend } from './io/memory.js';
 import { Router, type Log } from './router.js';
 import { Admin } from './control/admin.js';
+import { Ipv6Router } from './l3/ipv6-router.js';
+import { RouteTable6 } from './l3/routes6.js';
+import { Neighbour6Table } from './l2/neighbours6.js';
+import { formatIpv6, linkLocalFromMac, maskPrefix6 } from './packet/address6.js';
 
 const METHODS = { dr: Method.Dr, nat: Method.Nat, tun: Method.Tun } as const;
 
@@ -47,8 +51,40 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
     log,
   });
   engine.handler = router;
+  router.v6 = buildIpv6(config, router, engine, interfaces, log);
   buildDirector(config, router, engine, routes);
   return router;
+}
+
+/** IPv6 on every interface, once any has an IPv6 address: each gets its link-local one from its MAC. */
+function buildIpv6(config: Config, router: Router, engine: PacketEngine, interfaces: Interface[], log: Log): Ipv6Router | null {
+  if (!config.interfaces.some((c) => c.addresses6.length > 0)) {
+    if (config.routes6.length > 0) throw new ConfigError('$.routes', 'IPv6 routes need an interface with an IPv6 address');
+    return null;
+  }
+  const routes = new RouteTable6();
+  const links = interfaces.map((iface, port) => {
+    const addresses = config.interfaces[port].addresses6;
+    for (const a of addresses) {
+      try {
+        routes.add({ network: maskPrefix6(a.address, a.length), length: a.length, via: null, iface, kind: 'connected' });
+      } catch {
+        // two addresses on one prefix: the first one's route serves both
+      }
+    }
+    return { iface, linkLocal: linkLocalFromMac(iface.mac), addresses, neighbours: new Neighbour6Table(config.neighbour) };
+  });
+  config.routes6.forEach((r, i) => {
+    const dev = r.dev !== null ? interfaces.find((x) => x.name === r.dev)! : r.via !== null ? routes.lookup(r.via, 0)?.iface : undefined;
+    if (!dev) throw new ConfigError(`$.routes[${i}].via`, `gateway ${formatIpv6(r.via!)} is not on any connected IPv6 network (add 'dev', or an address on its prefix)`);
+    try {
+      routes.add({ network: r.network, length: r.length, via: r.via, iface: dev, kind: 'static' });
+    } catch (e) {
+      throw new ConfigError(`$.routes[${i}].to`, (e as Error).message);
+    }
+  });
+  const icmp = config.icmp;
+  return new Ipv6Router(router, engine, links, routes, { neighbour: config.neighbour, icmp: { ratePerSecond: icmp.ratePerSecond, burst: icmp.burst, perDestinationPerSecond: icmp.perDestinationPerSecond, perDestinationBurst: icmp.perDestinationBurst }, hopLimit: config.ttl, log });
 }
 
 /** The director is always there, so tapvsadm can add the first service to a running router. */

@@ -36,6 +36,8 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './packet/transport.
 import { VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, clearVnet, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from './packet/vnet.js';
 import { VNET_HEADER_BYTES } from './io/layout.js';
 import { completeChecksum, segmentSuperFrame, transportHeaderLength } from './l3/gso.js';
+import type { Ipv6Router } from './l3/ipv6-router.js';
+import { ETHERTYPE_IPV6 } from './packet/ipv6.js';
 
 export interface Log {
   debug(obj: object, msg: string): void;
@@ -141,6 +143,8 @@ export class Router implements FrameHandler {
   director: L4Director | null = null;
   /** Control-plane protocols on our addresses: VRRP and sync (src/ha/ha.ts), BFD (src/ha/bfd.ts). */
   private readonly listeners: LocalListener[] = [];
+  /** IPv6, when an interface has an IPv6 address (src/l3/ipv6-router.ts); else IPv6 is a counted drop. */
+  v6: Ipv6Router | null = null;
   /** Set only while someone runs `tapvs trace`: otherwise frames take the plain path. */
   tracer: PacketTracer | null = null;
   private readonly log: Log;
@@ -215,6 +219,7 @@ export class Router implements FrameHandler {
     for (const iface of this.interfaces) {
       for (const a of iface.addresses) if (!a.standby) this.gratuitousArp(iface, a.address);
     }
+    this.v6?.announce(this.now);
     this.engine.flush();
   }
 
@@ -307,11 +312,17 @@ export class Router implements FrameHandler {
     const at = this.engine.slotOffset(slot) + offset;
     const eth = this.eth.point(this.b, at);
     if (!macEquals(this.b, at, iface.mac, 0) && !eth.isBroadcast && !(iface.vmac !== null && macEquals(this.b, at, iface.vmac, 0))) {
-      // Multicast goes on only for a listener (VRRP, sync), which checks the group.
+      // Multicast goes on only for a listener (VRRP, sync), which checks the group, and for
+      // IPv6 (33:33:..., neighbour discovery).
       if (!eth.isMulticast) return this.drop(slot, C.eth_other_host);
-      if (this.listeners.length === 0) return this.drop(slot, C.eth_multicast);
+      const ipv6Group = this.v6 !== null && this.b[at] === 0x33 && this.b[at + 1] === 0x33;
+      if (this.listeners.length === 0 && !ipv6Group) return this.drop(slot, C.eth_multicast);
     }
     const type = eth.etherType;
+    if (type === ETHERTYPE_IPV6) {
+      if (this.v6 === null) return this.drop(slot, C.ip6_disabled);
+      return this.v6.receive(iface, slot, offset, at, length, eth.isMulticast);
+    }
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
     if (type === ETHERTYPE_ARP) return this.receiveArp(iface, slot, at, length);
     this.drop(slot, C.eth_unknown_type);
@@ -627,6 +638,7 @@ export class Router implements FrameHandler {
   tick(now = this.opts.now()): void {
     this.now = now;
     this.director?.tick(now);
+    this.v6?.tick(now);
     const t = this.opts.neighbour;
     for (const iface of this.interfaces) {
       const table = this.neighbours(iface);

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatIpv4, formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
+import { formatIpv6, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, maskPrefix6, parseCidr6, parseIpv6, type Cidr6, type Ipv6 } from '../packet/address6.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
@@ -21,6 +22,8 @@ export interface InterfaceConfig {
   mac: Mac;
   mtu: number;
   addresses: { address: Ipv4; length: number }[];
+  /** IPv6 addresses (besides the link-local one every interface has, from its MAC). */
+  addresses6: Cidr6[];
 }
 
 /**
@@ -38,6 +41,14 @@ export interface RouteConfig {
   length: number;
   via: Ipv4;
   /** Interface name for on-link routes (no gateway). */
+  dev: string | null;
+}
+
+/** An IPv6 route: `via` null for an on-link prefix (then `dev`). */
+export interface Route6Config {
+  network: Ipv6;
+  length: number;
+  via: Ipv6 | null;
   dev: string | null;
 }
 
@@ -153,6 +164,7 @@ export interface Config {
   director: DirectorConfig;
   control: ControlConfig;
   routes: RouteConfig[];
+  routes6: Route6Config[];
   icmp: { ratePerSecond: number; burst: number; perDestinationPerSecond: number; perDestinationBurst: number };
   neighbour: NeighbourTimers;
   ttl: number;
@@ -249,8 +261,13 @@ function parseInterface(v: Json, path: string): InterfaceConfig {
     mac = parsed;
   }
   const mtu = o.mtu === undefined ? 1500 : integer(o.mtu, `${path}.mtu`, 576, 1900);
-  const addresses = parseCidrs(o.addresses ?? [], `${path}.addresses`);
-  return { name, tap, tapMode, nic, mac, mtu, addresses };
+  // One list in the config, as `ip addr` shows them: IPv4 and IPv6 told apart by their text.
+  const all = array(o.addresses ?? [], `${path}.addresses`);
+  const isV6 = (a: Json) => typeof a === 'string' && a.includes(':');
+  const addresses = parseCidrs(all.filter((a) => !isV6(a)), `${path}.addresses`);
+  const addresses6 = all.flatMap((a, i) => (isV6(a) ? [cidr6Field(a, `${path}.addresses[${i}]`)] : []));
+  if (addresses6.length > 0 && mtu < 1280) throw new ConfigError(`${path}.mtu`, 'IPv6 needs an MTU of at least 1280 (RFC 8200 5)');
+  return { name, tap, tapMode, nic, mac, mtu, addresses, addresses6 };
 }
 
 /** A NIC named by its MAC, normalised to lower case. */
@@ -258,6 +275,32 @@ function nicField(v: Json, path: string, hint: string): string {
   const mac = parseMac(string(v, path));
   if (!mac) throw new ConfigError(path, `'${v}' is not a MAC address: ${hint}`);
   return formatMac(mac);
+}
+
+function cidr6Field(v: Json, path: string): Cidr6 {
+  const c = parseCidr6(string(v, path));
+  if (!c || c.length === 0) throw new ConfigError(path, `'${v}' is not an IPv6 address with prefix, like 2001:db8::1/64`);
+  if (isMulticast6(c.address, 0) || isLinkLocal6(c.address, 0) || isUnspecified6(c.address, 0) || isLoopback6(c.address, 0)) {
+    throw new ConfigError(path, `${formatIpv6(c.address)} cannot be an interface's address (multicast, link-local, unspecified or loopback); the link-local one comes from the MAC`);
+  }
+  return c;
+}
+
+function ipv6Field(v: Json, path: string): Ipv6 {
+  const a = parseIpv6(string(v, path));
+  if (a === null) throw new ConfigError(path, `'${v}' is not an IPv6 address like 2001:db8::1`);
+  return a;
+}
+
+function parseRoute6(o: Record<string, Json>, path: string, interfaces: InterfaceConfig[]): Route6Config {
+  const to = parseCidr6(string(o.to, `${path}.to`));
+  if (!to) throw new ConfigError(`${path}.to`, `'${o.to}' is not an IPv6 network like 2001:db8:9::/48 (or ::/0)`);
+  const via = o.via === undefined ? null : ipv6Field(o.via, `${path}.via`);
+  const dev = o.dev === undefined ? null : string(o.dev, `${path}.dev`);
+  if (dev !== null && !interfaces.some((i) => i.name === dev)) throw new ConfigError(`${path}.dev`, `no interface named '${dev}'`);
+  if (via === null && dev === null) throw new ConfigError(path, "needs 'via' (a gateway) or 'dev' (an on-link interface)");
+  if (via !== null && isLinkLocal6(via, 0) && dev === null) throw new ConfigError(`${path}.dev`, 'a link-local gateway needs its interface');
+  return { network: maskPrefix6(to.address, to.length), length: to.length, via, dev };
 }
 
 function parseCidrs(v: Json, path: string): { address: Ipv4; length: number }[] {
@@ -637,7 +680,10 @@ export function parseConfig(json: Json): Config {
       seen.add(key);
     }
   });
-  const routes = array(o.routes ?? [], '$.routes').map((v, i) => parseRoute(v, `$.routes[${i}]`, interfaces));
+  const routeList = array(o.routes ?? [], '$.routes');
+  const isRoute6 = (v: Json) => typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as Record<string, Json>).to === 'string' && ((v as Record<string, Json>).to as string).includes(':');
+  const routes = routeList.flatMap((v, i) => (isRoute6(v) ? [] : [parseRoute(v, `$.routes[${i}]`, interfaces)]));
+  const routes6 = routeList.flatMap((v, i) => (isRoute6(v) ? [parseRoute6(object(v, `$.routes[${i}]`, ['to', 'via', 'dev']), `$.routes[${i}]`, interfaces)] : []));
 
   const icmpIn = object(o.icmp ?? {}, '$.icmp', ['ratePerSecond', 'burst', 'perDestinationPerSecond', 'perDestinationBurst']);
   const icmpField = (name: string, fallback: number, min: number) => (icmpIn[name] === undefined ? fallback : integer(icmpIn[name], `$.icmp.${name}`, min, 1_000_000));
@@ -665,7 +711,7 @@ export function parseConfig(json: Json): Config {
   });
   const control = parseControl(o.control);
   const management = o.management === undefined ? null : parseManagement(o.management, interfaces);
-  return { interfaces, offload: boolean(o.offload, '$.offload', true), bgp: parseBgp(o.bgp, interfaces, control.socket), management, system: parseSystem(o.system, management), routes, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
+  return { interfaces, offload: boolean(o.offload, '$.offload', true), bgp: parseBgp(o.bgp, interfaces, control.socket), management, system: parseSystem(o.system, management), routes, routes6, services, director: parseDirector(o.director, control.socket), control, icmp, neighbour, ttl, log: { level }, ha: parseHa(o.ha, interfaces) };
 }
 
 /** Reads and validates; JSON syntax errors are reported with the file name. */

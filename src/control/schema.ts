@@ -4,6 +4,8 @@
 
 const ipv4 = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$', description: 'an IPv4 address, like 192.168.1.2' };
 const cidr = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$', description: 'an address with its prefix length, like 10.0.0.1/24' };
+const cidr6 = { type: 'string', pattern: '^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/\\d{1,3}$', description: 'an IPv6 address with its prefix length, like 2001:db8::1/64' };
+const ipv6 = { type: 'string', pattern: '^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$', description: 'an IPv6 address, like 2001:db8::1' };
 const mac = { type: 'string', pattern: '^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$', description: 'a MAC address, like 02:00:00:00:00:01' };
 const int = (minimum: number, maximum: number, description?: string) => ({ type: 'integer', minimum, maximum, ...(description ? { description } : {}) });
 const bool = (description: string) => ({ type: 'boolean', description });
@@ -95,7 +97,7 @@ export const CONFIG_SCHEMA = {
             nic: mac,
             mac,
             mtu: int(576, 1900),
-            addresses: { type: 'array', items: cidr },
+            addresses: { type: 'array', items: { anyOf: [cidr, cidr6] } },
           },
           ['name'],
         ),
@@ -117,7 +119,7 @@ export const CONFIG_SCHEMA = {
         ntp: { type: 'array', maxItems: 4, items: ipv4, description: 'NTP servers, reached from the management NIC' },
         ssh: closed({ authorizedKeys: { type: 'array', items: { type: 'string', pattern: '^(ssh-|ecdsa-|sk-)', description: "a .pub file's line: TYPE BASE64 [COMMENT]" } } }, ['authorizedKeys']),
       }),
-      routes: { type: 'array', items: closed({ to: { anyOf: [{ const: 'default' }, cidr] }, via: ipv4, dev: str('an on-link interface') }, ['to']) },
+      routes: { type: 'array', items: closed({ to: { anyOf: [{ const: 'default' }, cidr, cidr6] }, via: { anyOf: [ipv4, ipv6] }, dev: str('an on-link interface') }, ['to']) },
       services: { type: 'array', items: service },
       director: closed({
         maxConnections: int(16, 1 << 26),

@@ -3,7 +3,10 @@
 // on-link addresses must not take the slots that every port needs to receive. Past the cap
 // the oldest parked frame is dropped (counted), so new traffic to live hosts keeps moving.
 
-import type { Neighbour } from './neighbours.js';
+import type { PendingFrame } from './neighbours.js';
+
+/** What frames wait on: an ARP or an IPv6 neighbour entry. */
+type Neighbour = { readonly pending: PendingFrame[] };
 
 export class ArpParking {
   /** Frames parked now, over every neighbour of every interface. */

@@ -19,6 +19,9 @@ export interface LabHost {
   segment: string;
   /** CIDR, e.g. 10.1.0.2/24 */
   address: string;
+  /** Dual stack: an IPv6 CIDR on eth0 too (e.g. 2001:db8:1::2/64), and its gateway. */
+  address6?: string;
+  gateway6?: string;
   /** More CIDRs on the same interface. */
   extraAddresses?: string[];
   gateway?: string;
@@ -152,6 +155,13 @@ function buildNetwork(spec: LabSpec): void {
       ipIn(ns, 'addr', 'add', nic.address, 'dev', `eth${i + 1}`);
       ipIn(ns, 'link', 'set', `eth${i + 1}`, 'up');
     });
+    if (host.address6) {
+      // IPv6 on for this host only: no router advertisements taken, no DAD wait (the lab's
+      // addresses are unique), so the address works at once.
+      execIn(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.eth0.disable_ipv6=0', 'net.ipv6.conf.eth0.accept_ra=0', 'net.ipv6.conf.eth0.accept_dad=0']);
+      ipIn(ns, '-6', 'addr', 'add', host.address6, 'dev', 'eth0', 'nodad');
+      if (host.gateway6) ipIn(ns, '-6', 'route', 'add', 'default', 'via', host.gateway6);
+    }
     if (host.forwarding) execIn(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);
     for (const cmd of host.setup ?? []) execIn(ns, cmd);
@@ -389,8 +399,10 @@ export function describeLab(state: LabState): Record<string, unknown> {
       namespace: hostNs(spec.prefix, h.name),
       interface: 'eth0',
       address: h.address,
+      address6: h.address6 ?? null,
       mac: hostMac(spec.prefix, h.name),
       gateway: h.gateway ?? null,
+      gateway6: h.gateway6 ?? null,
       segment: h.segment,
       moreInterfaces: (h.moreInterfaces ?? []).map((n, i) => ({ interface: `eth${i + 1}`, ...n })),
     })),

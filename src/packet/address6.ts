@@ -114,3 +114,44 @@ export function solicitedNode(b: Uint8Array, o: number, out: Uint8Array, oo = 0)
 export function multicastMac6(b: Uint8Array, o: number): Uint8Array {
   return new Uint8Array([0x33, 0x33, b[o + 12], b[o + 13], b[o + 14], b[o + 15]]);
 }
+
+export interface Cidr6 {
+  address: Ipv6;
+  length: number;
+}
+
+/** "2001:db8::1/64": an address and its prefix length (0..128); null when it is not one. */
+export function parseCidr6(text: string): Cidr6 | null {
+  const slash = text.indexOf('/');
+  if (slash < 0) return null;
+  const address = parseIpv6(text.slice(0, slash));
+  const lengthText = text.slice(slash + 1);
+  if (address === null || !/^\d{1,3}$/.test(lengthText)) return null;
+  const length = Number(lengthText);
+  return length <= 128 ? { address, length } : null;
+}
+
+/** Does the address at `b[o..]` lie in `prefix`/`length`? */
+export function inPrefix6(b: Uint8Array, o: number, prefix: Uint8Array, length: number): boolean {
+  const whole = length >>> 3;
+  for (let i = 0; i < whole; i++) if (b[o + i] !== prefix[i]) return false;
+  const bits = length & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return (b[o + whole] & mask) === (prefix[whole] & mask);
+}
+
+/** The prefix's first `length` bits, the rest zero (a network address). */
+export function maskPrefix6(a: Uint8Array, length: number): Ipv6 {
+  const out = new Uint8Array(IPV6_BYTES);
+  for (let i = 0; i < IPV6_BYTES; i++) {
+    const bits = Math.max(0, Math.min(8, length - 8 * i));
+    out[i] = a[i] & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+/** fe80::/64 with the modified EUI-64 interface identifier of a MAC (RFC 4291 2.5.1, appendix A). */
+export function linkLocalFromMac(mac: Uint8Array): Ipv6 {
+  return new Uint8Array([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]);
+}

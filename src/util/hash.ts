@@ -48,3 +48,10 @@ export function keyedHash1(a: number): number {
 export function stableHash2(a: number, b: number): number {
   return finish(mixWord(mixWord(0x3243f6a8, a), b));
 }
+
+/** Keyed hash of an IPv6 address (16 bytes at `b[o..]`): unsigned 32 bits. */
+export function keyedHash6(b: Uint8Array, o: number): number {
+  let h = SECRET_SEED;
+  for (let i = 0; i < 16; i += 4) h = mixWord(h, keyed(((b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3]) | 0));
+  return finish(h);
+}

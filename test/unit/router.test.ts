@@ -246,7 +246,7 @@ fwd('bad headers are counted drops, each under its own reason', () => {
     ['ip_bad_checksum', (f) => ((f[24] ^= 0xff), f)],
     ['ip_runt', (f) => f.subarray(0, 30)],
     ['eth_runt', (f) => f.subarray(0, 10)],
-    ['eth_unknown_type', (f) => ((f[12] = 0x86), (f[13] = 0xdd), f)],
+    ['ip6_disabled', (f) => ((f[12] = 0x86), (f[13] = 0xdd), f)],
   ];
   for (const [reason, mutate] of cases) {
     t.inject(0, mutate(good.slice()));
