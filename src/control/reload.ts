@@ -39,7 +39,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export function restartOnly(old: Config, next: Config): string[] {
   const out: string[] = [];
   if (!same(old.interfaces, next.interfaces)) out.push('interfaces');
-  if (!same(old.routes, next.routes)) out.push('routes');
+  if (!same(old.routes, next.routes) || !same(old.routes6, next.routes6)) out.push('routes');
   if (!same(old.management, next.management)) out.push('management');
   if (old.offload !== next.offload) out.push('offload');
   if (!same(old.bgp, next.bgp)) out.push('bgp');

@@ -141,4 +141,21 @@ test('bgp.bfd: the BGP speakers that may keep a BFD session, each checked; with 
   assert.is(birdRoutes([0xc6336402], 0x0a000001, true), '# Written by tapvs: the VIPs it serves now (a /32 each, via its own address).\nroute 198.51.100.2/32 via 10.0.0.1 bfd;\n');
 });
 
+test('IPv6 in the same lists: addresses told apart by their text, routes by their prefix; each checked; a change needs a restart', () => {
+  const v6 = (addresses: string[], routes: unknown[] = []) => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses }], routes });
+  const c = parseConfig(v6(['10.0.0.1/24', '2001:db8::1/64'], [{ to: '::/0', via: '2001:db8::fe' }, { to: 'default', via: '10.0.0.254' }]));
+  assert.is(c.interfaces[0].addresses.length, 1);
+  assert.is(c.interfaces[0].addresses6.length, 1);
+  assert.equal([c.routes.length, c.routes6.length, c.routes6[0].length], [1, 1, 0]);
+  assert.match(errorOf(v6(['fe80::1/64'])), /\$\.interfaces\[0\]\.addresses\[0\]: fe80::1 cannot be an interface's address .*link-local/);
+  assert.match(errorOf(v6(['ff02::1/64'])), /cannot be an interface's address/);
+  assert.match(errorOf(v6(['2001:db8::1'])), /is not an IPv6 address with prefix/);
+  assert.match(errorOf(v6(['2001:db8::1/129'])), /is not an IPv6 address with prefix/);
+  assert.match(errorOf(v6(['2001:db8::1/64'], [{ to: '::/0' }])), /\$\.routes\[0\]: needs 'via'/);
+  assert.match(errorOf(v6(['2001:db8::1/64'], [{ to: '::/0', via: 'fe80::1' }])), /\$\.routes\[0\]\.dev: a link-local gateway needs its interface/);
+  assert.match(errorOf({ interfaces: [{ name: 'lan', tap: 'tap0', mtu: 1000, addresses: ['2001:db8::1/64'] }] }), /IPv6 needs an MTU of at least 1280/);
+  const moved = parseConfig(v6(['2001:db8::1/64'], [{ to: '::/0', via: '2001:db8::fd' }]));
+  assert.ok(restartOnly(parseConfig(v6(['2001:db8::1/64'], [{ to: '::/0', via: '2001:db8::fe' }])), moved).includes('routes'));
+});
+
 test.run();
