@@ -319,13 +319,15 @@ export class Router implements FrameHandler {
       if (this.listeners.length === 0 && !ipv6Group) return this.drop(slot, C.eth_multicast);
     }
     const type = eth.etherType;
-    if (type === ETHERTYPE_IPV6) {
-      if (this.v6 === null) return this.drop(slot, C.ip6_disabled);
-      return this.v6.receive(iface, slot, offset, at, length, eth.isMulticast);
-    }
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
     if (type === ETHERTYPE_ARP) return this.receiveArp(iface, slot, at, length);
+    if (type === ETHERTYPE_IPV6) return this.receiveIpv6(iface, slot, offset, at, length);
     this.drop(slot, C.eth_unknown_type);
+  }
+
+  private receiveIpv6(iface: Interface, slot: number, offset: number, at: number, length: number): void {
+    if (this.v6 === null) return this.drop(slot, C.ip6_disabled);
+    this.v6.receive(iface, slot, offset, at, length, this.eth.point(this.b, at).isMulticast);
   }
 
   private receiveArp(iface: Interface, slot: number, at: number, length: number): void {
