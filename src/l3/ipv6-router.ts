@@ -284,7 +284,7 @@ export class Ipv6Router {
       return this.router.drop(slot, C.ip6_local_unhandled);
     }
     if (protocol === NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_DEST_UNREACH, UNREACH6_PORT, 0);
-    else if (protocol !== NH_TCP && protocol !== NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PARAM_PROBLEM, PARAM6_NEXT_HEADER, chain.headers === 0 ? 6 : 0);
+    else if (protocol !== NH_TCP && protocol !== NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PARAM_PROBLEM, PARAM6_NEXT_HEADER, chain.problemAt - ipAt);
     this.router.drop(slot, C.ip6_local_unhandled);
   }
 

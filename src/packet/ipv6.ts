@@ -106,7 +106,7 @@ export class Ipv6Chain {
   fragmentOffset = 0;
   moreFragments = false;
   fragmentId = 0;
-  /** For a parameter problem: the offset of the field at fault. */
+  /** For a parameter problem: the offset of the field at fault (the next-header field naming a bad header, or the upper layer). */
   problemAt = 0;
 }
 
@@ -152,6 +152,7 @@ export function walkChain(b: Uint8Array, ipAt: number, end: number, out: Ipv6Cha
     } else {
       out.protocol = next;
       out.offset = at;
+      out.problemAt = nextAt; // the field that named it, should it be unknown
       return ChainVerdict.Ok;
     }
     if (at + length > end) return ChainVerdict.Truncated;

@@ -224,6 +224,17 @@ test('link-local packets never cross the router; UDP to us gets port unreachable
   assert.equal([t.router.counters.ip6_link_local, t.router.counters.ip6_multicast], [2, 1]);
 });
 
+test('an unknown upper layer to us: Parameter Problem (unrecognized next header) pointing at the field that named it', () => {
+  const t = router6();
+  learn(t, 0, '2001:db8:1::2', CLIENT_MAC);
+  const base = { dstMac: mac(LAN_MAC), srcMac: CLIENT_MAC, src: '2001:db8:1::2', dst: '2001:db8:1::1' };
+  t.inject(0, frame6({ ...base, nh: 253, payload: new Uint8Array(16) }));
+  const opts = new Uint8Array(16);
+  opts[0] = 253; // a Destination Options header, then the unknown protocol
+  t.inject(0, frame6({ ...base, nh: 60, payload: opts }));
+  assert.equal(v6frames(t, 0).map((e) => [e.type, e.code, e.word]), [[4, 1, 6], [4, 1, 40]]);
+});
+
 test('another node claiming our address (its advertisement, or DAD for it) is a counted conflict and a warning; we defend with an advertisement', () => {
   const t = router6();
   t.inject(0, frame6({ dstMac: mac('33:33:00:00:00:01'), srcMac: CLIENT_MAC, src: 'fe80::2', dst: 'ff02::1', nh: NH_ICMPV6, hopLimit: 255, payload: nd(136, '2001:db8:1::1', CLIENT_MAC, 0x20) }));
