@@ -83,8 +83,7 @@ function buildIpv6(config: Config, router: Router, engine: PacketEngine, interfa
       throw new ConfigError(`$.routes[${i}].to`, (e as Error).message);
     }
   });
-  const icmp = config.icmp;
-  return new Ipv6Router(router, engine, links, routes, { neighbour: config.neighbour, icmp: { ratePerSecond: icmp.ratePerSecond, burst: icmp.burst, perDestinationPerSecond: icmp.perDestinationPerSecond, perDestinationBurst: icmp.perDestinationBurst }, hopLimit: config.ttl, log });
+  return new Ipv6Router(router, engine, links, routes, { neighbour: config.neighbour, icmp: config.icmp, hopLimit: config.ttl, log });
 }
 
 /** The director is always there, so tapvsadm can add the first service to a running router. */

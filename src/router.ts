@@ -321,13 +321,13 @@ export class Router implements FrameHandler {
     const type = eth.etherType;
     if (type === ETHERTYPE_IPV4) return this.receiveIpv4(iface, slot, offset, at, length, eth.isBroadcast);
     if (type === ETHERTYPE_ARP) return this.receiveArp(iface, slot, at, length);
-    if (type === ETHERTYPE_IPV6) return this.receiveIpv6(iface, slot, offset, at, length);
+    if (type === ETHERTYPE_IPV6) return this.receiveIpv6(iface, slot, offset, at, length, eth.isMulticast);
     this.drop(slot, C.eth_unknown_type);
   }
 
-  private receiveIpv6(iface: Interface, slot: number, offset: number, at: number, length: number): void {
+  private receiveIpv6(iface: Interface, slot: number, offset: number, at: number, length: number, linkMulticast: boolean): void {
     if (this.v6 === null) return this.drop(slot, C.ip6_disabled);
-    this.v6.receive(iface, slot, offset, at, length, this.eth.point(this.b, at).isMulticast);
+    this.v6.receive(iface, slot, offset, at, length, linkMulticast);
   }
 
   private receiveArp(iface: Interface, slot: number, at: number, length: number): void {

@@ -46,14 +46,16 @@ class Peer {
   /** Where the peer reached us: its packets must keep coming that way, ours leave from there. */
   iface: Interface | null = null;
   local: Ipv4 = 0;
-  sourcePort = 0;
   changes = 0;
-  constructor(readonly address: Ipv4) {}
+  constructor(
+    readonly address: Ipv4,
+    /** RFC 5881 4: one source port per session, from 49152 up. */
+    readonly sourcePort: number,
+  ) {}
 }
 
 export class BfdResponder implements LocalListener {
   private readonly peers: Peer[];
-  private readonly bySession = new Map<BfdSession, Peer>();
   private readonly ip = new Ipv4View();
   private readonly bfd = new BfdView();
   private readonly b: Uint8Array;
@@ -67,7 +69,7 @@ export class BfdResponder implements LocalListener {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.b = engine.bytes;
-    this.peers = config.peers.map((a) => new Peer(a));
+    this.peers = config.peers.map((a, i) => new Peer(a, BFD_SOURCE_PORT_BASE + i));
   }
 
   start(): void {
@@ -115,7 +117,6 @@ export class BfdResponder implements LocalListener {
       return true;
     }
     peer.local = ip.dst;
-    peer.sourcePort ||= BFD_SOURCE_PORT_BASE + (this.peers.indexOf(peer) & 0x3fff);
     peer.session!.receive(this.now(), view);
     this.engine.flush();
     return true;
@@ -129,8 +130,7 @@ export class BfdResponder implements LocalListener {
     if (yours === 0 && view.state !== BfdState.Down && view.state !== BfdState.AdminDown) return null;
     if (peer.session === null) {
       if (yours !== 0) return null; // a discriminator we never gave
-      peer.session = new BfdSession(this.newDiscriminator(), this.config, { send: (s, f) => this.send(s, f), transition: (s, from, to) => this.transition(s, from, to) });
-      this.bySession.set(peer.session, peer);
+      peer.session = new BfdSession(this.newDiscriminator(), this.config, { send: (_s, f) => this.send(peer, f), transition: (s, from, to) => this.transition(peer, s, from, to) });
       peer.iface = iface;
     }
     if (yours !== 0 && yours !== peer.session.localDiscr) return null;
@@ -148,8 +148,7 @@ export class BfdResponder implements LocalListener {
     }
   }
 
-  private send(session: BfdSession, fields: BfdFields): void {
-    const peer = this.bySession.get(session)!;
+  private send(peer: Peer, fields: BfdFields): void {
     const slot = this.engine.allocate(); // counted by the engine when the pool is empty
     if (slot < 0) return;
     const b = this.b;
@@ -164,8 +163,7 @@ export class BfdResponder implements LocalListener {
     this.router.output(slot, offset, ETH_HEADER + IPV4_MIN_HEADER + udpLength);
   }
 
-  private transition(session: BfdSession, from: BfdState, to: BfdState): void {
-    const peer = this.bySession.get(session)!;
+  private transition(peer: Peer, session: BfdSession, from: BfdState, to: BfdState): void {
     peer.changes++;
     this.router.stats[C.bfd_state_changes]++;
     const fields = { peer: formatIpv4(peer.address), local: formatIpv4(peer.local), iface: peer.iface?.name, diag: session.diag };

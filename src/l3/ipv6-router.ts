@@ -15,8 +15,8 @@ import { VNET_HEADER_BYTES } from '../io/layout.js';
 import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTimers } from '../l2/neighbours.js';
 import { Neighbour6Table, type Neighbour6 } from '../l2/neighbours6.js';
-import { formatMac } from '../packet/address.js';
-import { IPV6_BYTES, formatIpv6, inPrefix6, ipv6Equals, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, solicitedNode, type Cidr6, type Ipv6 } from '../packet/address6.js';
+import { formatMac, macEquals } from '../packet/address.js';
+import { IPV6_BYTES, formatIpv6, inPrefix6, ipv6Equals, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, multicastMac6, solicitedNode, type Cidr6, type Ipv6 } from '../packet/address6.js';
 import { patchChecksum } from '../packet/checksum.js';
 import { ETH_HEADER, EthernetView } from '../packet/ethernet.js';
 import {
@@ -100,7 +100,7 @@ export class Ipv6Router {
   private budget: IcmpBudget;
   /** The solicited-node group being written or compared, and a MAC for it. */
   private readonly group = new Uint8Array(IPV6_BYTES);
-  private readonly groupMac = new Uint8Array([0x33, 0x33, 0, 0, 0, 0]);
+  private readonly groupMac = new Uint8Array(6);
   /** When the addresses' DAD is over and they are announced (unsolicited NA); Infinity once done. */
   private announceAt = Infinity;
   private readonly conflictLoggedAt = new Map<number, number>();
@@ -355,7 +355,7 @@ export class Ipv6Router {
         if (link.neighbours.evicted !== null) this.router.parking.dropAll(link.neighbours.evicted, C.arp_parked_evicted);
         n.usedAt = now;
       }
-      if (n.state === NeighbourState.Incomplete || !macAt(n.mac, b, slla + 2)) {
+      if (n.state === NeighbourState.Incomplete || !macEquals(n.mac, 0, b, slla + 2)) {
         link.neighbours.learn(n, b, slla + 2, NeighbourState.Stale, now);
         this.flush(link, n);
       }
@@ -389,7 +389,7 @@ export class Ipv6Router {
       link.neighbours.learn(n, b, tlla + 2, solicited ? NeighbourState.Reachable : NeighbourState.Stale, now);
       n.isRouter = (flags & NA_FLAG_ROUTER) !== 0;
       this.flush(link, n);
-    } else if (tlla === OPTION_ABSENT || macAt(n.mac, b, tlla + 2) || override) {
+    } else if (tlla === OPTION_ABSENT || macEquals(n.mac, 0, b, tlla + 2) || override) {
       if (tlla !== OPTION_ABSENT) link.neighbours.learn(n, b, tlla + 2, solicited ? NeighbourState.Reachable : NeighbourState.Stale, now);
       else if (solicited) {
         n.state = NeighbourState.Reachable;
@@ -466,14 +466,9 @@ export class Ipv6Router {
     for (let i = 0; i < 6; i++) b[icmpAt + 26 + i] = mac[i];
   }
 
-  /** 33:33 and the group's last 32 bits (RFC 2464 7). */
+  /** The group's Ethernet address, in one buffer reused for each frame we send. */
   private groupMacOf(g: Uint8Array, o = 0): Uint8Array {
-    const m = this.groupMac;
-    m[2] = g[o + 12];
-    m[3] = g[o + 13];
-    m[4] = g[o + 14];
-    m[5] = g[o + 15];
-    return m;
+    return multicastMac6(g, o, this.groupMac);
   }
 
   /** An address of `link` to send from toward `peer`: one on its prefix, else the link-local one. */
@@ -540,7 +535,7 @@ export class Ipv6Router {
   /** DAD for every address as it comes up (RFC 4862 5.4): a solicitation from ::, then, if unopposed, an announcement. */
   announce(now: number): void {
     for (const link of this.links) {
-      for (const a of [link.linkLocal, ...link.addresses.map((x) => x.address)]) this.dadProbe(link, a);
+      for (const a of ownAddresses(link)) this.dadProbe(link, a);
     }
     this.announceAt = now + DAD_WAIT_MS;
     this.engine.flush();
@@ -555,7 +550,7 @@ export class Ipv6Router {
   tick(now: number): void {
     if (now >= this.announceAt) {
       this.announceAt = Infinity;
-      for (const link of this.links) for (const a of [link.linkLocal, ...link.addresses.map((x) => x.address)]) this.advertise(link, a, ALL_NODES, 0, false);
+      for (const link of this.links) for (const a of ownAddresses(link)) this.advertise(link, a, ALL_NODES, 0, false);
     }
     for (const link of this.links) {
       const t = link.neighbours.timers;
@@ -589,9 +584,5 @@ export class Ipv6Router {
   }
 }
 
-/** Is the MAC at `b[o..]` the one `mac` holds? */
-function macAt(mac: Uint8Array, b: Uint8Array, o: number): boolean {
-  for (let i = 0; i < 6; i++) if (mac[i] !== b[o + i]) return false;
-  return true;
-}
-
+/** The addresses DAD checks and we announce: the link-local one, then the configured ones. */
+const ownAddresses = (link: Link6): Ipv6[] => [link.linkLocal, ...link.addresses.map((a) => a.address)];

@@ -12,7 +12,7 @@
 //   --ha keepalived: director2 is keepalived (VRRP only, the VIP on its kernel; no forwarding).
 
 import { join } from 'node:path';
-import { stateDir, tapvsBundle, type LabHost, type LabSpec } from './lab.js';
+import { stateDir, tapvsBundle, writeOnHost, type LabHost, type LabSpec } from './lab.js';
 
 export const VIP = '192.168.1.2';
 export type DirectorTopology = 'dr' | 'nat' | 'tun';
@@ -123,13 +123,12 @@ export function keepalivedConf(opts: DirectorLabOptions, priority: number): stri
 function keepalivedPeer(prefix: string, opts: DirectorLabOptions, priority: number): LabHost {
   const dir = stateDir(prefix);
   const conf = join(dir, 'keepalived.conf');
-  const encoded = Buffer.from(keepalivedConf(opts, priority)).toString('base64');
   return {
     name: 'director2',
     segment: 'lan',
     address: '192.168.1.9/24',
     gateway: '192.168.1.1',
-    setup: [['sh', '-c', `echo ${encoded} | base64 -d > ${conf}`]],
+    setup: [writeOnHost(conf, keepalivedConf(opts, priority))],
     daemons: [{ name: 'keepalived', cmd: ['keepalived', '--dont-fork', '--log-console', '--log-detail', '--vrrp', '--use-file', conf, '--pid', join(dir, 'keepalived.pid'), '--vrrp_pid', join(dir, 'keepalived-vrrp.pid')] }],
   };
 }

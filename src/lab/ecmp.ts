@@ -14,7 +14,7 @@
 // ECMP moves to another director reaches the same real server and carries on.
 
 import { join } from 'node:path';
-import { stateDir, type LabHost, type LabRouter, type LabSpec } from './lab.js';
+import { stateDir, writeOnHost, type LabHost, type LabRouter, type LabSpec } from './lab.js';
 import { agentSetup, nameServer } from './director.js';
 
 export const ECMP_VIP = '198.51.100.10';
@@ -81,9 +81,6 @@ protocol bgp upstream {
 `;
 }
 
-/** A file written on the host by its setup (the lab has no other way to hand a host a file). */
-const writeFile = (path: string, text: string) => ['sh', '-c', `echo ${Buffer.from(text).toString('base64')} | base64 -d > ${path}`];
-
 export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
   const directors = opts.directors ?? 3;
   const serverCount = opts.servers ?? 2;
@@ -104,7 +101,7 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
       // ECMP by the 5-tuple (L4), so one client's connections spread over the directors too.
       ['sysctl', '-qw', 'net.ipv4.fib_multipath_hash_policy=1'],
       ['sh', '-c', `mkdir -p ${frr} && chown frr:frr ${frr}`],
-      writeFile(frrConf, upstreamFrrConf(directors)),
+      writeOnHost(frrConf, upstreamFrrConf(directors)),
     ],
     daemons: [
       { name: 'zebra', cmd: frrDaemon('zebra', '/dev/null') },
@@ -125,7 +122,7 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
       address: `${bgpSpeakerAddress(n)}/24`,
       gateway: UPSTREAM_LAN,
       // BIRD reads the routes file at start: it exists, empty, until tapvs writes it.
-      setup: [writeFile(conf, directorBirdConf(prefix, n)), ['sh', '-c', `: > ${birdRoutesFile(prefix, n)}`]],
+      setup: [writeOnHost(conf, directorBirdConf(prefix, n)), ['sh', '-c', `: > ${birdRoutesFile(prefix, n)}`]],
       daemons: [{ name: 'bird', cmd: ['bird', '-f', '-c', conf, '-s', birdSocket(prefix, n), '-P', join(dir, `bird${n}.pid`)], readyPort: 179 }],
     };
   });

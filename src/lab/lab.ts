@@ -37,6 +37,9 @@ export interface LabHost {
   daemons?: { name: string; cmd: string[]; readyPort?: number }[];
 }
 
+/** A setup command that writes `text` to `path` on a host (a lab hands hosts files no other way). */
+export const writeOnHost = (path: string, text: string): string[] => ['sh', '-c', `echo ${Buffer.from(text).toString('base64')} | base64 -d > ${path}`];
+
 export interface LabRouterInterface {
   name: string;
   segment: string;

@@ -110,9 +110,14 @@ export function solicitedNode(b: Uint8Array, o: number, out: Uint8Array, oo = 0)
   out[oo + 15] = b[o + 15];
 }
 
-/** The Ethernet group address of an IPv6 multicast address: 33:33 and its last 32 bits (RFC 2464 7). */
-export function multicastMac6(b: Uint8Array, o: number): Uint8Array {
-  return new Uint8Array([0x33, 0x33, b[o + 12], b[o + 13], b[o + 14], b[o + 15]]);
+/** The Ethernet group address of an IPv6 multicast address: 33:33 and its last 32 bits (RFC 2464 7), into `out`. */
+export function multicastMac6(b: Uint8Array, o: number, out: Uint8Array = new Uint8Array(6)): Uint8Array {
+  out[0] = out[1] = 0x33;
+  out[2] = b[o + 12];
+  out[3] = b[o + 13];
+  out[4] = b[o + 14];
+  out[5] = b[o + 15];
+  return out;
 }
 
 export interface Cidr6 {

@@ -1,6 +1,7 @@
 // UDP (RFC 768) and TCP (RFC 793) port fields, and transport checksums over the pseudo-header.
 
 import { checksum, checksumValid, pseudoHeaderSum } from './checksum.js';
+import { PROTO_UDP } from './ipv4.js';
 
 export const UDP_HEADER = 8;
 export const TCP_MIN_HEADER = 20;
@@ -17,7 +18,7 @@ export function transportChecksum(b: Uint8Array, transport: number, length: numb
   b[transport + field] = 0;
   b[transport + field + 1] = 0;
   let c = checksum(b, transport, length, pseudoHeaderSum(src, dst, protocol, length));
-  if (c === 0 && protocol === 17) c = 0xffff; // UDP sends an all-zero sum as all ones
+  if (c === 0 && protocol === PROTO_UDP) c = 0xffff; // UDP sends an all-zero sum as all ones
   b[transport + field] = c >>> 8;
   b[transport + field + 1] = c & 0xff;
   return c;
@@ -32,7 +33,7 @@ export function receivedUdpLength(b: Uint8Array, udp: number, available: number,
   const declared = (b[udp + 4] << 8) | b[udp + 5];
   if (declared < UDP_HEADER || declared > available) return -1;
   const hasChecksum = b[udp + 6] !== 0 || b[udp + 7] !== 0;
-  if (hasChecksum && !checksumValid(b, udp, declared, pseudoHeaderSum(src, dst, 17, declared))) return -1;
+  if (hasChecksum && !checksumValid(b, udp, declared, pseudoHeaderSum(src, dst, PROTO_UDP, declared))) return -1;
   return declared;
 }
 
@@ -44,5 +45,5 @@ export function writeUdpHeader(b: Uint8Array, udp: number, sport: number, dport:
   b[udp + 3] = dport & 0xff;
   b[udp + 4] = length >>> 8;
   b[udp + 5] = length & 0xff;
-  transportChecksum(b, udp, length, 17, src, dst, 6);
+  transportChecksum(b, udp, length, PROTO_UDP, src, dst, 6);
 }
