@@ -199,6 +199,7 @@ export class Router implements FrameHandler {
     if (JSON.stringify(budgetConfig(o)) !== JSON.stringify(budgetConfig(this.opts))) this.icmpBudget = new IcmpBudget(budgetConfig(o), this.now);
     Object.assign(this.opts, o);
     for (const table of this.neighboursByPort) table?.setTimers(o.neighbour);
+    this.v6?.configure({ neighbour: o.neighbour, icmp: budgetConfig(o), hopLimit: o.ttl });
   }
 
   get counters(): RouterCounters {

@@ -119,8 +119,11 @@ export class Ipv6Router {
     this.budget = new IcmpBudget(opts.icmp, router.clock);
   }
 
-  linkOf(iface: Interface): Link6 | undefined {
-    return this.byPort[iface.port];
+  /** A reload's live settings, as the IPv4 side takes them (Router.configure). */
+  configure(o: Pick<Ipv6Options, 'neighbour' | 'icmp' | 'hopLimit'>): void {
+    if (JSON.stringify(o.icmp) !== JSON.stringify(this.opts.icmp)) this.budget = new IcmpBudget(o.icmp, this.router.clock);
+    Object.assign(this.opts, o);
+    for (const l of this.links) l.neighbours.timers = o.neighbour;
   }
 
   // ---- receive

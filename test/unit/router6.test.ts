@@ -12,6 +12,7 @@ import { IPV6_HEADER, Ipv6View, NH_ICMPV6, NH_UDP } from '../../src/packet/ipv6.
 import { checksum } from '../../src/packet/checksum.js';
 import { pseudoHeaderSum6 } from '../../src/packet/ipv6.js';
 import { mac } from '../helpers/frames.js';
+import { DEFAULT_NEIGHBOUR_TIMERS } from '../../src/l2/neighbours.js';
 import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 
 const LAN_MAC = '02:00:00:00:01:01';
@@ -162,6 +163,18 @@ test('a solicitation for our address is answered: solicited, router, override, o
   const [reply] = v6frames(t, 0);
   assert.equal([reply.type, reply.src, reply.dst, reply.dstMac, reply.checksumOk], [129, '2001:db8:1::1', '2001:db8:1::2', formatMac(CLIENT_MAC), true]);
   assert.is(t.router.counters.icmp6_echo_replied, 1);
+});
+
+test('a reload reaches IPv6 too: the hop limit we originate with, and the neighbour timers', () => {
+  const t = router6();
+  learn(t, 0, '2001:db8:1::2', CLIENT_MAC);
+  const neighbour = { ...DEFAULT_NEIGHBOUR_TIMERS, retransmitMs: 250 };
+  t.router.configure({ icmpRatePerSecond: 1000, icmpBurst: 1000, icmpPerDestinationPerSecond: 1000, icmpPerDestinationBurst: 1000, neighbour, ttl: 99 });
+  t.inject(0, frame6({ dstMac: mac(LAN_MAC), srcMac: CLIENT_MAC, src: '2001:db8:1::2', dst: '2001:db8:1::1', nh: NH_ICMPV6, payload: echoRequest() }));
+  assert.is(v6frames(t, 0)[0].hopLimit, 99);
+  t.inject(0, frame6({ dstMac: mac(LAN_MAC), srcMac: CLIENT_MAC, src: '2001:db8:1::2', dst: '2001:db8:2::77', nh: NH_UDP, payload: udp(10) }));
+  t.advance(300);
+  assert.is(v6frames(t, 1).filter((s) => s.type === 135).length, 2, 'the second solicitation after 250 ms, not 1 s');
 });
 
 test('never an answer for an address we do not own, a VIP-like neighbour, or the other interface\'s link-local address', () => {
