@@ -96,7 +96,8 @@ export class Neighbour6Table {
     n.delayed = false;
   }
 
+  /** Every entry; deleting the current one while iterating is allowed (each bucket is walked from its end). */
   *values(): IterableIterator<Neighbour6> {
-    for (const bucket of [...this.buckets.values()]) yield* [...bucket];
+    for (const bucket of this.buckets.values()) for (let i = bucket.length - 1; i >= 0; i--) yield bucket[i];
   }
 }
