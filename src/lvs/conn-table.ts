@@ -16,8 +16,14 @@
 // Cold fields (the real server's address and port for NAT, the service, the out-chain and
 // wheel links) are arrays of their own. Per entry: 32 + 20 + 8 of hash buckets = 60 bytes,
 // plus the fixed 64 KiB wheel.
+//
+// IPv6 entries are the same records, flagged: their client and virtual address words hold a
+// keyed 32-bit fold of the address (so chains, hashes and expiry need nothing new), and their
+// three full addresses live in an IPv6 store of its own size (48 bytes a record, made when the
+// first IPv6 service is), which the entry's daddr word indexes. A lookup compares the folds in
+// the hot record first and the full addresses only on a match. IPv4 entries cost what they did.
 
-import { SECRET_SEED, finish, keyed, mixWord } from '../util/hash.js';
+import { SECRET_SEED, finish, keyed, keyedHash6, mixWord } from '../util/hash.js';
 
 export const enum ConnFlag {
   /** A persistence template: cport is 0, caddr is masked, dest is the sticky server. */
@@ -30,6 +36,8 @@ export const enum ConnFlag {
   HashedOut = 8,
   /** A template keyed by persistence-engine data (a SIP Call-ID hash) instead of a client. */
   PeData = 16,
+  /** An IPv6 connection: addresses in the IPv6 store, folds in the record. */
+  Ipv6 = 32,
 }
 
 export const NONE = -1;
@@ -68,6 +76,24 @@ const W_EXPIRES = 6;
 const W_PACKETS = 7;
 const TEMPLATE_BIT = ConnFlag.Template << 8;
 const PE_BIT = ConnFlag.PeData << 8;
+const V6_BIT = ConnFlag.Ipv6 << 8;
+/** The meta bits a lookup matches: protocol, and whether a template, a PE template, IPv6. */
+const KEY_META = 0xff | TEMPLATE_BIT | PE_BIT | V6_BIT;
+// IPv6 store words: client, virtual, real server address, 4 words each.
+const REC6 = 12;
+const S_CADDR = 0;
+const S_VADDR = 4;
+const S_DADDR = 8;
+
+/** An IPv6 entry's three addresses, each 16 bytes at an offset of its array. */
+export interface Addresses6 {
+  c: Uint8Array;
+  cAt: number;
+  v: Uint8Array;
+  vAt: number;
+  d: Uint8Array;
+  dAt: number;
+}
 
 export class ConnTable {
   readonly capacity: number;
@@ -93,6 +119,14 @@ export class ConnTable {
   private cursor: number; // next wheel tick to process
   /** Inserts refused because a chain was too long: a hash flood, or a table too small. */
   chainFull = 0;
+  /** The IPv6 store (see the layout above): empty until enableIpv6(). */
+  private store6 = new Uint32Array(0);
+  private store6Next = new Int32Array(0);
+  private store6Free = NONE;
+  private used6 = 0;
+  /** The words of the IPv6 key being looked up or inserted: client, virtual, real server. */
+  private readonly key6 = new Uint32Array(REC6);
+  private readonly scratch6 = new Uint8Array(16);
 
   constructor(capacity: number, nowMs: number, seed = SECRET_SEED) {
     if (!Number.isInteger(capacity) || capacity < 16 || capacity > 1 << 26) throw new RangeError('connection table capacity must be 16..67108864');
@@ -120,6 +154,55 @@ export class ConnTable {
 
   get size(): number {
     return this.used;
+  }
+
+  /** Room for IPv6 entries (made once, with the first IPv6 service; later calls keep it). */
+  enableIpv6(capacity6: number): void {
+    if (this.store6Next.length > 0) return;
+    if (!Number.isInteger(capacity6) || capacity6 < 16 || capacity6 > 1 << 24) throw new RangeError('IPv6 connection table capacity must be 16..16777216');
+    this.store6 = new Uint32Array(capacity6 * REC6);
+    this.store6Next = new Int32Array(capacity6);
+    for (let i = 0; i < capacity6; i++) this.store6Next[i] = i + 1 < capacity6 ? i + 1 : NONE;
+    this.store6Free = 0;
+  }
+
+  get capacity6(): number {
+    return this.store6Next.length;
+  }
+
+  get size6(): number {
+    return this.used6;
+  }
+
+  /** Bytes per IPv6 entry: its record and cold fields as any entry's, and its IPv6 store record. */
+  get bytesPerEntry6(): number {
+    return this.bytesPerEntry + REC6 * 4 + 4;
+  }
+
+  isIpv6(e: number): boolean {
+    return (this.rec[e * REC + W_META] & V6_BIT) !== 0;
+  }
+
+  /** An IPv6 entry's client (S_CADDR), virtual (S_VADDR) or real server (S_DADDR) address, into `out[o..]`. */
+  private address6(e: number, word: number, out: Uint8Array, o: number): Uint8Array {
+    const base = this.daddr[e] * REC6 + word;
+    for (let i = 0; i < 4; i++) {
+      const w = this.store6[base + i];
+      out[o + 4 * i] = w >>> 24;
+      out[o + 4 * i + 1] = (w >>> 16) & 0xff;
+      out[o + 4 * i + 2] = (w >>> 8) & 0xff;
+      out[o + 4 * i + 3] = w & 0xff;
+    }
+    return out;
+  }
+  caddr6(e: number, out: Uint8Array = new Uint8Array(16), o = 0): Uint8Array {
+    return this.address6(e, S_CADDR, out, o);
+  }
+  vaddr6(e: number, out: Uint8Array = new Uint8Array(16), o = 0): Uint8Array {
+    return this.address6(e, S_VADDR, out, o);
+  }
+  daddr6(e: number, out: Uint8Array = new Uint8Array(16), o = 0): Uint8Array {
+    return this.address6(e, S_DADDR, out, o);
   }
 
   // ---- fields of an entry
@@ -202,7 +285,7 @@ export class ConnTable {
     const ports = ((cport << 16) | vport) >>> 0;
     for (let e = this.inHeads[this.hash(proto, caddr, cport, vaddr, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
       const o = e * REC;
-      if (rec[o] === caddr && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & 0x1ff) === proto) return e;
+      if (rec[o] === caddr && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & KEY_META) === proto) return e;
     }
     return NONE;
   }
@@ -210,7 +293,7 @@ export class ConnTable {
   /** A NAT connection by the real server's reply: <proto, daddr, dport, caddr, cport>. */
   lookupOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
     for (let e = this.outHeads[this.hash(proto, daddr, dport, caddr, cport)]; e !== NONE; e = this.outNext[e]) {
-      if (this.daddr[e] === daddr && this.dport[e] === dport && this.caddr(e) === caddr && this.cport(e) === cport && this.proto(e) === proto) return e;
+      if (this.daddr[e] === daddr && this.dport[e] === dport && this.caddr(e) === caddr && this.cport(e) === cport && (this.rec[e * REC + W_META] & (0xff | V6_BIT)) === proto) return e;
     }
     return NONE;
   }
@@ -224,7 +307,66 @@ export class ConnTable {
     const meta = proto | TEMPLATE_BIT | (pe ? PE_BIT : 0);
     for (let e = this.inHeads[this.hash(proto, caddr, 0, vaddr, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
       const o = e * REC;
-      if (rec[o] === caddr && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & (0xff | TEMPLATE_BIT | PE_BIT)) === meta) return e;
+      if (rec[o] === caddr && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === vaddr && (rec[o + W_META] & KEY_META) === meta) return e;
+    }
+    return NONE;
+  }
+
+  // ---- IPv6 lookups: the folds find candidates, the IPv6 store confirms them
+
+  /** Loads an address into the key's words from `word` on (S_CADDR, S_VADDR or S_DADDR). */
+  private loadKey6(word: number, b: Uint8Array, o: number): void {
+    const k = this.key6;
+    for (let i = 0; i < 4; i++) k[word + i] = ((b[o + 4 * i] << 24) | (b[o + 4 * i + 1] << 16) | (b[o + 4 * i + 2] << 8) | b[o + 4 * i + 3]) >>> 0;
+  }
+
+  /** Whether entry `e`'s store words `from`..`to` match the key's. */
+  private storeMatches(e: number, from: number, to: number): boolean {
+    const base = this.daddr[e] * REC6;
+    const k = this.key6;
+    for (let i = from; i < to; i++) if (this.store6[base + i] !== k[i]) return false;
+    return true;
+  }
+
+  /** lookupIn for IPv6: the client address at `cb[cAt..]`, the VIP at `vb[vAt..]`. */
+  lookupIn6(proto: number, cb: Uint8Array, cAt: number, cport: number, vb: Uint8Array, vAt: number, vport: number): number {
+    if (this.used6 === 0) return NONE;
+    const fc = keyedHash6(cb, cAt), fv = keyedHash6(vb, vAt);
+    this.loadKey6(S_CADDR, cb, cAt);
+    this.loadKey6(S_VADDR, vb, vAt);
+    const rec = this.rec;
+    const ports = ((cport << 16) | vport) >>> 0;
+    const meta = proto | V6_BIT;
+    for (let e = this.inHeads[this.hash(proto, fc, cport, fv, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
+      const o = e * REC;
+      if (rec[o] === fc && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === fv && (rec[o + W_META] & KEY_META) === meta && this.storeMatches(e, S_CADDR, S_DADDR)) return e;
+    }
+    return NONE;
+  }
+
+  /** lookupOut for IPv6: a NAT reply from the real server at `db[dAt..]` to the client at `cb[cAt..]`. */
+  lookupOut6(proto: number, db: Uint8Array, dAt: number, dport: number, cb: Uint8Array, cAt: number, cport: number): number {
+    if (this.used6 === 0) return NONE;
+    const fd = keyedHash6(db, dAt), fc = keyedHash6(cb, cAt);
+    this.loadKey6(S_CADDR, cb, cAt);
+    this.loadKey6(S_DADDR, db, dAt);
+    for (let e = this.outHeads[this.hash(proto, fd, dport, fc, cport)]; e !== NONE; e = this.outNext[e]) {
+      if (this.dport[e] === dport && this.caddr(e) === fc && this.cport(e) === cport && (this.rec[e * REC + W_META] & (0xff | V6_BIT)) === (proto | V6_BIT) && this.storeMatches(e, S_DADDR, REC6) && this.storeMatches(e, S_CADDR, S_VADDR)) return e;
+    }
+    return NONE;
+  }
+
+  /** lookupTemplate for IPv6: the masked client (or, with `pe`, the engine's key in its first word) at `cb[cAt..]`. */
+  lookupTemplate6(proto: number, cb: Uint8Array, cAt: number, vb: Uint8Array, vAt: number, vport: number, pe = false): number {
+    if (this.used6 === 0) return NONE;
+    const fc = keyedHash6(cb, cAt), fv = keyedHash6(vb, vAt);
+    this.loadKey6(S_CADDR, cb, cAt);
+    this.loadKey6(S_VADDR, vb, vAt);
+    const rec = this.rec;
+    const meta = proto | TEMPLATE_BIT | V6_BIT | (pe ? PE_BIT : 0);
+    for (let e = this.inHeads[this.hash(proto, fc, 0, fv, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
+      const o = e * REC;
+      if (rec[o] === fc && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === fv && (rec[o + W_META] & KEY_META) === meta && this.storeMatches(e, S_CADDR, S_DADDR)) return e;
     }
     return NONE;
   }
@@ -233,11 +375,37 @@ export class ConnTable {
 
   /** A new entry, or NONE when the table is full or a chain is at its bound. */
   insert(c: NewConn, nowMs: number): number {
+    return this.link(c, c.caddr, c.vaddr, c.daddr, c.daddr, c.flags & ~ConnFlag.Ipv6, nowMs);
+  }
+
+  /**
+   * A new IPv6 entry (c's address fields are ignored: `a` has them), or NONE when the table
+   * or the IPv6 store is full, or a chain is at its bound.
+   */
+  insert6(c: NewConn, a: Addresses6, nowMs: number): number {
+    const s = this.store6Free;
+    if (s === NONE) return NONE;
+    const e = this.link(c, keyedHash6(a.c, a.cAt), keyedHash6(a.v, a.vAt), s, keyedHash6(a.d, a.dAt), c.flags | ConnFlag.Ipv6, nowMs);
+    if (e === NONE) return NONE;
+    this.store6Free = this.store6Next[s];
+    this.loadKey6(S_CADDR, a.c, a.cAt);
+    this.loadKey6(S_VADDR, a.v, a.vAt);
+    this.loadKey6(S_DADDR, a.d, a.dAt);
+    this.store6.set(this.key6, s * REC6);
+    this.used6++;
+    return e;
+  }
+
+  /**
+   * Files an entry under its hot-record words: `daddrWord` is stored, `daddrHash` (the same
+   * for IPv4, an IPv6 address's fold) keys the out chain.
+   */
+  private link(c: NewConn, caddr: number, vaddr: number, daddrWord: number, daddrHash: number, flags: number, nowMs: number): number {
     const e = this.freeHead;
     if (e === NONE) return NONE;
-    const cport = c.flags & ConnFlag.Template ? 0 : c.cport;
-    const inBucket = this.hash(c.proto, c.caddr, cport, c.vaddr, c.vport);
-    const outBucket = c.flags & ConnFlag.HashedOut ? this.hash(c.proto, c.daddr, c.dport, c.caddr, cport) : -1;
+    const cport = flags & ConnFlag.Template ? 0 : c.cport;
+    const inBucket = this.hash(c.proto, caddr, cport, vaddr, c.vport);
+    const outBucket = flags & ConnFlag.HashedOut ? this.hash(c.proto, daddrHash, c.dport, caddr, cport) : -1;
     if (this.inChainLength(this.inHeads[inBucket]) >= MAX_CHAIN || (outBucket >= 0 && this.outChainLength(this.outHeads[outBucket]) >= MAX_CHAIN)) {
       this.chainFull++;
       return NONE;
@@ -245,13 +413,13 @@ export class ConnTable {
     this.freeHead = this.wheelNext[e];
     const o = e * REC;
     const rec = this.rec;
-    rec[o + W_CADDR] = c.caddr;
-    rec[o + W_VADDR] = c.vaddr;
+    rec[o + W_CADDR] = caddr;
+    rec[o + W_VADDR] = vaddr;
     rec[o + W_PORTS] = ((cport << 16) | c.vport) >>> 0;
-    rec[o + W_META] = (c.proto & 0xff) | ((c.flags & 0xff) << 8) | ((c.state & 0xff) << 16) | ((c.method & 0xff) << 24);
+    rec[o + W_META] = (c.proto & 0xff) | ((flags & 0xff) << 8) | ((c.state & 0xff) << 16) | ((c.method & 0xff) << 24);
     this.recI[o + W_DEST] = c.dest;
     rec[o + W_PACKETS] = 0;
-    this.daddr[e] = c.daddr;
+    this.daddr[e] = daddrWord;
     this.dport[e] = c.dport;
     this.service[e] = c.service;
     this.recI[o + W_IN_NEXT] = this.inHeads[inBucket];
@@ -421,8 +589,18 @@ export class ConnTable {
   /** Off both hash chains and onto the free list (the caller has taken it off the wheel). */
   private removeUnlinked(e: number): void {
     const cport = this.cport(e);
+    const v6 = this.isIpv6(e);
     this.unchainIn(this.hash(this.proto(e), this.caddr(e), cport, this.vaddr(e), this.vport(e)), e);
-    if (this.flags(e) & ConnFlag.HashedOut) this.unchainOut(this.hash(this.proto(e), this.daddr[e], this.dport[e], this.caddr(e), cport), e);
+    if (this.flags(e) & ConnFlag.HashedOut) {
+      const daddrHash = v6 ? keyedHash6(this.daddr6(e, this.scratch6), 0) : this.daddr[e];
+      this.unchainOut(this.hash(this.proto(e), daddrHash, this.dport[e], this.caddr(e), cport), e);
+    }
+    if (v6) {
+      const s = this.daddr[e];
+      this.store6Next[s] = this.store6Free;
+      this.store6Free = s;
+      this.used6--;
+    }
     this.rec[e * REC + W_META] = 0;
     this.wheelNext[e] = this.freeHead;
     this.freeHead = e;

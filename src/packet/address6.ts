@@ -146,12 +146,11 @@ export function inPrefix6(b: Uint8Array, o: number, prefix: Uint8Array, length: 
   return (b[o + whole] & mask) === (prefix[whole] & mask);
 }
 
-/** The prefix's first `length` bits, the rest zero (a network address). */
-export function maskPrefix6(a: Uint8Array, length: number): Ipv6 {
-  const out = new Uint8Array(IPV6_BYTES);
+/** The prefix's first `length` bits of `a[ao..]`, the rest zero (a network address), into `out`. */
+export function maskPrefix6(a: Uint8Array, length: number, out: Uint8Array = new Uint8Array(IPV6_BYTES), ao = 0): Ipv6 {
   for (let i = 0; i < IPV6_BYTES; i++) {
     const bits = Math.max(0, Math.min(8, length - 8 * i));
-    out[i] = a[i] & ((0xff << (8 - bits)) & 0xff);
+    out[i] = a[ao + i] & ((0xff << (8 - bits)) & 0xff);
   }
   return out;
 }
@@ -159,4 +158,14 @@ export function maskPrefix6(a: Uint8Array, length: number): Ipv6 {
 /** fe80::/64 with the modified EUI-64 interface identifier of a MAC (RFC 4291 2.5.1, appendix A). */
 export function linkLocalFromMac(mac: Uint8Array): Ipv6 {
   return new Uint8Array([0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]]);
+}
+
+/**
+ * The four words of an IPv6 address XORed into one, as IPVS's schedulers fold it: the same on
+ * every director (unkeyed), for source and Maglev hashing. Never for a table an outsider fills.
+ */
+export function foldIpv6(b: Uint8Array, o = 0): number {
+  let f = 0;
+  for (let i = 0; i < 16; i += 4) f ^= (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3];
+  return f >>> 0;
 }

@@ -2,6 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConnFlag, ConnTable, MAX_CHAIN, NONE, TICK_MS, type NewConn } from '../../src/lvs/conn-table.js';
 import { ip } from '../helpers/frames.js';
+import { formatIpv6, parseIpv6 } from '../../src/packet/address6.js';
+import { keyedHash6 } from '../../src/util/hash.js';
 
 const TCP = 6;
 const VIP = ip('192.168.1.2');
@@ -132,6 +134,74 @@ test('a chain past its bound refuses inserts: a hash flood cannot make lookups s
 test('memory per entry stays within 64 bytes', () => {
   const t = new ConnTable(1 << 20, 0);
   assert.ok(t.bytesPerEntry <= 64, `${t.bytesPerEntry} bytes`);
+});
+
+
+// ---- IPv6 entries (issue 15): the same records, full addresses in the IPv6 store
+
+const a6 = (t: string) => parseIpv6(t)!;
+const V6 = { c: a6('2001:db8:1::2'), cAt: 0, v: a6('2001:db8::10'), vAt: 0, d: a6('2001:db8:2::11'), dAt: 0 };
+const client6 = (i: number) => a6(`2001:db8:1::${(i + 2).toString(16)}`);
+
+test('IPv6: insert, look up in, out and as a template; the addresses read back; remove frees the store', () => {
+  const t = new ConnTable(64, 0);
+  t.enableIpv6(16);
+  const e = t.insert6(conn(0, { flags: ConnFlag.HashedOut }), V6, 0);
+  assert.is.not(e, NONE);
+  assert.ok(t.isIpv6(e));
+  assert.is(t.lookupIn6(TCP, V6.c, 0, conn(0).cport, V6.v, 0, 80), e);
+  assert.is(t.lookupIn6(TCP, a6('2001:db8:1::3'), 0, conn(0).cport, V6.v, 0, 80), NONE, 'another client');
+  assert.is(t.lookupIn6(17, V6.c, 0, conn(0).cport, V6.v, 0, 80), NONE, 'another protocol');
+  assert.is(t.lookupOut6(TCP, V6.d, 0, 8080, V6.c, 0, conn(0).cport), e);
+  assert.is(t.lookupOut6(TCP, a6('2001:db8:2::12'), 0, 8080, V6.c, 0, conn(0).cport), NONE, 'another real server');
+  assert.is(formatIpv6(t.caddr6(e)), '2001:db8:1::2');
+  assert.is(formatIpv6(t.vaddr6(e)), '2001:db8::10');
+  assert.is(formatIpv6(t.daddr6(e)), '2001:db8:2::11');
+  const tpl = t.insert6(conn(0, { flags: ConnFlag.Template }), { ...V6, c: a6('2001:db8:1::') }, 0);
+  assert.is(t.lookupTemplate6(TCP, a6('2001:db8:1::'), 0, V6.v, 0, 80), tpl);
+  assert.is(t.lookupIn6(TCP, a6('2001:db8:1::'), 0, 0, V6.v, 0, 80), NONE, 'a template is no connection');
+  assert.is(t.size6, 2);
+  t.remove(e);
+  t.remove(tpl);
+  assert.is(t.size6, 0);
+  assert.is(t.lookupOut6(TCP, V6.d, 0, 8080, V6.c, 0, conn(0).cport), NONE);
+  for (let i = 0; i < 16; i++) assert.is.not(t.insert6(conn(i), { ...V6, c: client6(i) }, 0), NONE, 'the store took back what was freed');
+});
+
+test('IPv6: a full store refuses, IPv4 goes on; expiry frees the store', () => {
+  const t = new ConnTable(64, 0);
+  assert.is(t.insert6(conn(0), V6, 0), NONE, 'no IPv6 store before enableIpv6');
+  t.enableIpv6(16);
+  for (let i = 0; i < 16; i++) assert.is.not(t.insert6(conn(i, { timeoutMs: 1000 }), { ...V6, c: client6(i) }, 0), NONE);
+  assert.is(t.insert6(conn(16), { ...V6, c: client6(16) }, 0), NONE, 'store full');
+  assert.is.not(t.insert(conn(1), 0), NONE, 'IPv4 entries still fit');
+  let expired = 0;
+  t.expire(2000, () => (expired++, true));
+  assert.is(expired, 16);
+  assert.is(t.size6, 0);
+  assert.is.not(t.insert6(conn(16), { ...V6, c: client6(16) }, 0), NONE);
+});
+
+test('IPv6 and IPv4 entries never match each other, whatever their words', () => {
+  const t = new ConnTable(64, 0);
+  t.enableIpv6(16);
+  const e6 = t.insert6(conn(0, { flags: ConnFlag.HashedOut }), V6, 0);
+  // An IPv4 lookup with the IPv6 entry's exact record words (its folds, its store index).
+  const fold = (a: Uint8Array) => keyedHash6(a, 0) | 0;
+  const fc = fold(V6.c) >>> 0, fv = fold(V6.v) >>> 0;
+  assert.is(t.lookupIn(TCP, fc, conn(0).cport, fv, 80), NONE);
+  assert.is(t.lookupOut(TCP, 0, 8080, fc, conn(0).cport), NONE);
+  const e4 = t.insert(conn(0, { caddr: fc, vaddr: fv }), 0);
+  assert.is(t.lookupIn(TCP, fc, conn(0).cport, fv, 80), e4);
+  assert.is(t.lookupIn6(TCP, V6.c, 0, conn(0).cport, V6.v, 0, 80), e6);
+});
+
+test('memory: an IPv4 entry costs what it did (<= 64 bytes), an IPv6 entry its record and 52 more', () => {
+  const t = new ConnTable(1 << 16, 0);
+  t.enableIpv6(1 << 14);
+  console.log(`    bytes per entry: IPv4 ${t.bytesPerEntry}, IPv6 ${t.bytesPerEntry6}`);
+  assert.ok(t.bytesPerEntry <= 60, `${t.bytesPerEntry}`);
+  assert.is(t.bytesPerEntry6, t.bytesPerEntry + 52);
 });
 
 test.run();
