@@ -1,6 +1,6 @@
 // Turns a validated config into a running router on a packet engine.
 
-import { ConfigError, type Config } from './control/config.js';
+import { ConfigError, realServerText, type Config } from './control/config.js';
 import { formatIpv4 } from './packet/address.js';
 import { Interface, type InterfaceAddress } from './l2/interface.js';
 import { Director, defaultTimeouts } from './lvs/director.js';
@@ -14,7 +14,7 @@ import { Admin } from './control/admin.js';
 import { Ipv6Router } from './l3/ipv6-router.js';
 import { RouteTable6 } from './l3/routes6.js';
 import { Neighbour6Table } from './l2/neighbours6.js';
-import { formatIpv6, linkLocalFromMac, maskPrefix6 } from './packet/address6.js';
+import { foldIpv6, formatIpv6, linkLocalFromMac, maskPrefix6, type Ipv6 } from './packet/address6.js';
 
 const METHODS = { dr: Method.Dr, nat: Method.Nat, tun: Method.Tun } as const;
 
@@ -23,7 +23,7 @@ export function buildRouter(config: Config, engine: PacketEngine, log: Log, now:
   const interfaces = config.interfaces.map((c, port) => {
     const addresses: InterfaceAddress[] = c.addresses.map((a) => ({ ...a, role: 'primary' as const }));
     for (const svc of config.services) {
-      if (svc.iface === c.name && !addresses.some((a) => a.address === svc.vip)) addresses.push({ address: svc.vip, length: 32, role: 'vip' });
+      if (svc.vip6 === null && svc.iface === c.name && !addresses.some((a) => a.address === svc.vip)) addresses.push({ address: svc.vip, length: 32, role: 'vip' });
     }
     return new Interface(c.name, port, c.mac, c.mtu, addresses);
   });
@@ -72,7 +72,7 @@ function buildIpv6(config: Config, router: Router, engine: PacketEngine, interfa
         // two addresses on one prefix: the first one's route serves both
       }
     }
-    return { iface, linkLocal: linkLocalFromMac(iface.mac), addresses, neighbours: new Neighbour6Table(config.neighbour) };
+    return { iface, linkLocal: linkLocalFromMac(iface.mac), addresses, vips: [], neighbours: new Neighbour6Table(config.neighbour) };
   });
   config.routes6.forEach((r, i) => {
     const dev = r.dev !== null ? interfaces.find((x) => x.name === r.dev)! : r.via !== null ? routes.lookup(r.via, 0)?.iface : undefined;
@@ -86,6 +86,19 @@ function buildIpv6(config: Config, router: Router, engine: PacketEngine, interfa
   return new Ipv6Router(router, engine, links, routes, { neighbour: config.neighbour, icmp: config.icmp, hopLimit: config.ttl, log });
 }
 
+/** A real server's gateway as text, null when it is on a connected network; no route is an error. */
+function realServerGateway(routes: RouteTable, addr: number, where: string): string | null {
+  const route = routes.lookup(addr);
+  if (!route) throw new ConfigError(where, `${formatIpv4(addr)} is not reachable by any route`);
+  return route.via !== 0 ? formatIpv4(route.via) : null;
+}
+
+function realServerGateway6(router: Router, addr: Ipv6, where: string): string | null {
+  const route = router.v6?.routes.lookup(addr, 0);
+  if (!route) throw new ConfigError(where, `${formatIpv6(addr)} is not reachable by any IPv6 route (the router needs an IPv6 address on its way)`);
+  return route.via !== null ? formatIpv6(route.via) : null;
+}
+
 /** The director is always there, so tapvsadm can add the first service to a running router. */
 function buildDirector(config: Config, router: Router, engine: PacketEngine, routes: RouteTable): Director {
   const t = config.director.timeouts;
@@ -97,22 +110,23 @@ function buildDirector(config: Config, router: Router, engine: PacketEngine, rou
   director.defense = { ...config.director.defense };
   director.sloppyTcp = config.director.sloppyTcp;
   config.services.forEach((s, i) => {
-    const svc = director.addService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark }, s.scheduler, {
+    const svc = director.addService({ protocol: s.protocol, vaddr: s.vip6 ? foldIpv6(s.vip6) : s.vip, vaddr6: s.vip6, vport: s.port, fwmark: s.fwmark }, s.scheduler, {
       persistenceS: s.persistence,
       persistenceMask: s.netmask,
       onePacket: s.onePacket,
       flags: s.flags,
+      iface: s.vip6 && s.iface !== null ? router.interfaceByName(s.iface) : undefined,
     });
     svc.members = s.members;
     svc.udpTimeoutMs = s.udpTimeout * 1000;
     svc.pe = s.pe;
     s.realServers.forEach((r, j) => {
-      const route = routes.lookup(r.address);
-      if (!route) throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `${formatIpv4(r.address)} is not reachable by any route`);
-      if (r.method === 'dr' && route.via !== 0) {
-        throw new ConfigError(`$.services[${i}].realServers[${j}].address`, `direct routing needs ${formatIpv4(r.address)} on a directly connected network (it is behind ${formatIpv4(route.via)}); use tun or nat`);
+      const where = `$.services[${i}].realServers[${j}].address`;
+      const via = r.address6 ? realServerGateway6(router, r.address6, where) : realServerGateway(routes, r.address, where);
+      if (r.method === 'dr' && via !== null) {
+        throw new ConfigError(where, `direct routing needs ${realServerText(r)} on a directly connected network (it is behind ${via}); use tun or nat`);
       }
-      director.addRealServer(svc, r.address, r.port, r.weight, METHODS[r.method], r.upperThreshold, r.lowerThreshold);
+      director.addRealServer(svc, r.address, r.port, r.weight, METHODS[r.method], r.upperThreshold, r.lowerThreshold, r.address6);
     });
   });
   return director;

@@ -36,7 +36,7 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './packet/transport.
 import { VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, clearVnet, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from './packet/vnet.js';
 import { VNET_HEADER_BYTES } from './io/layout.js';
 import { completeChecksum, segmentSuperFrame, transportHeaderLength } from './l3/gso.js';
-import type { Ipv6Router } from './l3/ipv6-router.js';
+import type { Ipv6Router, Link6 } from './l3/ipv6-router.js';
 import { ETHERTYPE_IPV6 } from './packet/ipv6.js';
 
 export interface Log {
@@ -65,6 +65,16 @@ export interface Forwarding {
   frameLength: number;
 }
 
+/** Where an IPv6 packet the director forwards goes: the IPv6 output's input. */
+export interface Forwarding6 {
+  egress: Link6;
+  /** The neighbour: `nextHop[nextHopAt..]`, 16 bytes. */
+  nextHop: Uint8Array;
+  nextHopAt: number;
+  offset: number;
+  frameLength: number;
+}
+
 /**
  * The load balancer's hooks into the router (src/lvs/director.ts). The director decides and
  * rewrites; the router transmits: a frame meets classify, director, IP output, TX, in order.
@@ -78,6 +88,14 @@ export interface L4Director {
   readonly forwarding: Forwarding;
   /** A packet being forwarded: rewrites a NAT reply's source in place; true when it did. */
   outbound(slot: number, at: number): boolean;
+  /** Any IPv6 virtual service: only then are IPv6 packets checked against isVip6(). */
+  readonly hasVip6: boolean;
+  isVip6(b: Uint8Array, o: number): boolean;
+  /** inbound() for IPv6 (src/l3/ipv6-router.ts hands it the packets for VIPs). */
+  inbound6(ingress: Link6, slot: number, offset: number, at: number, frameLength: number): Verdict;
+  readonly forwarding6: Forwarding6;
+  /** outbound() for IPv6. */
+  outbound6(at: number): boolean;
   /** Timers: connection expiry. */
   tick(now: number): void;
 }

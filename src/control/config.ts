@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatIpv4, formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
-import { formatIpv6, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, maskPrefix6, parseCidr6, parseIpv6, type Cidr6, type Ipv6 } from '../packet/address6.js';
+import { formatIpv6, inPrefix6, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, maskPrefix6, parseCidr6, parseIpv6, type Cidr6, type Ipv6 } from '../packet/address6.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
@@ -61,12 +61,16 @@ export interface RealServerConfig {
   method: MethodName;
   upperThreshold: number;
   lowerThreshold: number;
+  /** An IPv6 service's real server (`address` is then 0). */
+  address6: Ipv6 | null;
 }
 
 export interface ServiceConfig {
   /** 6 or 17; 0 for a firewall-mark service. */
   protocol: number;
   vip: Ipv4;
+  /** An IPv6 service's VIP (`vip` is then 0); its netmask is a prefix length, as ipvsadm's -M for IPv6. */
+  vip6: Ipv6 | null;
   port: number;
   fwmark: number;
   members: { protocol: number; port: number }[];
@@ -359,8 +363,15 @@ function ipv4Field(v: Json, path: string): Ipv4 {
   return a;
 }
 
-function parseRealServer(v: Json, path: string, servicePort: number): RealServerConfig {
+/** A real server's address as ipvsadm writes it: IPv4 dotted, IPv6 in brackets. */
+export const realServerText = (r: RealServerConfig): string => (r.address6 ? `[${formatIpv6(r.address6)}]` : formatIpv4(r.address));
+
+/** A service's VIP the same way. */
+export const vipText = (s: ServiceConfig): string => (s.vip6 ? `[${formatIpv6(s.vip6)}]` : formatIpv4(s.vip));
+
+function parseRealServer(v: Json, path: string, servicePort: number, ipv6: boolean): RealServerConfig {
   const o = object(v, path, ['address', 'port', 'weight', 'method', 'upperThreshold', 'lowerThreshold']);
+  const address6 = ipv6 ? ipv6Field(o.address, `${path}.address`) : null;
   const method = (o.method ?? 'dr') as MethodName;
   if (!['dr', 'nat', 'tun'].includes(method)) throw new ConfigError(`${path}.method`, "must be dr, nat or tun (ipvsadm's -g, -m, -i)");
   const port = o.port === undefined ? servicePort : integer(o.port, `${path}.port`, 0, 65535);
@@ -371,7 +382,8 @@ function parseRealServer(v: Json, path: string, servicePort: number): RealServer
   const lowerThreshold = o.lowerThreshold === undefined ? 0 : integer(o.lowerThreshold, `${path}.lowerThreshold`, 0, 2 ** 31 - 1);
   if (upperThreshold && lowerThreshold > upperThreshold) throw new ConfigError(`${path}.lowerThreshold`, 'must not exceed upperThreshold');
   return {
-    address: ipv4Field(o.address, `${path}.address`),
+    address: address6 ? 0 : ipv4Field(o.address, `${path}.address`),
+    address6,
     port,
     weight: o.weight === undefined ? 1 : integer(o.weight, `${path}.weight`, 0, 65535),
     method,
@@ -422,7 +434,9 @@ function parseHealthCheck(v: Json, path: string): HealthCheckConfig {
 
 function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): ServiceConfig {
   const o = object(v, path, ['protocol', 'vip', 'port', 'fwmark', 'members', 'scheduler', 'persistence', 'netmask', 'onePacket', 'udpTimeout', 'pe', 'healthCheck', 'flags', 'iface', 'realServers']);
-  const vip = ipv4Field(o.vip, `${path}.vip`);
+  // IPv4 or IPv6, told apart by the text, as the interfaces' addresses are.
+  const vip6 = typeof o.vip === 'string' && o.vip.includes(':') ? ipv6Field(o.vip, `${path}.vip`) : null;
+  const vip = vip6 ? 0 : ipv4Field(o.vip, `${path}.vip`);
   const fwmark = o.fwmark === undefined ? 0 : integer(o.fwmark, `${path}.fwmark`, 1, 2 ** 32 - 1);
   const members = array(o.members ?? [], `${path}.members`).map((m, i) => {
     const mo = object(m, `${path}.members[${i}]`, ['protocol', 'port']);
@@ -439,21 +453,23 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
     if (!SCHEDULER_FLAGS.includes(flag)) throw new ConfigError(`${path}.flags[${i}]`, `unknown flag '${flag}' (known: ${SCHEDULER_FLAGS.join(', ')})`);
     return flag;
   });
-  const netmask = o.netmask === undefined ? 0xffffffff : ipv4Field(o.netmask, `${path}.netmask`);
+  const netmask = vip6
+    ? o.netmask === undefined ? 128 : integer(o.netmask, `${path}.netmask`, 1, 128)
+    : o.netmask === undefined ? 0xffffffff : ipv4Field(o.netmask, `${path}.netmask`);
   let iface = o.iface === undefined ? null : string(o.iface, `${path}.iface`);
   if (iface !== null && !interfaces.some((i) => i.name === iface)) throw new ConfigError(`${path}.iface`, `no interface named '${iface}'`);
-  iface ??= interfaces.find((i) => i.addresses.some((a) => inSubnet(vip, a.address, a.length)))?.name ?? null;
+  iface ??= interfaces.find((i) => (vip6 ? i.addresses6.some((a) => inPrefix6(vip6, 0, a.address, a.length)) : i.addresses.some((a) => inSubnet(vip, a.address, a.length))))?.name ?? null;
   const onePacket = o.onePacket === undefined ? false : o.onePacket === true;
   const pe = o.pe === undefined ? null : string(o.pe, `${path}.pe`);
   if (pe !== null && pe !== 'sip') throw new ConfigError(`${path}.pe`, `unknown persistence engine '${pe}' (known: sip)`);
   if (pe !== null && protocol === 6) throw new ConfigError(`${path}.pe`, 'the SIP engine is for UDP services');
   if (pe !== null && !(typeof o.persistence === 'number' && o.persistence > 0)) throw new ConfigError(`${path}.pe`, "a persistence engine needs 'persistence' (seconds), as ipvsadm's --pe needs -p");
   if (onePacket && protocol !== 17 && !fwmark) throw new ConfigError(`${path}.onePacket`, 'one-packet scheduling is for UDP services');
-  const realServers = array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port));
+  const realServers = array(o.realServers ?? [], `${path}.realServers`).map((r, i) => parseRealServer(r, `${path}.realServers[${i}]`, port, vip6 !== null));
   const seenServers = new Set<string>();
   realServers.forEach((r, i) => {
-    const key = `${r.address}:${r.port}`;
-    if (seenServers.has(key)) throw new ConfigError(`${path}.realServers[${i}]`, `${formatIpv4(r.address)}:${r.port} is already a real server of this service`);
+    const key = `${realServerText(r)}:${r.port}`;
+    if (seenServers.has(key)) throw new ConfigError(`${path}.realServers[${i}]`, `${key} is already a real server of this service`);
     seenServers.add(key);
   });
   const healthCheck = o.healthCheck === undefined ? null : parseHealthCheck(o.healthCheck, `${path}.healthCheck`);
@@ -464,6 +480,7 @@ function parseService(v: Json, path: string, interfaces: InterfaceConfig[]): Ser
   return {
     protocol,
     vip,
+    vip6,
     port,
     fwmark,
     members,
@@ -705,7 +722,7 @@ export function parseConfig(json: Json): Config {
   const services = array(o.services ?? [], '$.services').map((v, i) => parseService(v, `$.services[${i}]`, interfaces));
   const keys = new Set<string>();
   services.forEach((svc, i) => {
-    const k = svc.fwmark ? `fwm:${svc.fwmark}` : `${svc.protocol}:${svc.vip}:${svc.port}`;
+    const k = svc.fwmark ? `fwm:${svc.fwmark}` : `${svc.protocol}:${vipText(svc)}:${svc.port}`;
     if (keys.has(k)) throw new ConfigError(`$.services[${i}]`, 'the same virtual service is defined twice');
     keys.add(k);
   });

@@ -16,6 +16,7 @@ import { VNET_F_NEEDS_CSUM, vnetCsumOffset, vnetCsumStart, vnetGsoSize } from '.
 import { VNET_HEADER_BYTES } from '../io/layout.js';
 import { get16, get32, put16, put32 } from '../packet/bytes.js';
 import { TCP_FIN, TCP_PSH } from '../packet/transport.js';
+import { IPV6_HEADER } from '../packet/ipv6.js';
 
 const TCP_CWR = 0x80;
 
@@ -43,24 +44,26 @@ export function completeChecksum(b: Uint8Array, at: number, frameLength: number)
 }
 
 /**
- * Cuts the super-frame at `at` (IPv4, TCP or UDP, already validated by the router) into
+ * Cuts the super-frame at `at` (IPv4 TCP or UDP, or IPv6 TCP with no extension header; already
+ * validated by the router) into
  * segments of its gso_size, each handed to `sink`; the caller still owns the original slot.
  * Returns how many were made: fewer than needed when the slot pool ran dry (counted there).
  */
 export function segmentSuperFrame(engine: PacketEngine, b: Uint8Array, at: number, frameLength: number, sink: SegmentSink): number {
   const ipAt = at + ETH_HEADER;
-  const ihl = (b[ipAt] & 0x0f) << 2;
-  const protocol = b[ipAt + 9];
+  const v6 = b[ipAt] >>> 4 === 6;
+  const ihl = v6 ? IPV6_HEADER : (b[ipAt] & 0x0f) << 2;
+  const protocol = v6 ? b[ipAt + 6] : b[ipAt + 9];
   const l4 = ipAt + ihl;
-  const l4Header = transportHeaderLength(b, ipAt, ihl);
+  const l4Header = protocol === PROTO_TCP ? (b[l4 + 12] >>> 4) << 2 : 8;
   const headers = ETH_HEADER + ihl + l4Header;
   const payloadAt = at + headers;
   const payload = at + frameLength - payloadAt;
   const mss = vnetGsoSize(b, at - VNET_HEADER_BYTES);
-  const id = get16(b, ipAt + 4);
+  const id = v6 ? 0 : get16(b, ipAt + 4);
   const seq = get32(b, l4 + 4);
   const tcpFlags = protocol === PROTO_TCP ? b[l4 + 13] : 0;
-  const pseudo = protocol + sum16(b, ipAt + 12, 8); // the pseudo-header's addresses and protocol; its length is per segment
+  const pseudo = protocol + (v6 ? sum16(b, ipAt + 8, 32) : sum16(b, ipAt + 12, 8)); // the pseudo-header's addresses and protocol; its length is per segment
   const headroom = engine.layout.headroom;
   let made = 0;
   for (let done = 0, n = 0; done < payload; done += mss, n++) {
@@ -72,11 +75,13 @@ export function segmentSuperFrame(engine: PacketEngine, b: Uint8Array, at: numbe
     b.copyWithin(s + headers, payloadAt + done, payloadAt + done + chunk);
     const sIp = s + ETH_HEADER;
     const sL4 = sIp + ihl;
-    const ipLength = ihl + l4Header + chunk;
-    put16(b, sIp + 2, ipLength);
-    put16(b, sIp + 4, (id + n) & 0xffff);
-    put16(b, sIp + 10, 0);
-    put16(b, sIp + 10, checksum(b, sIp, ihl));
+    if (v6) put16(b, sIp + 4, l4Header + chunk); // the payload length; no header checksum
+    else {
+      put16(b, sIp + 2, ihl + l4Header + chunk);
+      put16(b, sIp + 4, (id + n) & 0xffff);
+      put16(b, sIp + 10, 0);
+      put16(b, sIp + 10, checksum(b, sIp, ihl));
+    }
     let sumAt: number;
     if (protocol === PROTO_TCP) {
       const last = done + chunk >= payload;

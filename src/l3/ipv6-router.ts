@@ -50,19 +50,24 @@ import {
   isIcmp6Error,
   putIcmp6Checksum,
 } from '../packet/icmp6.js';
-import { ChainVerdict, ETHERTYPE_IPV6, IPV6_HEADER, Ipv6Chain, Ipv6View, NH_ICMPV6, NH_TCP, NH_UDP, walkChain } from '../packet/ipv6.js';
+import { ChainVerdict, ETHERTYPE_IPV6, IPV6_HEADER, Ipv6Chain, Ipv6View, NH_ICMPV6, NH_TCP, NH_UDP, pseudoHeaderSum6, walkChain } from '../packet/ipv6.js';
 import { VNET_GSO_TCPV6, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from '../packet/vnet.js';
 import { C } from './counters.js';
 import { IcmpBudget, IcmpKind, type IcmpBudgetConfig } from './icmp-budget.js';
 import type { RouteTable6 } from './routes6.js';
 import { keyedHash6 } from '../util/hash.js';
-import type { Log, Router } from '../router.js';
+import { Verdict, type L4Director, type Log, type Router } from '../router.js';
+import { checksum } from '../packet/checksum.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/transport.js';
+import { TCP_MIN_HEADER } from '../packet/udp.js';
 
 /** One interface's IPv6: its link-local address (from its MAC), its others, its neighbours. */
 export interface Link6 {
   iface: Interface;
   linkLocal: Ipv6;
   addresses: Cidr6[];
+  /** The director's VIPs on this link: answered in neighbour discovery, never a source of ours. */
+  vips: Ipv6[];
   neighbours: Neighbour6Table;
 }
 
@@ -101,8 +106,11 @@ export class Ipv6Router {
   /** The solicited-node group being written or compared, and a MAC for it. */
   private readonly group = new Uint8Array(IPV6_BYTES);
   private readonly groupMac = new Uint8Array(6);
-  /** When the addresses' DAD is over and they are announced (unsolicited NA); Infinity once done. */
+  /** Addresses (and VIPs) in their DAD wait, to be announced (unsolicited NA) when it is over, and the first such time. */
+  private toAnnounce: { link: Link6; address: Ipv6; at: number }[] = [];
   private announceAt = Infinity;
+  /** announce() has run: VIPs added from now on are checked and announced on their own. */
+  private started = false;
   private readonly conflictLoggedAt = new Map<number, number>();
 
   constructor(
@@ -149,9 +157,22 @@ export class Ipv6Router {
       if (this.joined(link, dstAt)) return this.deliverLocal(link, slot, offset, at, frameLength, true);
       return this.router.drop(slot, C.ip6_multicast); // no multicast routing
     }
+    const director = this.router.director;
+    if (director !== null && director.hasVip6 && director.isVip6(b, dstAt)) return this.toDirector(director, link, slot, offset, at, frameLength);
     if (this.isOurs(link, b, dstAt)) return this.deliverLocal(link, slot, offset, at, frameLength, false);
     if (linkMulticast) return this.router.drop(slot, C.ip6_multicast); // unicast in a group frame: never forwarded
     this.forward(link, slot, offset, at, frameLength);
+  }
+
+  /** A packet for a VIP: the director's (forwarded to a real server, or consumed), else local. */
+  private toDirector(director: L4Director, link: Link6, slot: number, offset: number, at: number, frameLength: number): void {
+    const verdict = director.inbound6(link, slot, offset, at, frameLength);
+    if (verdict === Verdict.NotOurs) return this.deliverLocal(link, slot, offset, at, frameLength, false);
+    if (verdict === Verdict.Forward) {
+      const f = director.forwarding6;
+      this.router.stats[C.lvs_forwarded]++;
+      this.sendToNeighbour(f.egress, f.nextHop, f.nextHopAt, slot, f.offset, f.frameLength);
+    }
   }
 
   /**
@@ -178,17 +199,19 @@ export class Ipv6Router {
     return Math.min(IPV6_HEADER + tcpHeader + vnetGsoSize(b, at - VNET_HEADER_BYTES), frameLength - ETH_HEADER);
   }
 
-  /** All-nodes, all-routers, and the solicited-node groups of this link's addresses. */
+  /** All-nodes, all-routers, and the solicited-node groups of this link's addresses and VIPs. */
   private joined(link: Link6, dstAt: number): boolean {
     const b = this.b;
     if (ipv6Equals(b, dstAt, ALL_NODES, 0) || ipv6Equals(b, dstAt, ALL_ROUTERS, 0)) return true;
-    solicitedNode(link.linkLocal, 0, this.group);
-    if (ipv6Equals(b, dstAt, this.group, 0)) return true;
-    for (const a of link.addresses) {
-      solicitedNode(a.address, 0, this.group);
-      if (ipv6Equals(b, dstAt, this.group, 0)) return true;
-    }
+    if (this.inGroupOf(link.linkLocal, dstAt)) return true;
+    for (const a of link.addresses) if (this.inGroupOf(a.address, dstAt)) return true;
+    for (const v of link.vips) if (this.inGroupOf(v, dstAt)) return true;
     return false;
+  }
+
+  private inGroupOf(address: Ipv6, dstAt: number): boolean {
+    solicitedNode(address, 0, this.group);
+    return ipv6Equals(this.b, dstAt, this.group, 0);
   }
 
   /** One of our addresses: any interface's global ones (a router's weak host model), this link's link-local. */
@@ -202,6 +225,7 @@ export class Ipv6Router {
   private ownOnLink(link: Link6, b: Uint8Array, o: number): Ipv6 | null {
     if (ipv6Equals(b, o, link.linkLocal, 0)) return link.linkLocal;
     for (const a of link.addresses) if (ipv6Equals(b, o, a.address, 0)) return a.address;
+    for (const v of link.vips) if (ipv6Equals(b, o, v, 0)) return v;
     return null;
   }
 
@@ -232,6 +256,9 @@ export class Ipv6Router {
       this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PACKET_TOO_BIG, 0, egress.iface.mtu);
       return this.router.drop(slot, C.ip6_too_big);
     }
+    // NAT replies from real servers leave with the virtual service's address.
+    const director = this.router.director;
+    if (director !== null && director.hasNat && director.outbound6(at)) this.router.stats[C.lvs_nat_out]++;
     ip.hopLimit = ip.hopLimit - 1; // no header checksum in IPv6
     this.router.stats[C.ip6_forwarded]++;
     if (route.via === null) this.sendToNeighbour(egress, b, ip.dstAt, slot, offset, frameLength);
@@ -239,7 +266,7 @@ export class Ipv6Router {
   }
 
   /** To the neighbour `nb[no..]` on `link`: now, or parked while it is solicited. */
-  private sendToNeighbour(link: Link6, nb: Uint8Array, no: number, slot: number, offset: number, frameLength: number): void {
+  sendToNeighbour(link: Link6, nb: Uint8Array, no: number, slot: number, offset: number, frameLength: number): void {
     const now = this.router.clock;
     let n = link.neighbours.get(nb, no);
     if (n !== undefined && n.state !== NeighbourState.Incomplete) {
@@ -475,7 +502,7 @@ export class Ipv6Router {
   }
 
   /** An address of `link` to send from toward `peer`: one on its prefix, else the link-local one. */
-  private sourceFor(link: Link6, pb: Uint8Array, po: number): Ipv6 {
+  sourceFor(link: Link6, pb: Uint8Array, po: number): Ipv6 {
     if (isLinkLocal6(pb, po)) return link.linkLocal;
     for (const a of link.addresses) if (inPrefix6(pb, po, a.address, a.length)) return a.address;
     return link.addresses[0]?.address ?? link.linkLocal;
@@ -491,6 +518,96 @@ export class Ipv6Router {
     this.opts.log.warn({ iface: link.iface.name, address: formatIpv6(address), claimedBy: mac }, `address conflict: ${why}; keeping it`);
   }
 
+  // ---- for the director (src/lvs/director.ts): its IPv6 packets meet the router's rules
+
+  /** The IPv6 side of an interface (every interface the director forwards by has one). */
+  linkOf(iface: Interface): Link6 | undefined {
+    return this.byPort[iface.port];
+  }
+
+  /** A VIP on `iface`'s link: answered in neighbour discovery from now on, checked and announced. */
+  addVip(iface: Interface, vip: Ipv6): void {
+    const link = this.byPort[iface.port];
+    if (link === undefined || link.vips.some((v) => ipv6Equals(v, 0, vip, 0))) return;
+    link.vips.push(vip);
+    if (!this.started) return; // announce() checks it with the rest
+    this.checkAndAnnounce(link, vip, this.router.clock);
+    this.engine.flush();
+  }
+
+  removeVip(vip: Ipv6): void {
+    for (const l of this.links) {
+      const i = l.vips.findIndex((v) => ipv6Equals(v, 0, vip, 0));
+      if (i >= 0) l.vips.splice(i, 1);
+    }
+  }
+
+  /** The one hop-limit check of the director's methods: a packet that would leave with 0 dies with Time Exceeded. */
+  expireHopLimit(link: Link6, slot: number, at: number, frameLength: number): boolean {
+    const ipAt = at + ETH_HEADER;
+    if (this.b[ipAt + 7] > 1) return false;
+    this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_TIME_EXCEEDED, EXC6_HOP_LIMIT, 0);
+    this.router.drop(slot, C.ip6_hop_limit);
+    return true;
+  }
+
+  /** Too big for `mtu` on the way out: Packet Too Big with it, before any rewrite; the packet dropped. */
+  refuseTooBig(link: Link6, slot: number, at: number, frameLength: number, mtu: number): boolean {
+    const ipAt = at + ETH_HEADER;
+    if (this.wireLength(at, ipAt, frameLength) <= mtu) return false;
+    this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PACKET_TOO_BIG, 0, mtu);
+    this.router.drop(slot, C.ip6_too_big);
+    return true;
+  }
+
+  /** Port unreachable from `src` (a VIP with no usable server), as a host with the port closed says. */
+  portUnreachable(link: Link6, at: number, frameLength: number, src: Ipv6): void {
+    this.error(link, at + ETH_HEADER, frameLength - ETH_HEADER, ICMP6_DEST_UNREACH, UNREACH6_PORT, 0, src);
+  }
+
+  /**
+   * A TCP reset for the segment at `at` (TCP at `l4`), from its destination, as a closed port
+   * answers (RFC 9293 3.10.7.1); rate-limited with the errors, never for a reset.
+   */
+  tcpReset(link: Link6, at: number, l4: number, segLength: number): void {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    if (segLength < TCP_MIN_HEADER || (b[l4 + 13] & TCP_RST) !== 0 || isMulticast6(b, ipAt + 8) || isUnspecified6(b, ipAt + 8)) return;
+    if (!this.budget.take(IcmpKind.Reset, keyedHash6(b, ipAt + 8), this.router.clock)) {
+      this.router.stats[C.tcp_resets_rate_limited]++;
+      return;
+    }
+    const slot = this.engine.allocate();
+    if (slot < 0) return;
+    const offset = this.engine.layout.headroom;
+    const outAt = this.engine.slotOffset(slot) + offset + ETH_HEADER;
+    const t = outAt + IPV6_HEADER;
+    const flags = b[l4 + 13];
+    const dataLength = segLength - ((b[l4 + 12] >>> 4) << 2);
+    b.fill(0, t, t + TCP_MIN_HEADER);
+    b.copyWithin(t, l4 + 2, l4 + 4); // our port is theirs reversed
+    b.copyWithin(t + 2, l4, l4 + 2);
+    if (flags & TCP_ACK) {
+      b.copyWithin(t + 4, l4 + 8, l4 + 12); // seq = their ack
+      b[t + 13] = TCP_RST;
+    } else {
+      const seq = ((b[l4 + 4] << 24) | (b[l4 + 5] << 16) | (b[l4 + 6] << 8) | b[l4 + 7]) >>> 0;
+      const ack = (seq + dataLength + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
+      b[t + 8] = ack >>> 24;
+      b[t + 9] = (ack >>> 16) & 0xff;
+      b[t + 10] = (ack >>> 8) & 0xff;
+      b[t + 11] = ack & 0xff;
+      b[t + 13] = TCP_RST | TCP_ACK;
+    }
+    b[t + 12] = (TCP_MIN_HEADER / 4) << 4;
+    this.out.point(b, outAt).write({ payloadLength: TCP_MIN_HEADER, nextHeader: NH_TCP, hopLimit: this.opts.hopLimit, src: b, srcAt: ipAt + 24, dst: b, dstAt: ipAt + 8 });
+    const c = checksum(b, t, TCP_MIN_HEADER, pseudoHeaderSum6(b, outAt + 8, outAt + 24, TCP_MIN_HEADER, NH_TCP));
+    b[t + 16] = c >>> 8;
+    b[t + 17] = c & 0xff;
+    this.router.stats[C.tcp_resets_sent]++;
+    this.output(link, slot, offset, ETH_HEADER + IPV6_HEADER + TCP_MIN_HEADER);
+  }
+
   // ---- ICMPv6 errors
 
   /**
@@ -498,7 +615,7 @@ export class Ipv6Router {
    * source that is not one host; from an address of the link it arrived on; quoting as much as
    * fits in 1280 bytes. Packet Too Big draws on a budget of its own, so it is never starved.
    */
-  private error(link: Link6, ipAt: number, length: number, type: number, code: number, param: number): void {
+  private error(link: Link6, ipAt: number, length: number, type: number, code: number, param: number, src: Ipv6 | null = null): void {
     const b = this.b;
     const srcAt = ipAt + 8;
     if (isUnspecified6(b, srcAt) || isMulticast6(b, srcAt)) return;
@@ -515,7 +632,7 @@ export class Ipv6Router {
     const quote = Math.min(length, MIN_MTU - IPV6_HEADER - ICMP6_ERROR_HEADER);
     const icmpLength = ICMP6_ERROR_HEADER + quote;
     b.copyWithin(icmpAt + ICMP6_ERROR_HEADER, ipAt, ipAt + quote);
-    this.out.point(b, outAt).write({ payloadLength: icmpLength, nextHeader: NH_ICMPV6, hopLimit: this.opts.hopLimit, src: this.sourceFor(link, b, srcAt), dst: b, dstAt: srcAt });
+    this.out.point(b, outAt).write({ payloadLength: icmpLength, nextHeader: NH_ICMPV6, hopLimit: this.opts.hopLimit, src: src ?? this.sourceFor(link, b, srcAt), dst: b, dstAt: srcAt });
     b[icmpAt] = type;
     b[icmpAt + 1] = code;
     b[icmpAt + 4] = param >>> 24;
@@ -537,11 +654,29 @@ export class Ipv6Router {
 
   /** DAD for every address as it comes up (RFC 4862 5.4): a solicitation from ::, then, if unopposed, an announcement. */
   announce(now: number): void {
-    for (const link of this.links) {
-      for (const a of ownAddresses(link)) this.dadProbe(link, a);
-    }
-    this.announceAt = now + DAD_WAIT_MS;
+    this.started = true;
+    for (const link of this.links) for (const a of ownAddresses(link)) this.checkAndAnnounce(link, a, now);
     this.engine.flush();
+  }
+
+  private checkAndAnnounce(link: Link6, address: Ipv6, now: number): void {
+    this.dadProbe(link, address);
+    this.toAnnounce.push({ link, address, at: now + DAD_WAIT_MS });
+    this.announceAt = Math.min(this.announceAt, now + DAD_WAIT_MS);
+  }
+
+  /** The unsolicited advertisements whose DAD wait is over. */
+  private announceDue(now: number): void {
+    this.announceAt = Infinity;
+    const waiting: typeof this.toAnnounce = [];
+    for (const p of this.toAnnounce) {
+      if (p.at <= now) this.advertise(p.link, p.address, ALL_NODES, 0, false);
+      else {
+        waiting.push(p);
+        this.announceAt = Math.min(this.announceAt, p.at);
+      }
+    }
+    this.toAnnounce = waiting;
   }
 
   private dadProbe(link: Link6, address: Ipv6): void {
@@ -551,10 +686,7 @@ export class Ipv6Router {
   }
 
   tick(now: number): void {
-    if (now >= this.announceAt) {
-      this.announceAt = Infinity;
-      for (const link of this.links) for (const a of ownAddresses(link)) this.advertise(link, a, ALL_NODES, 0, false);
-    }
+    if (now >= this.announceAt) this.announceDue(now);
     for (const link of this.links) {
       const t = link.neighbours.timers;
       for (const n of link.neighbours.values()) {
@@ -588,4 +720,4 @@ export class Ipv6Router {
 }
 
 /** The addresses DAD checks and we announce: the link-local one, then the configured ones. */
-const ownAddresses = (link: Link6): Ipv6[] => [link.linkLocal, ...link.addresses.map((a) => a.address)];
+const ownAddresses = (link: Link6): Ipv6[] => [link.linkLocal, ...link.addresses.map((a) => a.address), ...link.vips];

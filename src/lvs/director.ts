@@ -4,7 +4,7 @@
 // are rewritten back to the VIP on their way through. Every method decrements TTL like a
 // router (seed 000).
 
-import { ConnFlag, ConnTable, NONE, TICK_MS } from './conn-table.js';
+import { ConnFlag, ConnTable, NONE, TICK_MS, type Addresses6 } from './conn-table.js';
 import { createScheduler, type SchedulingKey } from './schedulers/index.js';
 import { METHOD_NAMES, Method, RealServer, VirtualService, type ServiceKey } from './service.js';
 import { DEFAULT_TCP_TIMEOUTS_S, DEFAULT_UDP_TIMEOUT_S, Direction, SECURE_SYN_RECV_TIMEOUT_S, TCP_STATE_NAMES, TCP_TRANSITIONS, TCP_TRANSITIONS_SECURE, TcpState, nextTcpState, tcpEvent } from './tcp-states.js';
@@ -15,11 +15,15 @@ import { formatIpv4, type Ipv4 } from '../packet/address.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { ICMP_DEST_UNREACH, UNREACH_PORT } from '../packet/icmp.js';
 import { FLAG_DF, IPV4_MIN_HEADER, Ipv4View, OFFSET_MASK, PROTO_ICMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP } from '../packet/ipv4.js';
-import { Verdict, type Forwarding, type L4Director, type Router } from '../router.js';
+import { Verdict, type Forwarding, type Forwarding6, type L4Director, type Router } from '../router.js';
+import type { Link6 } from '../l3/ipv6-router.js';
+import { IPV6_BYTES, foldIpv6, formatIpv6, ipv6Equals, maskPrefix6, type Ipv6 } from '../packet/address6.js';
+import { ChainVerdict, IPV6_HEADER, Ipv6Chain, Ipv6View, NH_ICMPV6, NH_IPV6, walkChain } from '../packet/ipv6.js';
+import { VipIcmp6 } from './vip-icmp6.js';
 import { TcpView, UdpView } from '../packet/transport.js';
 import { TCP_MIN_HEADER, UDP_HEADER } from '../packet/udp.js';
 import { U32Map } from '../util/u32map.js';
-import { rewriteAddressPort } from './nat-rewrite.js';
+import { rewriteAddressPort, rewriteAddressPort6 } from './nat-rewrite.js';
 import { VipIcmp } from './vip-icmp.js';
 import { FloodDefense, type Defense } from './defense.js';
 import { sipCallIdHash } from './sip.js';
@@ -77,6 +81,27 @@ export class Director implements L4Director {
   private readonly b: Uint8Array;
   private readonly vipIndex = new U32Map();
   private readonly byVip: VirtualService[][] = [];
+  /** IPv6 VIPs and their services: a list scanned per packet, as long as the config's VIPs. */
+  private readonly vips6: { vip: Ipv6; services: VirtualService[] }[] = [];
+  /**
+   * The packet being served, when IPv6: where its client and virtual addresses lie in the slot
+   * memory, and the link it came in on (errors about it go out from that link's address).
+   */
+  private six = false;
+  private caddrAt = 0;
+  private vaddrAt = 0;
+  private l4At = 0;
+  private protocol6 = 0;
+  private ingress6: Link6 = null as unknown as Link6;
+  private readonly ip6 = new Ipv6View();
+  private readonly chain = new Ipv6Chain();
+  /** A masked IPv6 client (a persistence template's key), and an entry's addresses read back. */
+  private readonly masked6 = new Uint8Array(IPV6_BYTES);
+  private readonly client6 = new Uint8Array(IPV6_BYTES);
+  /** The addresses an IPv6 insert files (re-pointed per insert, never allocated). */
+  private readonly addresses6: Addresses6 = { c: this.masked6, cAt: 0, v: this.masked6, vAt: 0, d: this.masked6, dAt: 0 };
+  /** IPv6 connections the table may hold (its IPv6 store is made with the first IPv6 service). */
+  private readonly capacity6: number;
   private readonly tcpTimeoutMs = new Float64Array(DEFAULT_TCP_TIMEOUTS_S.length);
   private udpTimeoutMs = 0;
   private readonly key: SchedulingKey = { caddr: 0, cport: 0, daddr: 0 };
@@ -85,8 +110,10 @@ export class Director implements L4Director {
   private readonly udp = new UdpView();
   /** Where a packet the director forwards goes next: filled by forwardTo, read by the router. */
   readonly forwarding: Forwarding = { egress: null as unknown as Interface, nextHop: 0, offset: 0, frameLength: 0 };
+  readonly forwarding6: Forwarding6 = { egress: null as unknown as Link6, nextHop: new Uint8Array(IPV6_BYTES), nextHopAt: 0, offset: 0, frameLength: 0 };
   private readonly outer = new Ipv4View();
   private readonly icmp: VipIcmp;
+  private readonly icmp6: VipIcmp6;
   /** Deleted services and servers waiting for their last entry, and ids free for reuse. */
   private retiredServices: VirtualService[] = [];
   private retiredDests: RealServer[] = [];
@@ -103,15 +130,22 @@ export class Director implements L4Director {
 
   private readonly engine: PacketEngine;
 
-  constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts()) {
+  constructor(router: Router, engine: PacketEngine, capacity: number, timeouts: Timeouts = defaultTimeouts(), capacity6 = Math.max(16, capacity >>> 2)) {
     this.router = router;
     this.engine = engine;
     this.b = engine.bytes;
     this.table = new ConnTable(capacity, router.clock);
+    this.capacity6 = capacity6;
     this.timeouts = timeouts;
     this.setTimeouts(timeouts);
     this.flood = new FloodDefense(this.table, router.stats, (e) => this.closeConnection(e));
-    this.icmp = new VipIcmp(this.b, this.table, this.dests, router, (d, method, slot, offset, at, frameLength) => this.forwardTo(d, method, slot, offset, at, frameLength));
+    const forward = (d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number) => this.forwardTo(d, method, slot, offset, at, frameLength);
+    this.icmp = new VipIcmp(this.b, this.table, this.dests, router, forward);
+    this.icmp6 = new VipIcmp6(this.b, this.table, this.dests, router, (link, d, method, slot, offset, at, frameLength) => {
+      this.six = true;
+      this.ingress6 = link;
+      return this.forwardTo(d, method, slot, offset, at, frameLength);
+    });
     router.director = this;
   }
 
@@ -146,8 +180,19 @@ export class Director implements L4Director {
     if (this.findService(key)) throw new Error(`service ${describeKey(key)} already exists`);
     const id = this.freeServiceIds.pop() ?? this.services.length;
     if (id > MAX_SERVICE_ID) throw new Error(`too many virtual services (${MAX_SERVICE_ID + 1}, counting deleted ones whose connections are still tracked)`);
-    const svc = new VirtualService(id, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? 0xffffffff, opts.onePacket ?? false, opts.flags ?? []);
+    const vip6 = key.vaddr6 ?? null;
+    const fullMask = vip6 ? 128 : 0xffffffff;
+    const svc = new VirtualService(id, key, createScheduler(scheduler), opts.persistenceS ?? 0, opts.persistenceMask ?? fullMask, opts.onePacket ?? false, opts.flags ?? []);
     this.services[id] = svc;
+    if (vip6 !== null) {
+      this.table.enableIpv6(this.capacity6);
+      const entry = this.vips6.find((v) => ipv6Equals(v.vip, 0, vip6, 0));
+      if (entry) entry.services.push(svc);
+      else this.vips6.push({ vip: vip6, services: [svc] });
+      if (opts.iface) this.router.v6?.addVip(opts.iface, vip6);
+      svc.refresh();
+      return svc;
+    }
     let v = this.vipIndex.get(key.vaddr);
     if (v < 0) {
       v = this.byVip.length;
@@ -161,9 +206,12 @@ export class Director implements L4Director {
     return svc;
   }
 
-  addRealServer(svc: VirtualService, addr: Ipv4, port: number, weight: number, method: Method, upper = 0, lower = 0): RealServer {
-    if (svc.dests.some((d) => d.addr === addr && d.port === port)) throw new Error(`real server already in ${describeKey(svc.key)}`);
-    const d = new RealServer(this.freeDestIds.pop() ?? this.dests.length, addr, port, weight, method, upper, lower);
+  /** A real server: IPv4 at `addr`, or (for an IPv6 service) IPv6 at `addr6`, `addr` being ignored. */
+  addRealServer(svc: VirtualService, addr: Ipv4, port: number, weight: number, method: Method, upper = 0, lower = 0, addr6: Ipv6 | null = null): RealServer {
+    if ((svc.key.vaddr6 ? 1 : 0) !== (addr6 ? 1 : 0)) throw new Error(`a real server of ${describeKey(svc.key)} must be ${addr6 ? 'IPv4' : 'IPv6'} too`);
+    const folded = addr6 ? foldIpv6(addr6) : addr;
+    if (svc.dests.some((d) => sameAddress(d, folded, addr6) && d.port === port)) throw new Error(`real server already in ${describeKey(svc.key)}`);
+    const d = new RealServer(this.freeDestIds.pop() ?? this.dests.length, folded, port, weight, method, upper, lower, addr6);
     this.dests[d.id] = d;
     svc.dests.push(d);
     svc.refresh();
@@ -191,12 +239,24 @@ export class Director implements L4Director {
     }
     svc.dests.length = 0;
     svc.failedOut.length = 0;
-    const v = this.vipIndex.get(svc.key.vaddr);
-    const list = this.byVip[v];
-    list.splice(list.indexOf(svc), 1);
-    if (list.length === 0) {
-      this.vipIndex.delete(svc.key.vaddr);
-      this.router.removeVip(svc.key.vaddr);
+    const vip6 = svc.key.vaddr6 ?? null;
+    if (vip6 !== null) {
+      const i = this.vips6.findIndex((v) => ipv6Equals(v.vip, 0, vip6, 0));
+      const list = this.vips6[i].services;
+      list.splice(list.indexOf(svc), 1);
+      if (list.length === 0) {
+        this.vips6.splice(i, 1);
+        this.router.v6?.removeVip(vip6);
+      }
+    }
+    const v = vip6 !== null ? -1 : this.vipIndex.get(svc.key.vaddr);
+    if (v >= 0) {
+      const list = this.byVip[v];
+      list.splice(list.indexOf(svc), 1);
+      if (list.length === 0) {
+        this.vipIndex.delete(svc.key.vaddr);
+        this.router.removeVip(svc.key.vaddr);
+      }
     }
     svc.deleted = true;
     this.retiredServices.push(svc);
@@ -278,31 +338,34 @@ export class Director implements L4Director {
   }
 
   findService(key: ServiceKey): VirtualService | undefined {
-    const v = this.vipIndex.get(key.vaddr);
-    if (v < 0) return undefined;
-    return this.byVip[v].find((s) => s.key.protocol === key.protocol && s.key.vport === key.vport && s.key.fwmark === key.fwmark);
+    const vip6 = key.vaddr6 ?? null;
+    const list = vip6 !== null ? this.servicesOf6(vip6, 0) : this.byVip[this.vipIndex.get(key.vaddr)];
+    return list?.find((s) => s.key.protocol === key.protocol && s.key.vport === key.vport && s.key.fwmark === key.fwmark);
   }
 
   isVip(addr: Ipv4): boolean {
     return this.vipIndex.has(addr);
   }
 
+  get hasVip6(): boolean {
+    return this.vips6.length > 0;
+  }
+
+  isVip6(b: Uint8Array, o: number): boolean {
+    return this.servicesOf6(b, o) !== undefined;
+  }
+
+  /** The services of the IPv6 VIP at `b[o..]`. */
+  private servicesOf6(b: Uint8Array, o: number): VirtualService[] | undefined {
+    const vips = this.vips6;
+    for (let i = 0; i < vips.length; i++) if (ipv6Equals(vips[i].vip, 0, b, o)) return vips[i].services;
+    return undefined;
+  }
+
   /** The service a packet belongs to: exact protocol and port, a port-0 (all ports) service, or a mark group. */
   private match(addr: Ipv4, protocol: number, port: number): VirtualService | null {
     const v = this.vipIndex.get(addr);
-    if (v < 0) return null;
-    const list = this.byVip[v];
-    let wildcard: VirtualService | null = null;
-    for (let i = 0; i < list.length; i++) {
-      const s = list[i];
-      if (s.key.fwmark !== 0) {
-        for (const m of s.members) if (m.protocol === protocol && (m.port === port || m.port === 0)) return s;
-      } else if (s.key.protocol === protocol) {
-        if (s.key.vport === port) return s;
-        if (s.key.vport === 0) wildcard = s;
-      }
-    }
-    return wildcard;
+    return v < 0 ? null : matchPort(this.byVip[v], protocol, port);
   }
 
   // ---- packets from clients
@@ -336,10 +399,49 @@ export class Director implements L4Director {
       this.router.segment(slot, at, frameLength, (s, o, l) => this.router.receive(ingress.port, s, o, l));
       return Verdict.Consumed;
     }
+    this.six = false;
+    return this.serve(svc, protocol, ip.src, cport, vaddr, vport, l4, l4Length, ip.totalLength, slot, offset, at, frameLength);
+  }
+
+  /** inbound() for IPv6: the extension headers walked (bounded), then served as IPv4 is. */
+  inbound6(ingress: Link6, slot: number, offset: number, at: number, frameLength: number): Verdict {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const end = at + frameLength;
+    const services = this.servicesOf6(b, ipAt + 24);
+    if (services === undefined) return Verdict.NotOurs;
+    const chain = this.chain;
+    if (walkChain(b, ipAt, end, chain) !== ChainVerdict.Ok) return Verdict.NotOurs; // the router answers a broken chain
+    const protocol = chain.protocol;
+    if (protocol === NH_ICMPV6) return this.icmp6.inbound(ingress, slot, offset, at, frameLength, chain.offset);
+    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return Verdict.NotOurs;
+    if (chain.fragment) return this.refuse(slot, C.lvs_fragment); // no ports to match in later fragments; we reassemble nothing
+    const l4 = chain.offset;
+    const l4Length = end - l4;
+    if (l4Length < (protocol === PROTO_TCP ? TCP_MIN_HEADER : UDP_HEADER)) return this.refuse(slot, C.lvs_malformed);
+    const ports = protocol === PROTO_TCP ? this.tcp.point(b, l4) : this.udp.point(b, l4);
+    const svc = matchPort(services, protocol, ports.dstPort);
+    if (svc === null) return Verdict.NotOurs;
+    this.six = true;
+    this.ingress6 = ingress;
+    this.caddrAt = ipAt + 8;
+    this.vaddrAt = ipAt + 24;
+    this.l4At = l4;
+    this.protocol6 = protocol;
+    return this.serve(svc, protocol, foldIpv6(b, ipAt + 8), ports.srcPort, svc.key.vaddr, ports.dstPort, l4, l4Length, frameLength - ETH_HEADER, slot, offset, at, frameLength);
+  }
+
+  /**
+   * Either family's packet for `svc`, its transport header at `l4` (the tcp or udp view points
+   * at it): its connection found or scheduled, then forwarded. `caddr` and `vaddr` are IPv4
+   * addresses, or for IPv6 their folds (the schedulers' view; the table reads the packet's).
+   */
+  private serve(svc: VirtualService, protocol: number, caddr: number, cport: number, vaddr: number, vport: number, l4: number, l4Length: number, bytes: number, slot: number, offset: number, at: number, frameLength: number): Verdict {
+    const b = this.b;
+    const stats = this.router.stats;
     stats[C.lvs_in_packets]++;
     const tracing = this.router.tracing;
     if (tracing) this.router.trace(`service ${describeKey(svc.key)} ${svc.scheduler.name}${svc.persistent ? ` persistent ${svc.persistenceS}` : ''}${svc.onePacket ? ' ops' : ''}`);
-    const caddr = ip.src;
     const now = this.router.clock;
     const tcpFlags = protocol === PROTO_TCP ? this.tcp.flags : 0;
 
@@ -348,7 +450,7 @@ export class Director implements L4Director {
     const perPacket = svc.onePacket || (svc.pe === 'sip' && protocol === PROTO_UDP);
     const callId = svc.pe === 'sip' && protocol === PROTO_UDP ? sipCallIdHash(b, l4 + 8, l4Length - 8) : -1;
     if (tracing && svc.pe === 'sip') this.router.trace(callId >= 0 ? `SIP Call-ID hash ${callId.toString(16)}` : 'no SIP Call-ID: client persistence');
-    let e = perPacket ? NONE : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
+    let e = perPacket ? NONE : this.six ? this.table.lookupIn6(protocol, b, this.caddrAt, cport, b, this.vaddrAt, vport) : this.table.lookupIn(protocol, caddr, cport, vaddr, vport);
     const isSyn = protocol === PROTO_TCP && this.tcp.isOpening;
     if (e !== NONE) {
       const old = this.dests[this.table.dest(e)];
@@ -358,12 +460,12 @@ export class Director implements L4Director {
       // A removed server's connections do not black-hole until their timeout: UDP flows and
       // new SYNs go to a live server, other TCP segments get a RST (expire_nodest_conn).
       if (reused || old.removed) {
-        if (tracing) this.router.trace(reused ? 'old connection closing: scheduled anew' : `server ${formatIpv4(old.addr)} is gone: connection expired`);
+        if (tracing) this.router.trace(reused ? 'old connection closing: scheduled anew' : `server ${formatAddress(old)} is gone: connection expired`);
         this.closeConnection(e);
         e = NONE;
         stats[reused ? C.lvs_conn_reused : C.lvs_nodest_expired]++;
         if (!reused && protocol === PROTO_TCP && !isSyn) {
-          this.router.tcpReset(at);
+          this.reset(at, l4, l4Length);
           return this.refuse(slot, C.lvs_no_conn);
         }
       }
@@ -375,22 +477,22 @@ export class Director implements L4Director {
       // nothing to follow: a RST tells the client at once, rather than letting it hang.
       if (protocol === PROTO_TCP && !isSyn && (!this.sloppyTcp || tcpFlags & TCP_RST)) {
         if (tracing) this.router.trace('no connection for a mid-stream segment: reset');
-        this.router.tcpReset(at);
+        this.reset(at, l4, l4Length);
         return this.refuse(slot, C.lvs_no_conn);
       }
       if (this.flood.dropThisPacket()) return this.refuse(slot, C.lvs_defense_dropped_packets);
       const chosen = this.schedule(svc, protocol, caddr, cport, vaddr, vport, now, callId);
       if (chosen === null) {
         // No usable server: say so, from the VIP, as a host with the port closed would.
-        if (protocol === PROTO_UDP) this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0, vaddr);
-        else this.router.tcpReset(at);
+        if (protocol === PROTO_UDP) this.portUnreachable(svc, at, frameLength);
+        else this.reset(at, l4, l4Length);
         return this.refuse(slot, C.lvs_no_dest);
       }
       dest = chosen;
       method = dest.method;
       if (tracing) {
-        const how = this.chosenByTemplate ? (callId >= 0 ? 'SIP call template' : `persistence template ${formatIpv4((caddr & svc.persistenceMask) >>> 0)}`) : `scheduler ${svc.scheduler.name}`;
-        this.router.trace(`new connection: ${how} -> ${formatIpv4(dest.addr)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
+        const how = this.chosenByTemplate ? (callId >= 0 ? 'SIP call template' : `persistence template ${this.six ? `${formatIpv6(this.masked6)}/${svc.persistenceMask}` : formatIpv4((caddr & svc.persistenceMask) >>> 0)}`) : `scheduler ${svc.scheduler.name}`;
+        this.router.trace(`new connection: ${how} -> ${formatAddress(dest)}:${dest.port} (weight ${dest.weight}, active ${dest.activeConns}, inactive ${dest.inactConns})`);
       }
       if (!(perPacket && this.chosenByTemplate)) {
         svc.stats.conns++;
@@ -404,7 +506,7 @@ export class Director implements L4Director {
       dest = this.dests[this.table.dest(e)];
       // A connection keeps the method it started with, whatever the server's is now (as IPVS).
       method = this.table.method(e);
-      if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state(e)] ?? ''} -> ${formatIpv4(dest.addr)}:${dest.port}`);
+      if (tracing) this.router.trace(`connection ${TCP_STATE_NAMES[this.table.state(e)] ?? ''} -> ${formatAddress(dest)}:${dest.port}`);
     }
 
     if (e !== NONE) {
@@ -414,7 +516,6 @@ export class Director implements L4Director {
       this.table.addPackets(e, 1);
       if (this.onSync !== null) this.offerSync(e, svc, changed);
     }
-    const bytes = ip.totalLength;
     svc.stats.inPackets++;
     svc.stats.inBytes += bytes;
     dest.stats.inPackets++;
@@ -438,7 +539,8 @@ export class Director implements L4Director {
     const masked = pe ? callId : (caddr & svc.persistenceMask) >>> 0;
     const tplPort = svc.key.fwmark ? 0 : svc.key.vport;
     const tplProto = svc.key.fwmark ? 0 : protocol;
-    const tpl = pe ? this.table.lookupTemplate(tplProto, masked, vaddr, tplPort, true) : this.findTemplate(svc, protocol, caddr, vaddr);
+    if (this.six) this.templateClient6(svc, callId);
+    const tpl = this.six ? this.findTemplate6(svc, protocol, pe) : pe ? this.table.lookupTemplate(tplProto, masked, vaddr, tplPort, true) : this.findTemplate(svc, protocol, caddr, vaddr);
     if (tpl !== NONE) {
       const d = this.dests[this.table.dest(tpl)];
       if (d.available) {
@@ -450,10 +552,8 @@ export class Director implements L4Director {
     }
     const d = svc.scheduler.pick(svc.dests, key);
     if (d === null) return null;
-    const t = this.table.insert(
-      { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template | (pe ? ConnFlag.PeData : 0), state: 0, timeoutMs: svc.persistenceS * 1000 },
-      now,
-    );
+    const template = { proto: tplProto, caddr: masked, cport: 0, vaddr, vport: tplPort, daddr: d.addr, dport: d.port, dest: d.id, service: svc.id, method: d.method, flags: ConnFlag.Template | (pe ? ConnFlag.PeData : 0), state: 0, timeoutMs: svc.persistenceS * 1000 };
+    const t = this.six ? this.table.insert6(template, this.pointAddresses6(this.masked6, 0, svc.key.vaddr6!, 0, d.addr6!), now) : this.table.insert(template, now);
     if (t !== NONE) {
       d.persistConns++;
       svc.entries++;
@@ -470,10 +570,47 @@ export class Director implements L4Director {
     return this.table.lookupTemplate(svc.key.fwmark ? 0 : protocol, (caddr & svc.persistenceMask) >>> 0, vaddr, svc.key.fwmark ? 0 : svc.key.vport);
   }
 
+  /** findTemplate for IPv6: the key (templateClient6's) is in masked6; a persistence mask is a prefix length. */
+  private findTemplate6(svc: VirtualService, protocol: number, pe: boolean): number {
+    return this.table.lookupTemplate6(svc.key.fwmark ? 0 : protocol, this.masked6, 0, svc.key.vaddr6!, 0, svc.key.fwmark ? 0 : svc.key.vport, pe);
+  }
+
+  /** The IPv6 packet's template key into masked6: its client within the service's prefix length, or its call. */
+  private templateClient6(svc: VirtualService, callId: number): void {
+    const m = this.masked6;
+    if (callId >= 0) {
+      m.fill(0);
+      m[0] = callId >>> 24;
+      m[1] = (callId >>> 16) & 0xff;
+      m[2] = (callId >>> 8) & 0xff;
+      m[3] = callId & 0xff;
+    } else maskPrefix6(this.b, svc.persistenceMask, m, this.caddrAt);
+  }
+
+  /** The template that controls entry `e` of a persistent service (either family). */
+  private templateOf(svc: VirtualService, e: number): number {
+    const t = this.table;
+    if (!t.isIpv6(e)) return this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
+    t.caddr6(e, this.client6);
+    maskPrefix6(this.client6, svc.persistenceMask, this.masked6);
+    return this.findTemplate6(svc, t.proto(e), false);
+  }
+
+  /** The addresses an IPv6 insert files, in the one reused object. */
+  private pointAddresses6(c: Uint8Array, cAt: number, v: Uint8Array, vAt: number, d: Uint8Array): Addresses6 {
+    const a = this.addresses6;
+    a.c = c;
+    a.cAt = cAt;
+    a.v = v;
+    a.vAt = vAt;
+    a.d = d;
+    a.dAt = 0;
+    return a;
+  }
+
   private open(svc: VirtualService, d: RealServer, protocol: number, caddr: Ipv4, cport: number, vaddr: Ipv4, vport: number, now: number): number {
     const nat = d.method === Method.Nat;
-    const e = this.table.insert(
-      {
+    const c = {
         proto: protocol,
         caddr,
         cport,
@@ -487,9 +624,8 @@ export class Director implements L4Director {
         flags: nat ? ConnFlag.HashedOut : ConnFlag.InputOnly,
         state: TcpState.None,
         timeoutMs: protocol === PROTO_TCP ? this.tcpTimeoutMs[TcpState.None] : svc.udpTimeoutMs || this.udpTimeoutMs,
-      },
-      now,
-    );
+      };
+    const e = this.six ? this.table.insert6(c, this.pointAddresses6(this.b, this.caddrAt, this.b, this.vaddrAt, d.addr6!), now) : this.table.insert(c, now);
     if (e === NONE) {
       // Full: drop_entry makes room by evicting an embryonic connection (a flood's SYN).
       if (this.flood.makeRoom()) return this.open(svc, d, protocol, caddr, cport, vaddr, vport, now);
@@ -501,7 +637,7 @@ export class Director implements L4Director {
     d.activeConns++; // as IPVS: active until the protocol says otherwise
     d.updateOverload();
     if (svc.persistent) {
-      const tpl = this.findTemplate(svc, protocol, caddr, vaddr);
+      const tpl = this.templateOf(svc, e);
       if (tpl !== NONE) this.table.addPackets(tpl, 1); // a template counts the connections it controls
     }
     return e;
@@ -516,7 +652,7 @@ export class Director implements L4Director {
     this.onSync!(e);
     // Its template goes with it the first time (it was synced when made; this refreshes its timer).
     if (svc.persistent && (tcp ? changed && t.state(e) === TcpState.Established : t.packets(e) === SYNC_THRESHOLD)) {
-      const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
+      const tpl = this.templateOf(svc, e);
       if (tpl !== NONE) this.onSync!(tpl);
     }
   }
@@ -560,6 +696,7 @@ export class Director implements L4Director {
    * packet before its rewrite are made here; the rest is the router's.
    */
   private forwardTo(d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number): Verdict {
+    if (this.six) return this.forwardTo6(d, method, slot, offset, at, frameLength);
     const b = this.b;
     const ipAt = at + ETH_HEADER;
     const ip = this.ip.point(b, ipAt);
@@ -638,6 +775,106 @@ export class Director implements L4Director {
     this.router.transmitIp(f.egress, f.nextHop, slot, f.offset, f.frameLength);
   };
 
+  // ---- IPv6
+
+  /** forwardTo for IPv6: the hop limit and Packet Too Big (never fragmenting) before any rewrite. */
+  private forwardTo6(d: RealServer, method: Method, slot: number, offset: number, at: number, frameLength: number): Verdict {
+    const v6 = this.router.v6!;
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const link = this.ingress6;
+    if (v6.expireHopLimit(link, slot, at, frameLength)) return Verdict.Consumed;
+    const addr6 = d.addr6!;
+    const route = v6.routes.lookup(addr6, 0);
+    const egress = route && v6.linkOf(route.iface);
+    if (!egress) return this.refuse(slot, C.lvs_dest_unroutable);
+    const f = this.forwarding6;
+    f.egress = egress;
+    f.nextHop = route.via ?? addr6;
+    f.nextHopAt = 0;
+    f.offset = offset;
+    f.frameLength = frameLength;
+    if (this.router.tracing) this.router.trace(`${METHOD_NAMES[method]} to [${formatIpv6(addr6)}]:${d.port}`);
+    // The client must learn the path's MTU, the tunnel's smaller one included, from the packet it sent.
+    if (v6.refuseTooBig(link, slot, at, frameLength, egress.iface.mtu - (method === Method.Tun ? IPV6_HEADER : 0))) return Verdict.Consumed;
+    if (method === Method.Nat) {
+      const l4 = this.l4At;
+      rewriteAddressPort6(b, ipAt, l4, this.protocol6, 24, 2, addr6, 0, d.port || this.udp.point(b, l4).dstPort, this.router.partialChecksum(at));
+    }
+    b[ipAt + 7]--; // the hop limit (expireHopLimit saw it above 1)
+    if (method !== Method.Tun) return Verdict.Forward;
+
+    const source = v6.sourceFor(egress, addr6, 0);
+    if (offset < IPV6_HEADER) return this.refuse(slot, C.lvs_dest_unroutable);
+    this.tunnel6 = addr6;
+    this.tunnelSource6 = source;
+    if (this.router.superFrame(at)) {
+      this.router.segment(slot, at, frameLength, this.sendTunnelled6);
+      return Verdict.Consumed;
+    }
+    if (this.router.partialChecksum(at)) this.router.completeChecksum(at, frameLength);
+    this.encapsulate6(slot, offset, frameLength);
+    return Verdict.Forward;
+  }
+
+  private tunnel6: Ipv6 = this.masked6;
+  private tunnelSource6: Ipv6 = this.masked6;
+
+  /** IPv6-in-IPv6 (RFC 2473) to `tunnel6`: the outer header in the headroom, no copy of the packet. */
+  private encapsulate6(slot: number, offset: number, frameLength: number): void {
+    const b = this.b;
+    const at = this.engine.slotOffset(slot) + offset;
+    const ipAt = at + ETH_HEADER;
+    const inner = this.ip6.point(b, ipAt);
+    const trafficClass = inner.trafficClass, flowLabel = inner.flowLabel, hopLimit = inner.hopLimit;
+    this.ip6.point(b, ipAt - IPV6_HEADER).write({ trafficClass, flowLabel, payloadLength: frameLength - ETH_HEADER, nextHeader: NH_IPV6, hopLimit, src: this.tunnelSource6, dst: this.tunnel6 });
+    if (this.router.offload) clearVnet(b, at - IPV6_HEADER - VNET_HEADER_BYTES);
+    const f = this.forwarding6;
+    f.offset = offset - IPV6_HEADER;
+    f.frameLength = frameLength + IPV6_HEADER;
+  }
+
+  private readonly sendTunnelled6 = (slot: number, offset: number, frameLength: number): void => {
+    this.encapsulate6(slot, offset, frameLength);
+    const f = this.forwarding6;
+    this.router.v6!.sendToNeighbour(f.egress, f.nextHop, f.nextHopAt, slot, f.offset, f.frameLength);
+  };
+
+  /** A RST for the segment being served, from the VIP (either family). */
+  private reset(at: number, l4: number, l4Length: number): void {
+    if (this.six) this.router.v6!.tcpReset(this.ingress6, at, l4, l4Length);
+    else this.router.tcpReset(at);
+  }
+
+  /** Port unreachable from the VIP: a service with no usable server looks like a closed port. */
+  private portUnreachable(svc: VirtualService, at: number, frameLength: number): void {
+    if (this.six) this.router.v6!.portUnreachable(this.ingress6, at, frameLength, svc.key.vaddr6!);
+    else this.router.icmpError(at, ICMP_DEST_UNREACH, UNREACH_PORT, 0, svc.key.vaddr);
+  }
+
+  /** outbound() for IPv6: a NAT reply's source becomes the VIP. */
+  outbound6(at: number): boolean {
+    const b = this.b;
+    const ipAt = at + ETH_HEADER;
+    const end = ipAt + IPV6_HEADER + ((b[ipAt + 4] << 8) | b[ipAt + 5]);
+    const chain = this.chain;
+    if (walkChain(b, ipAt, end, chain) !== ChainVerdict.Ok || chain.fragment) return false;
+    const protocol = chain.protocol;
+    if (protocol === NH_ICMPV6) return this.icmp6.outbound(at, chain.offset, end);
+    if (protocol !== PROTO_TCP && protocol !== PROTO_UDP) return false;
+    const l4 = chain.offset;
+    if (end - l4 < (protocol === PROTO_TCP ? TCP_MIN_HEADER : UDP_HEADER)) return false;
+    const ports = protocol === PROTO_TCP ? this.tcp.point(b, l4) : this.udp.point(b, l4);
+    const e = this.table.lookupOut6(protocol, b, ipAt + 8, ports.srcPort, b, ipAt + 24, ports.dstPort);
+    if (e === NONE) return false;
+    const t = this.table;
+    t.vaddr6(e, this.client6);
+    rewriteAddressPort6(b, ipAt, l4, protocol, 8, 0, this.client6, 0, t.vport(e), this.router.partialChecksum(at));
+    if (this.router.tracing) this.router.trace(`NAT reply: source becomes [${formatIpv6(this.client6)}]:${t.vport(e)}`);
+    this.replied(e, protocol, end - ipAt);
+    return true;
+  }
+
   // ---- NAT replies
 
   /** Rebuilds the index of per-packet NAT servers: on configuration changes (the admin calls it after editing a service by hand), never per packet. */
@@ -682,13 +919,19 @@ export class Director implements L4Director {
     const e = this.table.lookupOut(protocol, ip.src, sport, ip.dst, ports.dstPort);
     if (e === NONE) return this.opsNat.size > 0 && this.opsNatReply(ipAt, l4, protocol, ip.src, sport);
     const t = this.table;
-    const d = this.dests[t.dest(e)];
     rewriteAddressPort(b, ipAt, l4, protocol, 12, 0, t.vaddr(e), t.vport(e), this.router.partialChecksum(at));
     if (this.router.tracing) this.router.trace(`NAT reply: source becomes ${formatIpv4(t.vaddr(e))}:${t.vport(e)}`);
+    this.replied(e, protocol, ip.totalLength);
+    return true;
+  }
+
+  /** A NAT reply of connection `e` went out: its state, timer, sync and counters. */
+  private replied(e: number, protocol: number, bytes: number): void {
+    const t = this.table;
+    const d = this.dests[t.dest(e)];
     const now = this.router.clock;
     const changed = protocol === PROTO_TCP ? this.tcpTransition(e, d, Direction.Output, this.tcp.flags, now) : (t.setTimeout(e, this.udpTimeoutMs, now), false);
     if (changed && this.onSync !== null && SYNCED_STATE[t.state(e)] === 1) this.onSync(e);
-    const bytes = ip.totalLength;
     const svc = this.services[t.service[e]];
     if (svc) {
       svc.stats.outPackets++;
@@ -696,7 +939,6 @@ export class Director implements L4Director {
     }
     d.stats.outPackets++;
     d.stats.outBytes += bytes;
-    return true;
   }
 
   // ---- sync: entries as the IPVS sync protocol carries them (src/ha/)
@@ -819,7 +1061,7 @@ export class Director implements L4Director {
     svc.entries--;
     if (t.method(e) === Method.Nat) this.natConns--;
     if (!svc.deleted && svc.persistent) {
-      const tpl = this.findTemplate(svc, t.proto(e), t.caddr(e), t.vaddr(e));
+      const tpl = this.templateOf(svc, e);
       if (tpl !== NONE && t.packets(tpl) > 0) t.addPackets(tpl, -1);
     }
     return true;
@@ -852,7 +1094,26 @@ export class Director implements L4Director {
 const opsKey = (protocol: number, addr: number, port: number) => (addr * 65536 + port) * 2 + (protocol === PROTO_UDP ? 1 : 0);
 
 export function describeKey(k: ServiceKey): string {
-  if (k.fwmark) return `FWM ${k.fwmark}`;
-  const a = k.vaddr;
-  return `${k.protocol === PROTO_TCP ? 'TCP' : 'UDP'} ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}:${k.vport}`;
+  if (k.fwmark) return `FWM ${k.fwmark}${k.vaddr6 ? ' IPv6' : ''}`;
+  return `${k.protocol === PROTO_TCP ? 'TCP' : 'UDP'} ${k.vaddr6 ? `[${formatIpv6(k.vaddr6)}]` : formatIpv4(k.vaddr)}:${k.vport}`;
 }
+
+/** Of one VIP's services, the one for `protocol` and `port`, as match() describes. */
+function matchPort(list: VirtualService[], protocol: number, port: number): VirtualService | null {
+  let wildcard: VirtualService | null = null;
+  for (let i = 0; i < list.length; i++) {
+    const s = list[i];
+    if (s.key.fwmark !== 0) {
+      for (const m of s.members) if (m.protocol === protocol && (m.port === port || m.port === 0)) return s;
+    } else if (s.key.protocol === protocol) {
+      if (s.key.vport === port) return s;
+      if (s.key.vport === 0) wildcard = s;
+    }
+  }
+  return wildcard;
+}
+
+const sameAddress = (d: RealServer, folded: number, addr6: Ipv6 | null): boolean => (addr6 ? d.addr6 !== null && ipv6Equals(d.addr6, 0, addr6, 0) : d.addr6 === null && d.addr === folded);
+
+/** A real server's address as ipvsadm writes it: IPv4 dotted, IPv6 in brackets. */
+export const formatAddress = (d: RealServer): string => (d.addr6 ? `[${formatIpv6(d.addr6)}]` : formatIpv4(d.addr));

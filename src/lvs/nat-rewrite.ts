@@ -34,3 +34,26 @@ export function rewriteAddressPort(b: Uint8Array, ipAt: number, l4: number, prot
   b[l4 + portField] = port >>> 8;
   b[l4 + portField + 1] = port & 0xff;
 }
+
+/**
+ * The same for IPv6: one 16-byte address (at ipAt + addrField: 8 source, 24 destination) from
+ * `addr[addrAt..]`, and one port, at `l4`. No header checksum; the transport checksum (never
+ * optional in IPv6) follows the address through the pseudo-header, and the port unless partial.
+ */
+export function rewriteAddressPort6(b: Uint8Array, ipAt: number, l4: number, protocol: number, addrField: number, portField: number, addr: Uint8Array, addrAt: number, port: number, partial = false): void {
+  const sumAt = l4 + (protocol === PROTO_TCP ? 16 : 6);
+  const at = ipAt + addrField;
+  for (let i = 0; i < 16; i += 2) {
+    const oldWord = (b[at + i] << 8) | b[at + i + 1];
+    const newWord = (addr[addrAt + i] << 8) | addr[addrAt + i + 1];
+    if (partial) patchPartialChecksum(b, sumAt, oldWord, newWord);
+    else patchChecksum(b, sumAt, oldWord, newWord);
+    b[at + i] = addr[addrAt + i];
+    b[at + i + 1] = addr[addrAt + i + 1];
+  }
+  const oldPort = (b[l4 + portField] << 8) | b[l4 + portField + 1];
+  if (!partial) patchChecksum(b, sumAt, oldPort, port);
+  if (!partial && protocol === PROTO_UDP && b[sumAt] === 0 && b[sumAt + 1] === 0) b[sumAt] = b[sumAt + 1] = 0xff;
+  b[l4 + portField] = port >>> 8;
+  b[l4 + portField + 1] = port & 0xff;
+}

@@ -1,6 +1,7 @@
 // Virtual services and their real servers (IPVS's ip_vs_service and ip_vs_dest).
 
 import type { Scheduler } from './schedulers/scheduler.js';
+import type { Ipv6 } from '../packet/address6.js';
 
 /** Forwarding methods, numbered as they are stored in the connection table. */
 export const enum Method {
@@ -73,6 +74,8 @@ export class RealServer {
     public method: Method,
     public upperThreshold = 0,
     public lowerThreshold = 0,
+    /** An IPv6 server's address (`addr` then holds its fold, which the schedulers hash); null for IPv4. */
+    readonly addr6: Ipv6 | null = null,
   ) {}
 
   get totalConns(): number {
@@ -96,7 +99,10 @@ export class RealServer {
 export interface ServiceKey {
   /** 6 TCP, 17 UDP; 0 for a firewall-mark service. */
   protocol: number;
+  /** The VIP; for an IPv6 service, its fold (foldIpv6: what the schedulers hash). */
   vaddr: number;
+  /** An IPv6 service's VIP; null or absent for IPv4. */
+  vaddr6?: Ipv6 | null;
   vport: number;
   /** Nonzero for a firewall-mark service (tapvs matches it by address and a port/protocol list). */
   fwmark: number;
@@ -125,6 +131,7 @@ export class VirtualService {
     public scheduler: Scheduler,
     /** Persistence timeout in seconds; 0 for none. */
     public persistenceS = 0,
+    /** The client netmask persistence groups by: IPv4, a mask; IPv6, a prefix length (ipvsadm -M). */
     public persistenceMask = 0xffffffff,
     /** One-packet scheduling (UDP): every datagram scheduled alone, no entry kept. */
     public onePacket = false,

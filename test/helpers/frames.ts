@@ -61,6 +61,13 @@ export function udpPayload(src: string, dst: string, sport: number, dport: numbe
 
 /** A 20-byte TCP header (window 255) with flags and a payload, its checksum computed. */
 export function tcpSegment(src: string, dst: string, sport: number, dport: number, flags: number, payload = new Uint8Array(0)): Uint8Array {
+  const t = tcpHeader(sport, dport, flags, payload);
+  transportChecksum(t, 0, t.length, 6, ip(src), ip(dst), 16);
+  return t;
+}
+
+/** A TCP header with `flags` and `payload` after it, its checksum still zero. */
+export function tcpHeader(sport: number, dport: number, flags: number, payload = new Uint8Array(0)): Uint8Array {
   const t = new Uint8Array(20 + payload.length);
   t[0] = sport >> 8;
   t[1] = sport & 255;
@@ -70,7 +77,6 @@ export function tcpSegment(src: string, dst: string, sport: number, dport: numbe
   t[13] = flags;
   t[14] = 0xff;
   t.set(payload, 20);
-  transportChecksum(t, 0, t.length, 6, ip(src), ip(dst), 16);
   return t;
 }
 

@@ -12,6 +12,7 @@ import { IPV6_HEADER, Ipv6View, NH_ICMPV6, NH_UDP } from '../../src/packet/ipv6.
 import { checksum } from '../../src/packet/checksum.js';
 import { pseudoHeaderSum6 } from '../../src/packet/ipv6.js';
 import { mac } from '../helpers/frames.js';
+import { a6, frame6, isIpv6Frame, nd, seen6 } from '../helpers/frames6.js';
 import { DEFAULT_NEIGHBOUR_TIMERS } from '../../src/l2/neighbours.js';
 import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 
@@ -28,42 +29,6 @@ const config = {
   icmp: { ratePerSecond: 1000, burst: 1000, perDestinationPerSecond: 1000, perDestinationBurst: 1000 },
 };
 
-const a6 = (t: string) => parseIpv6(t)!;
-
-/** An IPv6 frame: Ethernet, the fixed header, `payload` (whose checksum, for ICMPv6 and UDP, is filled in). */
-function frame6(o: { dstMac: Uint8Array; srcMac: Uint8Array; src: string; dst: string; nh: number; payload: Uint8Array; hopLimit?: number }): Uint8Array {
-  const f = new Uint8Array(14 + IPV6_HEADER + o.payload.length);
-  f.set(o.dstMac, 0);
-  f.set(o.srcMac, 6);
-  f[12] = 0x86;
-  f[13] = 0xdd;
-  new Ipv6View().point(f, 14).write({ payloadLength: o.payload.length, nextHeader: o.nh, hopLimit: o.hopLimit ?? 64, src: a6(o.src), dst: a6(o.dst) });
-  f.set(o.payload, 14 + IPV6_HEADER);
-  const up = 14 + IPV6_HEADER;
-  if (o.nh === NH_ICMPV6) putIcmp6Checksum(f, 14, up, o.payload.length);
-  if (o.nh === NH_UDP) {
-    f[up + 6] = f[up + 7] = 0;
-    const c = checksum(f, up, o.payload.length, pseudoHeaderSum6(f, 22, 38, o.payload.length, NH_UDP)) || 0xffff;
-    f[up + 6] = c >>> 8;
-    f[up + 7] = c & 0xff;
-  }
-  return f;
-}
-
-/** An NS (135) or NA (136) for `target`, with a link-layer option (1 source, 2 target) unless `option` is 0. */
-function nd(type: number, target: string, lla: Uint8Array | null, flags = 0, option = type === 135 ? 1 : 2): Uint8Array {
-  const p = new Uint8Array(24 + (lla ? 8 : 0));
-  p[0] = type;
-  p[4] = flags;
-  p.set(a6(target), 8);
-  if (lla) {
-    p[24] = option;
-    p[25] = 1;
-    p.set(lla, 26);
-  }
-  return p;
-}
-
 const echoRequest = (size = 16) => {
   const p = new Uint8Array(8 + size);
   p[0] = 128;
@@ -79,39 +44,7 @@ const udp = (size: number) => {
   return p;
 };
 
-interface Seen {
-  dstMac: string;
-  src: string;
-  dst: string;
-  hopLimit: number;
-  nh: number;
-  type: number;
-  code: number;
-  word: number;
-  target: string;
-  checksumOk: boolean;
-  frame: Uint8Array;
-}
-
-function seen(f: Uint8Array): Seen {
-  const ip = new Ipv6View().point(f, 14);
-  const up = 14 + IPV6_HEADER;
-  return {
-    dstMac: formatMac(f, 0),
-    src: formatIpv6(f, ip.srcAt),
-    dst: formatIpv6(f, ip.dstAt),
-    hopLimit: ip.hopLimit,
-    nh: ip.nextHeader,
-    type: f[up],
-    code: f[up + 1],
-    word: ((f[up + 4] << 24) | (f[up + 5] << 16) | (f[up + 6] << 8) | f[up + 7]) >>> 0,
-    target: f.length >= up + 24 ? formatIpv6(f, up + 8) : '',
-    checksumOk: ip.nextHeader !== NH_ICMPV6 || icmp6ChecksumValid(f, 14, up, ip.payloadLength),
-    frame: f,
-  };
-}
-
-const v6frames = (t: TestRouter, port: number) => t.take(port).filter((f) => f[12] === 0x86 && f[13] === 0xdd).map(seen);
+const v6frames = (t: TestRouter, port: number) => t.take(port).filter(isIpv6Frame).map(seen6);
 
 /** A router whose neighbours (client on lan, server and gateway on wan) are learnt by ND. */
 function router6(): TestRouter {
