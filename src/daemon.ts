@@ -6,6 +6,7 @@ import { createLogger, droppedLogLines, type LogFile, type Logger } from './cont
 import { LOCAL_RESERVE, PacketEngine } from './io/engine.js';
 import { loadNative } from './io/native.js';
 import { formatIpv4, formatMac } from './packet/address.js';
+import { addressPort, foldIpv6, formatIpv6 } from './packet/address6.js';
 import { buildRouter } from './build.js';
 import { PARKED_SHARE, type Router } from './router.js';
 import { Admin, AdminError } from './control/admin.js';
@@ -227,17 +228,18 @@ class HealthCheckers {
     for (const s of config.services) {
       const check = s.healthCheck;
       if (!check) continue;
-      const svc = this.director.findService({ protocol: s.protocol, vaddr: s.vip, vport: s.port, fwmark: s.fwmark });
+      const svc = this.director.findService({ protocol: s.protocol, vaddr: s.vip6 ? foldIpv6(s.vip6) : s.vip, vaddr6: s.vip6, vport: s.port, fwmark: s.fwmark });
       if (!svc) continue;
       const checkJson = JSON.stringify(check);
       for (const d of [...svc.dests, ...svc.failedOut]) {
-        const name = `${formatIpv4(s.vip)}:${s.port} -> ${formatIpv4(d.addr)}:${d.port}`;
+        const addr = d.addr6 ? formatIpv6(d.addr6) : formatIpv4(d.addr);
+        const name = `${addressPort(s.vip6 ? formatIpv6(s.vip6) : formatIpv4(s.vip), s.port)} -> ${addressPort(addr, d.port)}`;
         wanted.add(name);
         const had = this.byKey.get(name);
         if (had && had.dest === d && had.svc === svc && had.check === checkJson) continue;
         had?.checker.stop();
         const checker = new HealthChecker(
-          { name, addr: formatIpv4(d.addr), port: d.port || s.port, check, healthy: !d.failed, setHealthy: (ok) => this.director.setHealth(svc, d, ok, check.onFail) },
+          { name, addr, port: d.port || s.port, check, healthy: !d.failed, setHealthy: (ok) => this.director.setHealth(svc, d, ok, check.onFail) },
           this.log,
         );
         checker.start();

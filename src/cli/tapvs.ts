@@ -235,7 +235,7 @@ await yargs(hideBin(process.argv))
     'stream every decision tapvs makes on matching packets',
     (y) =>
       y
-        .option('match', { type: 'string', describe: 'ADDR[/LEN][:PORT]: packets from or to it' })
+        .option('match', { type: 'string', describe: 'ADDR[/LEN][:PORT] or [ADDR6[/LEN]]:PORT: packets from or to it' })
         .option('socket', { type: 'string', default: process.env.TAPVS_SOCKET ?? DEFAULT_CONTROL_SOCKET })
         .option('count', { type: 'number', describe: 'stop after this many packets' })
         .option('json', { type: 'boolean', default: false }),

@@ -4,10 +4,12 @@
 
 import type { Director } from '../lvs/director.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
-import { METHOD_NAMES, Method, type RealServer, type VirtualService } from '../lvs/service.js';
+import { METHOD_NAMES, Method, type RealServer, type ServiceKey, type VirtualService } from '../lvs/service.js';
 import { TCP_STATE_NAMES, TcpState } from '../lvs/tcp-states.js';
 import { ConnFlag, NONE, TICK_MS } from '../lvs/conn-table.js';
 import { formatIpv4, inSubnet, parseIpv4 } from '../packet/address.js';
+import { addressPort, foldIpv6, formatIpv6, inPrefix6, ipv6Equals, isIpv6Text, parseIpv6, type Ipv6 } from '../packet/address6.js';
+import type { Interface } from '../l2/interface.js';
 import type { Router } from '../router.js';
 
 export class AdminError extends Error {}
@@ -18,6 +20,7 @@ const METHOD_BY_NUMBER: MethodName[] = ['dr', 'nat', 'tun'];
 
 export interface ServiceRef {
   protocol: 'tcp' | 'udp' | null;
+  /** IPv4 dotted or IPv6 text (no brackets); '::' names an IPv6 firewall-mark service (ipvsadm -f N -6). */
   vip: string;
   port: number;
   fwmark: number;
@@ -27,6 +30,7 @@ export interface ServiceSpec extends ServiceRef {
   scheduler?: string;
   /** Seconds; 0 turns persistence off. */
   persistence?: number;
+  /** IPv4: a dotted mask; IPv6: a prefix length (ipvsadm's -M for IPv6). */
   netmask?: string;
   onePacket?: boolean;
   /** Seconds; 0 uses the director's UDP timeout. */
@@ -141,21 +145,42 @@ const rateView = (r: RateView): RateView => ({ cps: Math.round(r.cps), inpps: Ma
 const protoNumber = (p: 'tcp' | 'udp' | null) => (p === 'tcp' ? 6 : p === 'udp' ? 17 : 0);
 const protoName = (n: number): 'tcp' | 'udp' | null => (n === 6 ? 'tcp' : n === 17 ? 'udp' : null);
 
-/** A service as ipvsadm names it in messages: "TCP 192.168.1.2:80", or "FWM 7". */
+/** A service as ipvsadm names it in messages: "TCP 192.168.1.2:80", "TCP [2001:db8::1]:80", or "FWM 7". */
 export function serviceName(v: ServiceRef): string {
-  return v.fwmark ? `FWM ${v.fwmark}` : `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${v.vip}:${v.port}`;
+  if (v.fwmark) return `FWM ${v.fwmark}${isIpv6Text(v.vip) ? ' IPv6' : ''}`;
+  return `${v.protocol === 'tcp' ? 'TCP' : 'UDP'} ${addressPort(v.vip, v.port)}`;
 }
 
-function addr(text: string, what: string): number {
+/** An address of either family: IPv4 as a number, IPv6 as bytes (with its fold in `v4`, as the director keys it). */
+interface Address {
+  v4: number;
+  v6: Ipv6 | null;
+}
+
+function addr(text: string, what: string): Address {
+  if (isIpv6Text(text)) {
+    const v6 = parseIpv6(text);
+    if (v6 === null) throw new AdminError(`${what} '${text}' is not an IPv6 address`);
+    return { v4: foldIpv6(v6), v6 };
+  }
   const a = parseIpv4(text);
   if (a === null) throw new AdminError(`${what} '${text}' is not an IPv4 address`);
-  return a;
+  return { v4: a, v6: null };
+}
+
+const sameAddress = (d: RealServer, a: Address): boolean => (a.v6 !== null ? d.addr6 !== null && ipv6Equals(d.addr6, 0, a.v6, 0) : d.addr6 === null && d.addr === a.v4);
+
+/** A persistence netmask: IPv4 a dotted mask, IPv6 a prefix length 1-128. */
+function netmask(text: string, ipv6: boolean): number {
+  if (!ipv6) return addr(text, 'netmask').v4;
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > 128) throw new AdminError(`IPv6 netmask '${text}' is not a prefix length (1-128)`);
+  return Number(text);
 }
 
 const statsView = (s: { conns: number; inPackets: number; outPackets: number; inBytes: number; outBytes: number }): StatsView => ({ conns: s.conns, inPackets: s.inPackets, outPackets: s.outPackets, inBytes: s.inBytes, outBytes: s.outBytes });
 
 const destView = (d: RealServer): DestView => ({
-  address: formatIpv4(d.addr),
+  address: d.addr6 ? formatIpv6(d.addr6) : formatIpv4(d.addr),
   port: d.port,
   method: METHOD_BY_NUMBER[d.method],
   forward: METHOD_NAMES[d.method],
@@ -172,13 +197,20 @@ const destView = (d: RealServer): DestView => ({
 });
 
 export class Admin {
+  private readonly scratch6 = new Uint8Array(16);
+
   constructor(
     private readonly director: Director,
     private readonly router: Router,
   ) {}
 
+  private keyOf(ref: ServiceRef): ServiceKey {
+    const a = addr(ref.vip, 'service address');
+    return { protocol: protoNumber(ref.protocol), vaddr: a.v4, vaddr6: a.v6, vport: ref.port, fwmark: ref.fwmark };
+  }
+
   private find(ref: ServiceRef): VirtualService {
-    const svc = this.director.findService({ protocol: protoNumber(ref.protocol), vaddr: addr(ref.vip, 'service address'), vport: ref.port, fwmark: ref.fwmark });
+    const svc = this.director.findService(this.keyOf(ref));
     if (!svc) throw new AdminError('Service not defined');
     return svc;
   }
@@ -186,7 +218,7 @@ export class Admin {
   private findDest(svc: VirtualService, d: { address: string; port: number }): RealServer {
     const a = addr(d.address, 'real server');
     const port = d.port || svc.key.vport;
-    const dest = svc.dests.find((x) => x.addr === a && x.port === port) ?? svc.failedOut.find((x) => x.addr === a && x.port === port);
+    const dest = [...svc.dests, ...svc.failedOut].find((x) => sameAddress(x, a) && x.port === port);
     if (!dest) throw new AdminError('No such destination');
     return dest;
   }
@@ -202,17 +234,18 @@ export class Admin {
 
   addService(spec: ServiceSpec): void {
     this.checkService(spec);
-    const vaddr = addr(spec.vip, 'service address');
-    const key = { protocol: protoNumber(spec.protocol), vaddr, vport: spec.port, fwmark: spec.fwmark };
+    const key = this.keyOf(spec);
+    const vip6 = key.vaddr6 ?? null;
     if (this.director.findService(key)) throw new AdminError('Service already exists');
     if (spec.pe && !spec.persistence) throw new AdminError('A persistence engine needs a persistent service (-p)');
-    // On a connected network the VIP is an address of that interface (answered in ARP); on
-    // none, it is a routed VIP, served but never answered in ARP.
-    const iface = spec.iface ? this.router.interfaceByName(spec.iface) : this.router.interfaces.find((i) => i.addresses.some((a) => a.role === 'primary' && inSubnet(vaddr, a.address, a.length)));
+    if (vip6 && !this.router.v6) throw new AdminError('An IPv6 service needs an IPv6 address on an interface');
+    // On a connected network the VIP is an address of that interface (answered in ARP or
+    // neighbour discovery); on none, it is a routed VIP, served but never answered.
+    const iface = spec.iface ? this.router.interfaceByName(spec.iface) : vip6 ? this.onLink6(vip6) : this.router.interfaces.find((i) => i.addresses.some((a) => a.role === 'primary' && inSubnet(key.vaddr, a.address, a.length)));
     if (spec.iface && !iface) throw new AdminError(`No interface named '${spec.iface}'`);
     const svc = this.director.addService(key, spec.scheduler ?? 'wlc', {
       persistenceS: spec.persistence ?? 0,
-      persistenceMask: spec.netmask ? addr(spec.netmask, 'netmask') : 0xffffffff,
+      persistenceMask: spec.netmask ? netmask(spec.netmask, vip6 !== null) : vip6 ? 128 : 0xffffffff,
       onePacket: spec.onePacket ?? false,
       flags: spec.flags ?? [],
       iface,
@@ -223,29 +256,49 @@ export class Admin {
     this.director.reindex();
   }
 
+  /** The interface whose IPv6 prefix holds `vip`. */
+  private onLink6(vip: Ipv6): Interface | undefined {
+    return this.router.v6?.links.find((l) => l.addresses.some((a) => inPrefix6(vip, 0, a.address, a.length)))?.iface;
+  }
+
+  /** The interface that answers for a service's VIP, or null (a routed VIP). */
+  private vipInterface(key: ServiceKey): string | null {
+    const vip6 = key.vaddr6;
+    if (vip6) return this.router.v6?.links.find((l) => l.vips.some((v) => ipv6Equals(v, 0, vip6, 0)))?.iface.name ?? null;
+    return this.router.interfaces.find((i) => i.owns(key.vaddr))?.name ?? null;
+  }
+
   editService(spec: ServiceSpec): void {
     this.checkService(spec);
     const svc = this.find(spec);
     this.director.editService(svc, spec.scheduler ?? svc.scheduler.name, {
       persistenceS: spec.persistence,
-      persistenceMask: spec.netmask ? addr(spec.netmask, 'netmask') : undefined,
+      persistenceMask: spec.netmask ? netmask(spec.netmask, svc.key.vaddr6 != null) : undefined,
       onePacket: spec.onePacket,
       flags: spec.flags,
     });
     if (spec.udpTimeout !== undefined) svc.udpTimeoutMs = spec.udpTimeout * 1000;
     if (spec.pe !== undefined) svc.pe = spec.pe;
     if (spec.members !== undefined) svc.members = spec.members.map((m) => ({ protocol: protoNumber(m.protocol), port: m.port }));
-    if (spec.iface !== undefined) this.moveVip(svc.key.vaddr, spec.iface);
+    if (spec.iface !== undefined) this.moveVip(svc.key, spec.iface);
     this.director.reindex();
   }
 
   /** The VIP answered on another interface from now on (its services go with it). */
-  private moveVip(vaddr: number, ifaceName: string): void {
+  private moveVip(key: ServiceKey, ifaceName: string): void {
     const iface = this.router.interfaceByName(ifaceName);
     if (!iface) throw new AdminError(`No interface named '${ifaceName}'`);
-    if (iface.owns(vaddr)) return;
-    this.router.removeVip(vaddr);
-    this.router.addVip(iface, vaddr);
+    const vip6 = key.vaddr6;
+    if (vip6) {
+      const v6 = this.router.v6!;
+      if (!v6.linkOf(iface)) throw new AdminError(`Interface '${ifaceName}' has no IPv6`);
+      v6.removeVip(vip6);
+      v6.addVip(iface, vip6);
+      return;
+    }
+    if (iface.owns(key.vaddr)) return;
+    this.router.removeVip(key.vaddr);
+    this.router.addVip(iface, key.vaddr);
   }
 
   deleteService(ref: ServiceRef): void {
@@ -255,15 +308,28 @@ export class Admin {
   addDest(ref: ServiceRef, d: DestSpec): void {
     const svc = this.find(ref);
     const a = addr(d.address, 'real server');
+    const ipv6 = svc.key.vaddr6 != null;
+    if ((a.v6 !== null) !== ipv6) throw new AdminError(`Real server ${d.address} is ${a.v6 ? 'IPv6' : 'IPv4'}, the service ${ipv6 ? 'IPv6' : 'IPv4'}: they must be the same family`);
     const port = d.port || svc.key.vport;
-    if ([...svc.dests, ...svc.failedOut].some((x) => x.addr === a && x.port === port)) throw new AdminError('Destination already exists');
+    if ([...svc.dests, ...svc.failedOut].some((x) => sameAddress(x, a) && x.port === port)) throw new AdminError('Destination already exists');
     const method = d.method ?? 'dr';
     if (method !== 'nat' && port !== svc.key.vport && svc.key.vport !== 0) throw new AdminError(`Only masquerading (-m) can change the port: ${method} keeps ${svc.key.vport}`);
-    const route = this.router.routes.lookup(a);
-    if (!route) throw new AdminError(`Real server ${d.address} is not reachable by any route`);
-    if (method === 'dr' && route.via !== 0) throw new AdminError(`Direct routing needs ${d.address} on a directly connected network (it is behind ${formatIpv4(route.via)})`);
+    const via = this.gatewayTo(a, d.address);
+    if (method === 'dr' && via !== null) throw new AdminError(`Direct routing needs ${d.address} on a directly connected network (it is behind ${via})`);
     this.checkWeight(d);
-    this.director.addRealServer(svc, a, port, d.weight ?? 1, METHODS[method], d.upperThreshold ?? 0, d.lowerThreshold ?? 0);
+    this.director.addRealServer(svc, a.v4, port, d.weight ?? 1, METHODS[method], d.upperThreshold ?? 0, d.lowerThreshold ?? 0, a.v6);
+  }
+
+  /** The gateway a real server is behind as text, null when it is on a connected network. */
+  private gatewayTo(a: Address, text: string): string | null {
+    if (a.v6) {
+      const route = this.router.v6?.routes.lookup(a.v6, 0);
+      if (!route) throw new AdminError(`Real server ${text} is not reachable by any IPv6 route`);
+      return route.via ? formatIpv6(route.via) : null;
+    }
+    const route = this.router.routes.lookup(a.v4);
+    if (!route) throw new AdminError(`Real server ${text} is not reachable by any route`);
+    return route.via !== 0 ? formatIpv4(route.via) : null;
   }
 
   editDest(ref: ServiceRef, d: DestSpec): void {
@@ -321,18 +387,18 @@ export class Admin {
       size: this.director.table.capacity,
       services: this.director.liveServices().map((svc) => ({
         protocol: protoName(svc.key.protocol),
-        vip: formatIpv4(svc.key.vaddr),
+        vip: svc.key.vaddr6 ? formatIpv6(svc.key.vaddr6) : formatIpv4(svc.key.vaddr),
         port: svc.key.vport,
         fwmark: svc.key.fwmark,
         scheduler: svc.scheduler.name,
         persistence: svc.persistenceS,
         pe: svc.pe,
-        netmask: formatIpv4(svc.persistenceMask),
+        netmask: svc.key.vaddr6 ? String(svc.persistenceMask) : formatIpv4(svc.persistenceMask),
         onePacket: svc.onePacket,
         flags: svc.schedFlags,
         members: svc.members.map((m) => ({ protocol: protoName(m.protocol) ?? 'tcp', port: m.port })),
         udpTimeout: svc.udpTimeoutMs / 1000,
-        iface: this.router.interfaces.find((i) => i.owns(svc.key.vaddr))?.name ?? null,
+        iface: this.vipInterface(svc.key),
         stats: statsView(svc.stats),
         rates: rateView(svc.rates),
         dests: svc.dests.map(destView),
@@ -354,13 +420,14 @@ export class Admin {
     const next = t.page(Math.max(0, Math.floor(after)), count, CONNECTION_PAGE_SCAN, (e) => {
       const template = (t.flags(e) & ConnFlag.Template) !== 0;
       const proto = t.proto(e);
+      const v6 = t.isIpv6(e);
       entries.push({
         protocol: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : 'IP',
         expiresS: Math.max(0, Math.round(((t.expiresAt(e) - nowTick) * TICK_MS) / 1000)),
         state: template ? 'NONE' : proto === 6 ? TCP_STATE_NAMES[t.state(e)] : proto === 17 ? 'UDP' : 'NONE',
-        client: `${formatIpv4(t.caddr(e))}:${t.cport(e)}`,
-        virtual: `${formatIpv4(t.vaddr(e))}:${t.vport(e)}`,
-        destination: `${formatIpv4(t.daddr[e])}:${t.dport[e]}`,
+        client: v6 ? `[${formatIpv6(t.caddr6(e, this.scratch6))}]:${t.cport(e)}` : `${formatIpv4(t.caddr(e))}:${t.cport(e)}`,
+        virtual: v6 ? `[${formatIpv6(t.vaddr6(e, this.scratch6))}]:${t.vport(e)}` : `${formatIpv4(t.vaddr(e))}:${t.vport(e)}`,
+        destination: v6 ? `[${formatIpv6(t.daddr6(e, this.scratch6))}]:${t.dport[e]}` : `${formatIpv4(t.daddr[e])}:${t.dport[e]}`,
         template,
       });
     });

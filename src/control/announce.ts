@@ -44,7 +44,8 @@ export function birdRoutes(vips: readonly Ipv4[], nextHop: Ipv4, bfd = false): s
 /** The VIPs with a service that has a server it may schedule. */
 export function servedVips(services: readonly VirtualService[]): Ipv4[] {
   const vips = new Set<Ipv4>();
-  for (const svc of services) if (svc.dests.some((d) => d.weight > 0 && !d.removed)) vips.add(svc.key.vaddr);
+  // IPv4 only: the announcement is an IPv4 static protocol (IPv6 VIPs are not announced yet).
+  for (const svc of services) if (!svc.key.vaddr6 && svc.dests.some((d) => d.weight > 0 && !d.removed)) vips.add(svc.key.vaddr);
   return [...vips];
 }
 

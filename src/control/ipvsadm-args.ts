@@ -4,6 +4,7 @@
 
 import type { DestSpec, MethodName, ServiceRef, ServiceSpec } from './admin.js';
 import { parseIpv4 } from '../packet/address.js';
+import { formatIpv6, parseIpv6 } from '../packet/address6.js';
 
 export type Command =
   | 'add-service'
@@ -98,16 +99,31 @@ const FLAGS: Record<string, string> = {
   n: 'numeric', numeric: 'numeric',
   c: 'connection', connection: 'connection',
   o: 'ops', ops: 'ops',
+  '6': 'ipv6', ipv6: 'ipv6',
   daemon: 'daemon', stats: 'stats', rate: 'rate', exact: 'exact', sort: 'sort', timeout: 'timeout', thresholds: 'thresholds', 'persistent-conn': 'persistent-conn',
 };
 
 const DEFAULT_PERSISTENCE = 300;
 
-function parseAddrPort(text: string, what: string, needPort: boolean): { address: string; port: number } {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
-  if (!m || parseIpv4(m[1]) === null || (m[2] !== undefined && Number(m[2]) > 65535)) throw new UsageError(`Illegal ${what} address[:port] specified`);
-  if (needPort && m[2] === undefined) throw new UsageError(`Illegal ${what} address[:port] specified`);
-  return { address: m[1], port: m[2] === undefined ? 0 : Number(m[2]) };
+/** address[:port] as ipvsadm takes it: IPv4 dotted, IPv6 bare or in brackets ([2001:db8::1]:80). */
+function parseAddrPort(text: string, what: string): { address: string; port: number } {
+  const illegal = new UsageError(`Illegal ${what} address[:port] specified`);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-fA-F:.]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/.exec(text);
+  if (!m || (m[4] !== undefined && Number(m[4]) > 65535)) throw illegal;
+  const port = m[4] === undefined ? 0 : Number(m[4]);
+  if (m[2] !== undefined) {
+    if (parseIpv4(m[2]) === null) throw illegal;
+    return { address: m[2], port };
+  }
+  // A bare IPv6 address takes no port: its last group would be read as one.
+  if (m[3] !== undefined && m[4] !== undefined) {
+    const whole = parseIpv6(`${m[3]}:${m[4]}`);
+    if (whole === null) throw illegal;
+    return { address: formatIpv6(whole), port: 0 };
+  }
+  const v6 = parseIpv6(m[1] ?? m[3]);
+  if (v6 === null) throw illegal;
+  return { address: formatIpv6(v6), port };
 }
 
 function number(text: string | undefined, what: string, max: number): number {
@@ -211,10 +227,11 @@ export function parseIpvsadm(argv: string[]): Parsed {
   if (kinds.length === 1) {
     let ref: ServiceRef;
     if (kinds[0] === 'fwmark-service') {
-      ref = { protocol: null, vip: '0.0.0.0', port: 0, fwmark: number(values['fwmark-service'], 'firewall mark', 2 ** 32 - 1) };
+      // -6 makes it an IPv6 mark service (ipvsadm's -f N -6).
+      ref = { protocol: null, vip: flags.has('ipv6') ? '::' : '0.0.0.0', port: 0, fwmark: number(values['fwmark-service'], 'firewall mark', 2 ** 32 - 1) };
       if (ref.fwmark === 0) throw new UsageError('Illegal firewall mark specified');
     } else {
-      const { address, port } = parseAddrPort(values[kinds[0]], 'virtual server', false);
+      const { address, port } = parseAddrPort(values[kinds[0]], 'virtual server');
       if (port === 0 && persistence === undefined && command === 'add-service') throw new UsageError('Zero port specified for non-persistent service');
       ref = { protocol: kinds[0] === 'tcp-service' ? 'tcp' : 'udp', vip: address, port, fwmark: 0 };
     }
@@ -233,7 +250,7 @@ export function parseIpvsadm(argv: string[]): Parsed {
   }
 
   if (values['real-server'] !== undefined) {
-    const { address, port } = parseAddrPort(values['real-server'], 'real server', false);
+    const { address, port } = parseAddrPort(values['real-server'], 'real server');
     const methods: MethodName[] = [];
     if (flags.has('gatewaying')) methods.push('dr');
     if (flags.has('masquerading')) methods.push('nat');
@@ -259,14 +276,14 @@ export function parseIpvsadm(argv: string[]): Parsed {
     svc.onePacket ??= false;
     svc.flags ??= [];
     svc.pe ??= null;
-    if (!svc.persistence) svc.netmask ??= '255.255.255.255';
+    if (!svc.persistence) svc.netmask ??= svc.vip.includes(':') ? '128' : '255.255.255.255';
   }
   return parsed;
 }
 
 export const USAGE = `tapvsadm: ipvsadm's commands for tapvs (over its control socket)
 
-  tapvsadm -A|E -t|u|f service-address [-s scheduler] [-p [timeout]] [-M netmask] [-o] [-b sched-flags]
+  tapvsadm -A|E -t|u|f service-address [-6] [-s scheduler] [-p [timeout]] [-M netmask] [-o] [-b sched-flags]
   tapvsadm -D -t|u|f service-address
   tapvsadm -C
   tapvsadm -R
@@ -281,5 +298,6 @@ export const USAGE = `tapvsadm: ipvsadm's commands for tapvs (over its control s
   tapvsadm -L --daemon
 
   --socket PATH (or TAPVS_SOCKET): the tapvs control socket (default /run/tapvs/tapvs.sock)
-  -g direct routing (Route), -m NAT (Masq), -i IP-in-IP (Tunnel)
+  -g direct routing (Route), -m NAT (Masq), -i IP-in-IP (Tunnel; IPv6-in-IPv6 for IPv6 services)
+  IPv6: -t [2001:db8::1]:80, -r [2001:db8::11]:80, -M prefix-length, -f N -6 for a mark service
   schedulers: rr wrr lc wlc sed nq sh dh lblc lblcr mh fo ovf twos`;

@@ -1,6 +1,7 @@
 // ipvsadm's output formats, column for column, from the control socket's plain data.
 
 import type { ConnView, DestView, ListView, ServiceView, Timeouts } from './admin.js';
+import { addressPort, isIpv6Text, parseIpv6 } from '../packet/address6.js';
 import type { ListOptions } from './ipvsadm-args.js';
 
 const pad = (s: string | number, n: number) => String(s).padEnd(n);
@@ -19,12 +20,18 @@ export function largeNumber(n: number, exact: boolean): string {
   return `${lpad(Math.floor(n / 1e12), 8)}T`;
 }
 
+// As ipvsadm, an IPv4 name is cut to its column; an IPv6 one is never cut.
 function serviceName(s: ServiceView): string {
-  if (s.fwmark) return `FWM  ${s.fwmark}`;
-  return `${s.protocol === 'tcp' ? 'TCP' : 'UDP'}  ${s.vip}:${s.port}`.slice(0, 33);
+  const ipv6 = isIpv6Text(s.vip);
+  if (s.fwmark) return `FWM  ${s.fwmark}${ipv6 ? ' IPv6' : ''}`;
+  const name = `${s.protocol === 'tcp' ? 'TCP' : 'UDP'}  ${addressPort(s.vip, s.port)}`;
+  return ipv6 ? name : name.slice(0, 33);
 }
 
-const destName = (d: DestView) => `${d.address}:${d.port}`.slice(0, 28);
+const destName = (d: DestView) => (isIpv6Text(d.address) ? addressPort(d.address, d.port) : `${d.address}:${d.port}`.slice(0, 28));
+
+/** The netmask a persistent service shows, or null for the whole address (255.255.255.255, or 128 for IPv6). */
+const shownNetmask = (s: ServiceView): string | null => (s.netmask === (isIpv6Text(s.vip) ? '128' : '255.255.255.255') ? null : s.netmask);
 
 function title(o: ListOptions): string {
   const head = (cols: string[], w: number[]) => `${pad('Prot LocalAddress:Port', 33)} ${cols.map((c, i) => (w[i] > 0 ? lpad(c, w[i]) : pad(c, -w[i]))).join(' ')}\n  -> RemoteAddress:Port\n`;
@@ -42,7 +49,7 @@ function serviceLine(s: ServiceView, o: ListOptions): string {
   let line = `${name} ${s.scheduler}`;
   if (s.persistence) {
     line += ` persistent ${s.persistence}`;
-    if (s.netmask !== '255.255.255.255') line += ` mask ${s.netmask}`;
+    if (shownNetmask(s) !== null) line += ` mask ${s.netmask}`;
     if (s.pe) line += ` pe ${s.pe}`;
   }
   if (s.onePacket) line += ' ops';
@@ -59,14 +66,24 @@ function destLine(d: DestView, o: ListOptions): string {
   return `  -> ${pad(name, 28)} ${pad(d.forward, 7)} ${pad(d.weight, 6)} ${pad(d.activeConns, 10)} ${pad(d.inactConns, 10)}`;
 }
 
+/** Orders addresses of either family: IPv4 first, each by value. */
+function compareAddresses(a: string, b: string): number {
+  const a6 = isIpv6Text(a), b6 = isIpv6Text(b);
+  if (a6 !== b6) return a6 ? 1 : -1;
+  if (!a6) return ipNum(a) - ipNum(b);
+  const x = parseIpv6(a)!, y = parseIpv6(b)!;
+  for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+}
+
 const ipNum = (a: string) => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
 
 /** ipvsadm's order: services by protocol, address, port (fwmark last); servers by address, port. */
 function sorted(view: ListView): ServiceView[] {
   const protoRank = (s: ServiceView) => (s.fwmark ? 2 : s.protocol === 'tcp' ? 0 : 1);
   return [...view.services]
-    .sort((a, b) => protoRank(a) - protoRank(b) || a.fwmark - b.fwmark || ipNum(a.vip) - ipNum(b.vip) || a.port - b.port)
-    .map((s) => ({ ...s, dests: [...s.dests].sort((x, y) => ipNum(x.address) - ipNum(y.address) || x.port - y.port) }));
+    .sort((a, b) => protoRank(a) - protoRank(b) || a.fwmark - b.fwmark || compareAddresses(a.vip, b.vip) || a.port - b.port)
+    .map((s) => ({ ...s, dests: [...s.dests].sort((x, y) => compareAddresses(x.address, y.address) || x.port - y.port) }));
 }
 
 export function formatList(view: ListView, o: ListOptions, only?: ServiceView): string {
@@ -84,11 +101,11 @@ export function formatList(view: ListView, o: ListOptions, only?: ServiceView): 
 export function formatSave(view: ListView): string {
   let out = '';
   for (const s of sorted(view)) {
-    const name = s.fwmark ? `-f ${s.fwmark}` : `${s.protocol === 'tcp' ? '-t' : '-u'} ${s.vip}:${s.port}`;
+    const name = s.fwmark ? `-f ${s.fwmark}${isIpv6Text(s.vip) ? ' -6' : ''}` : `${s.protocol === 'tcp' ? '-t' : '-u'} ${addressPort(s.vip, s.port)}`;
     let line = `-A ${name} -s ${s.scheduler}`;
     if (s.persistence) {
       line += ` -p ${s.persistence}`;
-      if (s.netmask !== '255.255.255.255') line += ` -M ${s.netmask}`;
+      if (shownNetmask(s) !== null) line += ` -M ${s.netmask}`;
       if (s.pe) line += ` --pe ${s.pe}`;
     }
     if (s.onePacket) line += ' -o';
@@ -96,7 +113,7 @@ export function formatSave(view: ListView): string {
     out += `${line}\n`;
     for (const d of s.dests) {
       const sw = d.method === 'nat' ? '-m' : d.method === 'tun' ? '-i' : '-g';
-      let dl = `-a ${name} -r ${d.address}:${d.port} ${sw} -w ${d.weight}`;
+      let dl = `-a ${name} -r ${addressPort(d.address, d.port)} ${sw} -w ${d.weight}`;
       if (d.upperThreshold) dl += ` -x ${d.upperThreshold}`;
       if (d.lowerThreshold) dl += ` -y ${d.lowerThreshold}`;
       out += `${dl}\n`;

@@ -4,6 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { serviceName, type ListView } from './admin.js';
+import { addressPort } from '../packet/address6.js';
 
 export interface MetricsSnapshot {
   router: Record<string, number>;
@@ -64,7 +65,7 @@ export function renderMetrics(m: MetricsSnapshot): string {
       out.sample('tapvs_service_bytes_total', 'counter', 'Bytes of a virtual service.', { service, direction }, bytes);
     }
     for (const d of s.dests) {
-      const labels = { service, server: `${d.address}:${d.port}`, forward: d.forward };
+      const labels = { service, server: addressPort(d.address, d.port), forward: d.forward };
       out.sample('tapvs_real_server_weight', 'gauge', 'A real server\'s weight (0: no new connections).', labels, d.weight);
       out.sample('tapvs_real_server_active_connections', 'gauge', 'ESTABLISHED connections on a real server (ActiveConn).', labels, d.activeConns);
       out.sample('tapvs_real_server_inactive_connections', 'gauge', 'Other connections on a real server (InActConn).', labels, d.inactConns);

@@ -8,6 +8,7 @@ import type { Config, ServiceConfig } from './config.js';
 import { Admin, serviceName, type DestSpec, type ListView, type ServiceRef, type ServiceSpec } from './admin.js';
 import { dryRun } from '../build.js';
 import { formatIpv4 } from '../packet/address.js';
+import { addressPort, formatIpv6 } from '../packet/address6.js';
 
 export interface ReloadReport {
   added: string[];
@@ -18,13 +19,13 @@ export interface ReloadReport {
   needsRestart: string[];
 }
 
-const ref = (s: ServiceConfig): ServiceRef => ({ protocol: s.protocol === 6 ? 'tcp' : s.protocol === 17 ? 'udp' : null, vip: formatIpv4(s.vip), port: s.port, fwmark: s.fwmark });
+const ref = (s: ServiceConfig): ServiceRef => ({ protocol: s.protocol === 6 ? 'tcp' : s.protocol === 17 ? 'udp' : null, vip: s.vip6 ? formatIpv6(s.vip6) : formatIpv4(s.vip), port: s.port, fwmark: s.fwmark });
 const name = (s: ServiceConfig) => serviceName(ref(s));
 const spec = (s: ServiceConfig): ServiceSpec => ({
   ...ref(s),
   scheduler: s.scheduler,
   persistence: s.persistence,
-  netmask: formatIpv4(s.netmask),
+  netmask: s.vip6 ? String(s.netmask) : formatIpv4(s.netmask),
   onePacket: s.onePacket,
   udpTimeout: s.udpTimeout,
   pe: s.pe,
@@ -101,8 +102,13 @@ export function applyServices(admin: Admin, next: Config): Pick<ReloadReport, 'a
     const current = live.get(k);
     if (!current) admin.addService(spec(s));
     else admin.editService(spec(s));
-    const have = new Map([...(current?.dests ?? []), ...(current?.failedOut ?? [])].map((d) => [`${d.address}:${d.port}`, d]));
-    const want = new Map(s.realServers.map((r): [string, DestSpec] => [`${formatIpv4(r.address)}:${r.port}`, { ...r, address: formatIpv4(r.address) }]));
+    const have = new Map([...(current?.dests ?? []), ...(current?.failedOut ?? [])].map((d) => [addressPort(d.address, d.port), d]));
+    const want = new Map(
+      s.realServers.map((r): [string, DestSpec] => {
+        const address = r.address6 ? formatIpv6(r.address6) : formatIpv4(r.address);
+        return [addressPort(address, r.port), { ...r, address }];
+      }),
+    );
     let changed = false;
     for (const [dk, d] of have) {
       if (!want.has(dk)) {

@@ -6,8 +6,13 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ListView, ServiceView } from './admin.js';
+import { formatIpv6, isIpv6Text, parseIpv6 } from '../packet/address6.js';
 
-const keyOf = (s: { protocol?: unknown; vip?: unknown; port?: unknown; fwmark?: unknown }) => (s.fwmark ? `fwm:${s.fwmark}` : `${s.protocol ?? 'tcp'}:${s.vip}:${s.port}`);
+/** A service's identity in the file or the live view; an IPv6 VIP in its canonical text, however the file spelt it. */
+const keyOf = (s: { protocol?: unknown; vip?: unknown; port?: unknown; fwmark?: unknown }) => {
+  const vip = typeof s.vip === 'string' && isIpv6Text(s.vip) ? formatIpv6(parseIpv6(s.vip) ?? new Uint8Array(16)) : s.vip;
+  return s.fwmark ? `fwm:${s.fwmark}:${isIpv6Text(String(vip)) ? 6 : 4}` : `${s.protocol ?? 'tcp'}:${vip}:${s.port}`;
+};
 
 /**
  * The config file's JSON with `services` replaced by the live ones. What the live view does not
@@ -28,7 +33,8 @@ function serviceJson(s: ServiceView, was: Record<string, unknown> | undefined): 
     ...(s.fwmark ? {} : { port: s.port }),
     scheduler: s.scheduler,
     ...(s.persistence ? { persistence: s.persistence } : {}),
-    ...(s.netmask !== '255.255.255.255' ? { netmask: s.netmask } : {}),
+    // IPv6 persistence takes a prefix length, as ipvsadm's -M does, and the config a number.
+    ...(isIpv6Text(s.vip) ? (s.netmask !== '128' ? { netmask: Number(s.netmask) } : {}) : s.netmask !== '255.255.255.255' ? { netmask: s.netmask } : {}),
     ...(s.onePacket ? { onePacket: true } : {}),
     ...(s.udpTimeout ? { udpTimeout: s.udpTimeout } : {}),
     ...(s.pe ? { pe: s.pe } : {}),

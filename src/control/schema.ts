@@ -33,7 +33,7 @@ const healthCheck = closed(
 
 const realServer = closed(
   {
-    address: ipv4,
+    address: { anyOf: [ipv4, ipv6], description: "the VIP's family: IPv6 for an IPv6 service" },
     port: int(0, 65535, 'only nat may differ from the service port'),
     weight: int(0, 65535),
     method: { enum: ['dr', 'nat', 'tun'], description: "ipvsadm's -g, -m, -i" },
@@ -46,13 +46,13 @@ const realServer = closed(
 const service = closed(
   {
     protocol,
-    vip: ipv4,
+    vip: { anyOf: [ipv4, ipv6] },
     port: int(0, 65535, '0 takes every port'),
     fwmark: int(1, 2 ** 32 - 1, 'a firewall-mark style service: it groups members'),
     members: { type: 'array', items: closed({ protocol, port: int(0, 65535) }, ['protocol']) },
     scheduler: { enum: ['rr', 'wrr', 'lc', 'wlc', 'sed', 'nq', 'sh', 'dh', 'lblc', 'lblcr', 'mh', 'fo', 'ovf', 'twos'] },
     persistence: int(0, 2 ** 31 - 1, 'seconds (ipvsadm -p)'),
-    netmask: ipv4,
+    netmask: { anyOf: [ipv4, int(1, 128, 'an IPv6 service: a prefix length (ipvsadm -M)')] },
     onePacket: bool('schedule every UDP datagram alone (ipvsadm -o)'),
     udpTimeout: int(1, 31 * 24 * 3600),
     pe: { enum: ['sip'] },

@@ -3,6 +3,7 @@
 // function from two snapshots to lines that fit the terminal; the command refreshes it.
 
 import type { ListView } from './admin.js';
+import { addressPort } from '../packet/address6.js';
 import type { DaemonView } from './ipvsadm-format.js';
 
 export interface TopSnapshot {
@@ -35,12 +36,12 @@ export function renderTop(now: TopSnapshot, before: TopSnapshot | null, width = 
   const room = height - lines.length - footer.length;
   const body: string[] = [];
   for (const s of now.list.services) {
-    const name = s.fwmark ? `FWM  ${s.fwmark}` : `${(s.protocol ?? "tcp").toUpperCase()}  ${s.vip}:${s.port}`;
+    const name = s.fwmark ? `FWM  ${s.fwmark}` : `${(s.protocol ?? "tcp").toUpperCase()}  ${addressPort(s.vip, s.port)}`;
     const act = s.dests.reduce((n, x) => n + x.activeConns, 0);
     const inact = s.dests.reduce((n, x) => n + x.inactConns, 0);
     body.push(`${name.padEnd(30)}${s.scheduler.padEnd(6)}${si(s.rates.cps).padStart(5)}${si(s.rates.inpps).padStart(8)}${si(s.rates.outpps).padStart(8)}${si(s.rates.inbps / 8).padStart(7)}${si(act).padStart(8)}${si(inact).padStart(6)}`);
     for (const x of s.dests) {
-      const server = `  -> ${x.address}:${x.port} ${x.forward} w${x.weight}`;
+      const server = `  -> ${addressPort(x.address, x.port)} ${x.forward} w${x.weight}`;
       body.push(`${server.padEnd(36)}${si(x.rates.cps).padStart(5)}${si(x.rates.inpps).padStart(8)}${si(x.rates.outpps).padStart(8)}${si(x.rates.inbps / 8).padStart(7)}${si(x.activeConns).padStart(8)}${si(x.inactConns).padStart(6)}`);
     }
   }

@@ -169,3 +169,9 @@ export function foldIpv6(b: Uint8Array, o = 0): number {
   for (let i = 0; i < 16; i += 4) f ^= (b[o + i] << 24) | (b[o + i + 1] << 16) | (b[o + i + 2] << 8) | b[o + i + 3];
   return f >>> 0;
 }
+
+/** Whether an address in text is IPv6 (IPv4's dotted form has no colon). */
+export const isIpv6Text = (address: string): boolean => address.includes(':');
+
+/** An address with its port as ipvsadm and URLs write it: IPv6 in brackets. */
+export const addressPort = (address: string, port: number): string => (isIpv6Text(address) ? `[${address}]:${port}` : `${address}:${port}`);

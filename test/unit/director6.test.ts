@@ -7,6 +7,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Director } from '../../src/lvs/director.js';
 import { SCHEDULER_NAMES } from '../../src/lvs/schedulers/index.js';
+import { Admin } from '../../src/control/admin.js';
+import { dryRun } from '../../src/build.js';
+import { PacketTracer, parseTraceFilter, type TraceRecord } from '../../src/control/trace.js';
+import { parseConfig } from '../../src/control/config.js';
+import { applyServices } from '../../src/control/reload.js';
+import { withLiveServices } from '../../src/control/save.js';
 import { formatIpv6 } from '../../src/packet/address6.js';
 import { IPV6_HEADER, NH_FRAGMENT, NH_ICMPV6, NH_IPV6, NH_TCP, NH_UDP } from '../../src/packet/ipv6.js';
 import { ethernet, ipv4Packet, mac, parse, tcpSegment, arpPacket } from '../helpers/frames.js';
@@ -300,8 +306,86 @@ for (const scheduler of SCHEDULER_NAMES.filter((n) => n !== 'sh' && n !== 'mh'))
   });
 }
 
+const admin = suite('IPv6 through the admin (tapvsadm)');
+
+admin('a service added by hand: announced on its link, listed with brackets, its connections shown as ipvsadm shows them', () => {
+  const t = director6({ method: 'dr', servers: [] });
+  const a = new Admin(director(t), t.router);
+  const ref = { protocol: 'tcp' as const, vip: '2001:db8:1::200', port: 443, fwmark: 0 };
+  a.addService({ ...ref, scheduler: 'rr', persistence: 60, netmask: '64' });
+  a.addDest(ref, { address: RS2, port: 443, method: 'nat' as const });
+  const svc = a.list().services.find((s) => s.port === 443)!;
+  assert.equal([svc.vip, svc.netmask, svc.iface, svc.dests.map((d) => [d.address, d.forward])], ['2001:db8:1::200', '64', 'lan', [[RS2, 'Masq']]]);
+  const na = out6(t, 0).filter((s) => s.target === '2001:db8:1::200');
+  assert.equal(na.map((s) => [s.type, s.src]), [[135, '::']], 'duplicate address detection first');
+  t.inject(0, frame6({ dstMac: LAN_MAC, srcMac: GW_MAC, src: CLIENT, dst: '2001:db8:1::200', nh: NH_TCP, payload: tcp6(40000, 443, SYN) }));
+  assert.equal(out6(t, 1).map((s) => [s.dst, s.dport]), [[RS2, 443]]);
+  const rows = a.connections().entries.map((c) => [c.protocol, c.client, c.virtual, c.destination, c.template]);
+  assert.equal(rows.sort(), [
+    ['TCP', `[${CLIENT}]:40000`, '[2001:db8:1::200]:443', `[${RS2}]:443`, false],
+    ['TCP', '[2001:db8:9:1::]:0', '[2001:db8:1::200]:443', `[${RS2}]:443`, true],
+  ].sort(), 'the template keyed by the client\'s /64');
+  a.deleteService(ref);
+  assert.is(director(t).isVip6(a6('2001:db8:1::200'), 0), false);
+});
+
+admin('mistakes get clear errors and change nothing', () => {
+  const t = director6({ method: 'dr' });
+  const a = new Admin(director(t), t.router);
+  const ref = { protocol: 'tcp' as const, vip: VIP, port: 80, fwmark: 0 };
+  const before = JSON.stringify(a.list());
+  assert.throws(() => a.addDest(ref, { address: '192.168.2.11', port: 80 }), /is IPv4, the service IPv6: they must be the same family/);
+  assert.throws(() => a.addDest(ref, { address: '2001:db8:77::1', port: 80, method: 'dr' }), /directly connected network \(it is behind 2001:db8:1::fe\)/);
+  assert.throws(() => a.addService({ protocol: 'tcp', vip: '2001:db8:1::300', port: 80, fwmark: 0, persistence: 60, netmask: '255.255.255.0' }), /not a prefix length/);
+  assert.throws(() => a.addService({ protocol: 'tcp', vip: '2001:db8::zz', port: 80, fwmark: 0 }), /is not an IPv6 address/);
+  assert.throws(() => a.addService(ref), /Service already exists/);
+  assert.is(JSON.stringify(a.list()), before);
+});
+
 nd6.run();
 dr.run();
 nat.run();
 tun.run();
 sched.run();
+admin.run();
+
+const reload = suite('IPv6 services in a reload and in tapvs save');
+
+reload('a reload edits an IPv6 service in place (servers, persistence); save writes it back as the config reads it', () => {
+  const first = config({ method: 'dr' });
+  const { admin: a } = dryRun(parseConfig(first));
+  const next = config({ method: 'dr', servers: [RS2, '2001:db8:2::13'], extra: { persistence: 120, netmask: 56 } });
+  // The file spells the VIP its own way: still the same service.
+  next.services[0].vip = '2001:DB8:1:0::100';
+  const report = applyServices(a, parseConfig(next));
+  assert.equal([report.added, report.removed, report.changed], [[], [], [`TCP [${VIP}]:80`]]);
+  const svc = a.list().services.find((s) => s.vip === VIP)!;
+  assert.equal([svc.persistence, svc.netmask, svc.dests.map((d) => d.address)], [120, '56', [RS2, '2001:db8:2::13']]);
+  const saved = withLiveServices(next as unknown as Record<string, unknown>, a.list());
+  const again = parseConfig(saved);
+  const s6 = again.services.find((s) => s.vip6 !== null)!;
+  assert.equal([formatIpv6(s6.vip6!), s6.netmask, s6.persistence, s6.realServers.map((r) => formatIpv6(r.address6!))], [VIP, 56, 120, [RS2, '2001:db8:2::13']]);
+});
+
+reload.run();
+
+const trace = suite('tracing IPv6 packets');
+
+trace('an IPv6 filter traces the IPv6 packets it names, with the director\'s decisions; an IPv4 filter does not see them', () => {
+  const t = director6({ method: 'nat' });
+  const tracer = new PacketTracer();
+  t.router.tracer = tracer;
+  const v6: TraceRecord[] = [];
+  const v4: TraceRecord[] = [];
+  tracer.watch(parseTraceFilter('[2001:db8:9::/48]:40000'), (r) => v6.push(r));
+  tracer.watch(parseTraceFilter('10.0.0.0/8'), (r) => v4.push(r));
+  t.inject(0, fromClient(40000, SYN));
+  t.inject(0, fromClient(40001, SYN));
+  assert.is(v6.length, 1, 'only port 40000');
+  assert.is(v6[0].packet, `TCP [${CLIENT}]:40000 > [${VIP}]:80 [S] hlim 64 len 60`);
+  assert.ok(v6[0].decisions.some((d) => d === `Masq to [${RS1}]:8080`), v6[0].decisions.join(' | '));
+  assert.is(v4.length, 0);
+  assert.throws(() => parseTraceFilter('[2001:db8::/200]:80'), /is not ADDR/);
+});
+
+trace.run();

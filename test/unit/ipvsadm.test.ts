@@ -132,4 +132,51 @@ test("ipvsadm's daemon commands: --start-daemon with --mcast-interface and --syn
   assert.is(formatDaemons(view), 'master sync daemon (mcast=lan, syncid=5, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
 });
 
+
+test("IPv6 in ipvsadm's syntax: [addr]:port, a bare address, -M as a prefix length, -f N -6", () => {
+  const a = parseIpvsadm(['-A', '-t', '[2001:DB8::1]:80', '-s', 'sh', '-p', '-M', '64']);
+  assert.equal([a.service!.vip, a.service!.port, a.service!.netmask], ['2001:db8::1', 80, '64'], 'canonical text');
+  assert.is(parseIpvsadm(['-A', '-t', '[2001:db8::1]:80']).service!.netmask, '128', 'the whole address by default');
+  assert.equal(parseIpvsadm(['-a', '-t', '[2001:db8::1]:80', '-r', '[2001:db8:2::11]:8080', '-m']).dest, { address: '2001:db8:2::11', port: 8080, method: 'nat' });
+  assert.equal(parseIpvsadm(['-a', '-t', '[2001:db8::1]:80', '-r', '2001:db8:2::11']).dest, { address: '2001:db8:2::11', port: 0, method: 'dr' }, 'bare: no port');
+  const f = parseIpvsadm(['-A', '-f', '7', '-6', '-s', 'rr']).service!;
+  assert.equal([f.fwmark, f.vip], [7, '::']);
+  for (const bad of ['[2001:db8::1', '[2001:db8::g]:80', '[2001:db8::1]:99999', '2001:db8::1::2']) {
+    assert.throws(() => parseIpvsadm(['-A', '-t', bad]), /Illegal virtual server address\[:port\] specified/, bad);
+  }
+});
+
+test('IPv6 services listed and saved as ipvsadm prints them: brackets, never cut, mask as a prefix length, FWM IPv6', () => {
+  const v6 = {
+    ...VIEW.services[1], vip: '2001:db8:1234:5678:9abc:def0:1234:5678', port: 443, persistence: 300, netmask: '64', scheduler: 'sh',
+    dests: [dest('2001:db8:2::12', 'dr', 1, 0, 0), dest('2001:db8:2::11', 'tun', 1, 0, 0), dest('2001:db8:1234:5678:9abc:def0:1234:ffff', 'dr', 1, 0, 0)],
+  };
+  const mark = { ...VIEW.services[0], protocol: null, vip: '::', port: 0, fwmark: 9, onePacket: false, dests: [] };
+  const view: ListView = { ...VIEW, services: [v6, ...VIEW.services, mark] };
+  const lines = formatList(view, listOpts()).split('\n');
+  // ipvsadm's "  -> %-28s %-7s %-6d %-10u %-10u": an IPv6 name longer than its column pushes the rest along.
+  const row = (name: string, forward: string, weight: number, active: number, inact: number) => `  -> ${name.padEnd(28)} ${forward.padEnd(7)} ${String(weight).padEnd(6)} ${String(active).padEnd(10)} ${String(inact).padEnd(10)}`;
+  assert.equal(lines.slice(3), [
+    'TCP  192.168.1.2:80 wrr persistent 50 mask 255.255.255.0',
+    row('192.168.1.11:80', 'Masq', 1, 3, 22),
+    row('192.168.1.12:80', 'Route', 2, 0, 0),
+    'TCP  [2001:db8:1234:5678:9abc:def0:1234:5678]:443 sh persistent 300 mask 64',
+    row('[2001:db8:2::11]:80', 'Tunnel', 1, 0, 0),
+    row('[2001:db8:2::12]:80', 'Route', 1, 0, 0),
+    '  -> [2001:db8:1234:5678:9abc:def0:1234:ffff]:80 Route   1      0          0         ',
+    'UDP  192.168.1.2:53 rr ops',
+    row('192.168.1.11:80', 'Route', 1, 0, 0),
+    'FWM  9 IPv6 rr',
+    '',
+  ]);
+
+  const saved = formatSave(view);
+  assert.match(saved, /^-A -t \[2001:db8:1234:5678:9abc:def0:1234:5678\]:443 -s sh -p 300 -M 64$/m);
+  assert.match(saved, /^-a -t \[2001:db8:1234:5678:9abc:def0:1234:5678\]:443 -r \[2001:db8:2::11\]:80 -i -w 1$/m);
+  assert.match(saved, /^-A -f 9 -6 -s rr$/m);
+  // What -S writes, -R reads back to the same service.
+  const back = parseIpvsadm(saved.split('\n').find((l) => l.startsWith('-A -t [2001'))!.split(' '));
+  assert.equal([back.service!.vip, back.service!.port, back.service!.netmask, back.service!.persistence], [v6.vip, 443, '64', 300]);
+});
+
 test.run();
