@@ -54,6 +54,8 @@ export class PacketEngine {
   private readonly native: boolean[];
   /** Frames taken off a port's RX ring since its last flush: room its stalled thread can use. */
   private readonly rxTaken: boolean[];
+  /** Completions taken back this batch: a port that stopped sending for want of completion-ring room may go on. */
+  private readonly compFreed: boolean[];
   private readonly jsSleepingWord = JS_SLEEPING_BYTE >>> 2;
   private destroyed = false;
   private turnScheduled = false;
@@ -78,6 +80,7 @@ export class PacketEngine {
     this.open = new Array(l.maxPorts).fill(false);
     this.native = new Array(l.maxPorts).fill(false);
     this.rxTaken = new Array(l.maxPorts).fill(false);
+    this.compFreed = new Array(l.maxPorts).fill(false);
     this.freeSlots = new Uint32Array(l.slotCount);
     for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
     this.firstLarge = l.slotCount;
@@ -294,9 +297,13 @@ export class PacketEngine {
       const filled = this.rings[p][RingId.Fill].publish() + this.rings[p][RingId.FillLarge].publish();
       const roomMade = filled || this.rxTaken[p];
       this.rxTaken[p] = false;
+      // Frames still waiting in TX after completions were taken: the port stopped on a full
+      // completion ring and has nothing new to wake it (with TX full, poll() takes no more RX).
+      const unstuck = this.compFreed[p] && this.txRings[p].freeNow() < this.layout.ringSize;
+      this.compFreed[p] = false;
       const w = this.portWordBase[p];
-      if (!(sent || roomMade) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
-      if (sent || Atomics.load(this.words, w + PortWord.RxStalled)) this.backend.kick(p);
+      if (!(sent || roomMade || unstuck) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
+      if (sent || unstuck || Atomics.load(this.words, w + PortWord.RxStalled)) this.backend.kick(p);
     }
   }
 
@@ -304,7 +311,10 @@ export class PacketEngine {
     const comp = this.rings[port][RingId.Comp];
     const n = comp.available();
     for (let i = 0; i < n; i++) this.release(this.words[comp.peekWord(i)]);
-    if (n) comp.consume(n);
+    if (n) {
+      comp.consume(n);
+      this.compFreed[port] = true;
+    }
   }
 
   /**
