@@ -28,12 +28,16 @@ const HEAP_FLOOD_SECONDS = 10;
 const PORT = 9000;
 const IPERF_PORT = 5201;
 
-type Path = 'native' | 'tapvs' | 'cbridge' | 'tapvs-dr' | 'tapvs-nat';
+/** tapvs6: the same router and DR service over IPv6. */
+type Path = 'native' | 'tapvs' | 'cbridge' | 'tapvs-dr' | 'tapvs-nat' | 'tapvs6' | 'tapvs6-dr';
 /** A forwarder; "+gso": its TAPs with virtio-net headers and TSO/checksum offloads (super-frames). */
 type Forwarder = Path | `${Path}+gso`;
 
 /** The UDP virtual service the director runs read in the DR and NAT runs. */
 const BENCH_VIP = '10.1.0.100';
+const BENCH_VIP6 = '2001:db8:91:1::100';
+/** The receiver's IPv6 address: what IPv6 routing is measured to. */
+const RECEIVER6 = '2001:db8:91:2::2';
 
 interface HeapProbe {
   before: number;
@@ -79,9 +83,9 @@ const spec: LabSpec = {
   segments: ['a', 'b'],
   hosts: [
     // 10.1/10.2 are routed by tapvs; 10.5 is one subnet that the L2 forwarders join.
-    { name: 'sender', segment: 'a', address: '10.1.0.2/24', extraAddresses: ['10.5.0.1/24'], gateway: '10.1.0.1' },
-    // The receiver is also the real server: for DR it holds the VIP, quietly, on lo.
-    { name: 'receiver', segment: 'b', address: '10.2.0.2/24', extraAddresses: ['10.5.0.2/24'], gateway: '10.2.0.1', setup: quietVipSetup(BENCH_VIP) },
+    { name: 'sender', segment: 'a', address: '10.1.0.2/24', extraAddresses: ['10.5.0.1/24'], gateway: '10.1.0.1', address6: '2001:db8:91:1::2/64', gateway6: '2001:db8:91:1::1' },
+    // The receiver is also the real server: for DR it holds the VIPs, quietly, on lo.
+    { name: 'receiver', segment: 'b', address: '10.2.0.2/24', extraAddresses: ['10.5.0.2/24'], gateway: '10.2.0.1', address6: `${RECEIVER6}/64`, gateway6: '2001:db8:91:2::1', setup: quietVipSetup(BENCH_VIP, BENCH_VIP6) },
   ],
   routers: [],
 };
@@ -135,19 +139,20 @@ function startForwarder(kind: Forwarder): ChildProcess {
   const path = pathOf(kind);
   if (path === 'native') return inNs(sw, [process.execPath, '--import', 'tsx', join(here, 'native-forward.ts'), 'fa', 'fb', ...(offload ? ['--offload'] : [])]);
   if (path === 'cbridge') return inNs(sw, [join(bin, 'tapbridge'), 'fa', 'fb', ...(offload ? ['offload'] : [])]);
-  const method = path === 'tapvs-dr' ? 'dr' : path === 'tapvs-nat' ? 'nat' : null;
+  const method = path === 'tapvs-dr' || path === 'tapvs6-dr' ? 'dr' : path === 'tapvs-nat' ? 'nat' : null;
   writeFileSync(
     tapvsConfig,
     JSON.stringify({
       offload,
       interfaces: [
-        { name: 'a', tap: 'fa', tapMode: 'attach', addresses: ['10.1.0.1/24'] },
-        { name: 'b', tap: 'fb', tapMode: 'attach', addresses: ['10.2.0.1/24'] },
+        { name: 'a', tap: 'fa', tapMode: 'attach', addresses: ['10.1.0.1/24', '2001:db8:91:1::1/64'] },
+        { name: 'b', tap: 'fb', tapMode: 'attach', addresses: ['10.2.0.1/24', '2001:db8:91:2::1/64'] },
       ],
       services: method
         ? [
             { protocol: 'udp', vip: BENCH_VIP, port: PORT, scheduler: 'rr', realServers: [{ address: '10.2.0.2', method }] },
             { protocol: 'tcp', vip: BENCH_VIP, port: IPERF_PORT, scheduler: 'rr', realServers: [{ address: '10.2.0.2', method }] },
+            ...(method === 'dr' ? [{ protocol: 'tcp', vip: BENCH_VIP6, port: IPERF_PORT, scheduler: 'rr', realServers: [{ address: RECEIVER6, method }] }] : []),
           ]
         : [],
       control: { socket: `/tmp/${PREFIX}-tapvs.sock` },
@@ -216,8 +221,10 @@ async function tcpThrough(kind: Forwarder): Promise<TcpRun[]> {
   try {
     await waitFor(() => fwdOut.text().includes('ready'), `${kind} ready`);
     const path = pathOf(kind);
-    const target = path === 'tapvs' ? '10.2.0.2' : path.startsWith('tapvs-') ? BENCH_VIP : '10.5.0.2';
-    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', '-c', '2', '-i', '0.2', '-W', '2', path.startsWith('tapvs-') ? '10.2.0.2' : target]);
+    const target = { tapvs: '10.2.0.2', 'tapvs-dr': BENCH_VIP, 'tapvs-nat': BENCH_VIP, tapvs6: RECEIVER6, 'tapvs6-dr': BENCH_VIP6, native: '10.5.0.2', cbridge: '10.5.0.2' }[path];
+    // Neighbours learnt before the clock starts (the real server's address, not the VIP).
+    const six = path.startsWith('tapvs6');
+    sh('ip', ['netns', 'exec', hostNs(PREFIX, 'sender'), 'ping', ...(six ? ['-6'] : []), '-c', '2', '-i', '0.2', '-W', '2', six ? RECEIVER6 : path.startsWith('tapvs-') ? '10.2.0.2' : target]);
     const out: TcpRun[] = [];
     for (const streams of [1, 4]) {
       process.stdout.write(`run: iperf3 ${streams} stream${streams > 1 ? 's' : ''} through ${kind} ... `);
@@ -234,7 +241,7 @@ async function tcpThrough(kind: Forwarder): Promise<TcpRun[]> {
 }
 
 /** The TCP forwarders: each without offloads (one frame per syscall) and with them (super-frames). */
-const TCP_FORWARDERS: Forwarder[] = ['native', 'native+gso', 'cbridge+gso', 'tapvs', 'tapvs+gso', 'tapvs-dr+gso', 'tapvs-nat', 'tapvs-nat+gso'];
+const TCP_FORWARDERS: Forwarder[] = ['native', 'native+gso', 'cbridge+gso', 'tapvs', 'tapvs+gso', 'tapvs-dr+gso', 'tapvs-nat', 'tapvs-nat+gso', 'tapvs6+gso', 'tapvs6-dr+gso'];
 
 async function tcpRunsThroughEach(): Promise<TcpRun[]> {
   console.log('tcp: iperf3 through each forwarder ...');
@@ -259,6 +266,10 @@ function printTcp(anchor: { gbps1: number; gbps4: number }, tcpRuns: TcpRun[], r
     console.log(`${t.path.padEnd(19)} ${String(t.streams).padStart(7)} ${fmt(t.gbps, 2).padStart(8)} ${fmt(t.gbps / k, 2).padStart(10)} ${fmt(t.cpuSecondsPerGB ?? 0, 2).padStart(10)}`);
   }
   console.log(`TCP targets: tapvs routing >= 0.5x the kernel, NAT >= 0.4x (1 stream, with offloads: ${fmt(ratios['tcp tapvs+gso 1'], 2)}x and ${fmt(ratios['tcp tapvs-nat+gso 1'], 2)}x)`);
+  const oneStream = (path: string) => tcpRuns.find((t) => t.path === path && t.streams === 1)?.gbps ?? NaN;
+  ratios['tcp ipv6/ipv4 routing'] = oneStream('tapvs6+gso') / oneStream('tapvs+gso');
+  ratios['tcp ipv6/ipv4 dr'] = oneStream('tapvs6-dr+gso') / oneStream('tapvs-dr+gso');
+  console.log(`IPv6 beside IPv4 (1 stream, offloads): routing ${fmt(ratios['tcp ipv6/ipv4 routing'], 2)}x, a DR service ${fmt(ratios['tcp ipv6/ipv4 dr'], 2)}x the IPv4 figure (x kernel above is against the IPv4 anchor)`);
 }
 
 /** `BENCH_ONLY=tcp npm run bench`: the TCP table alone, for work on that path. */

@@ -2,13 +2,18 @@
 // for them in ARP (seed 004). The VIP goes, as a /32, on a TUN device the agent makes (a TUN
 // has no link layer, so it can never answer ARP), or on lo when asked; the LAN interface and
 // "all" get arp_ignore=1 (answer only for addresses on the asking interface) and
-// arp_announce=2 (ARP requests carry the interface's own address). Everything it changes is
-// recorded, with the values it found, in one state file, so `undo` puts it all back.
+// arp_announce=2 (ARP requests carry the interface's own address). An IPv6 VIP goes, as a
+// /128 without DAD, on the same device: Linux answers neighbour solicitations only for the
+// receiving interface's addresses and solicits from the outgoing interface's, so off the LAN
+// interface the VIP is never claimed nor used in neighbour discovery (no sysctl needed; the
+// device's IPv6 is switched on). Everything it changes is recorded, with the values it found,
+// in one state file, so `undo` puts it all back.
 
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseIpv4 } from '../packet/address.js';
+import { formatIpv6, isIpv6Text, parseIpv6 } from '../packet/address6.js';
 import { arpProbe } from './probe.js';
 
 export const DEFAULT_STATE_FILE = '/var/lib/tapvs/agent.json';
@@ -105,9 +110,16 @@ function addresses(): AddrInfo[] {
   return JSON.parse(must('ip', ['-j', 'addr', 'show'])) as AddrInfo[];
 }
 
+/** A VIP as the state file and `ip -j addr` write it: IPv6 canonical. */
+const canonicalVip = (vip: string): string => (isIpv6Text(vip) ? formatIpv6(parseIpv6(vip)!) : vip);
+/** A VIP's host prefix: /32 or /128. */
+const hostPrefix = (vip: string): string => `${vip}/${isIpv6Text(vip) ? 128 : 32}`;
+
 /** The sysctls the agent owns for a setup, with the values it wants. */
-export function wantedSysctls(o: Pick<AgentOptions, 'iface' | 'method' | 'device'>): Record<string, string> {
+export function wantedSysctls(o: Pick<AgentOptions, 'iface' | 'method' | 'device' | 'vips'>): Record<string, string> {
   const want: Record<string, string> = {};
+  // An IPv6 VIP needs IPv6 on its device (a new TUN takes 'default', which may have it off).
+  if (o.vips.some(isIpv6Text)) want[o.device.includes('.') ? `net/ipv6/conf/${o.device}/disable_ipv6` : `net.ipv6.conf.${o.device}.disable_ipv6`] = '0';
   for (const scope of ['all', o.iface]) {
     want[conf(scope, 'arp_ignore')] = '1';
     want[conf(scope, 'arp_announce')] = '2';
@@ -123,7 +135,10 @@ export function wantedSysctls(o: Pick<AgentOptions, 'iface' | 'method' | 'device
 
 export function validateOptions(o: AgentOptions): void {
   if (o.vips.length === 0) throw new AgentError(AgentExit.Usage, 'agent: give at least one --vip');
-  for (const v of o.vips) if (parseIpv4(v) === null) throw new AgentError(AgentExit.Usage, `agent: '${v}' is not an IPv4 address`);
+  for (const v of o.vips) {
+    if (isIpv6Text(v) ? parseIpv6(v) === null : parseIpv4(v) === null) throw new AgentError(AgentExit.Usage, `agent: '${v}' is not an IPv4 or IPv6 address`);
+    if (isIpv6Text(v) && o.method === 'tun') throw new AgentError(AgentExit.Usage, `agent: ${v}: the tun method decapsulates IP-in-IP only; an IPv6 VIP is for dr`);
+  }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.device)) throw new AgentError(AgentExit.Usage, `agent: '${o.device}' is not a device name`);
   if (o.method !== 'dr' && o.method !== 'tun') throw new AgentError(AgentExit.Usage, 'agent: --method is dr or tun');
   if (o.method === 'tun' && o.device === 'lo') throw new AgentError(AgentExit.Usage, 'agent: the tun method needs the agent\'s own device (decapsulated packets are written to it), not lo');
@@ -184,6 +199,7 @@ function pidAlive(pid: number): boolean {
  */
 export function setup(o: AgentOptions): SetupReport {
   validateOptions(o);
+  o = { ...o, vips: o.vips.map(canonicalVip) };
   if (process.getuid?.() !== 0) throw new AgentError(AgentExit.NotRoot, 'agent: must run as root (it sets sysctls and addresses)');
   return withStateLock(o.stateFile, () => setupLocked(o));
 }
@@ -222,13 +238,8 @@ function setupLocked(o: AgentOptions): SetupReport {
     must('ip', ['link', 'set', o.device, 'up']);
     changed.push(`${o.device} up`);
   }
-  for (const vip of o.vips) {
-    if (device.addr_info.some((a) => a.local === vip)) continue;
-    must('ip', ['addr', 'add', `${vip}/32`, 'dev', o.device]);
-    if (!state.addedVips.includes(vip)) state.addedVips.push(vip);
-    saveState(o.stateFile, state);
-    changed.push(`${vip}/32 on ${o.device}`);
-  }
+  // The sysctls first: the VIP never answers ARP, not even for a moment, and an IPv6 one
+  // finds IPv6 on its device.
   const wanted = { ...wantedSysctls(o), ...keepRpFilter(o, state) };
   for (const [name, value] of Object.entries(wanted)) {
     const now = readSysctl(name);
@@ -238,6 +249,14 @@ function setupLocked(o: AgentOptions): SetupReport {
       writeSysctl(name, value);
       changed.push(`${name} ${now} -> ${value}`);
     }
+  }
+  for (const vip of o.vips) {
+    if (device.addr_info.some((a) => a.local === vip)) continue;
+    // No DAD: the VIP is meant to be on many hosts, and nobody on the device's link may ask.
+    must('ip', ['addr', 'add', hostPrefix(vip), 'dev', o.device, ...(isIpv6Text(vip) ? ['nodad'] : [])]);
+    if (!state.addedVips.includes(vip)) state.addedVips.push(vip);
+    saveState(o.stateFile, state);
+    changed.push(`${hostPrefix(vip)} on ${o.device}`);
   }
   state.vips = [...new Set([...state.vips, ...o.vips])];
 
@@ -287,7 +306,7 @@ function undoLocked(stateFile: string, sysctlDir: string): string[] {
     }
   }
   for (const vip of state.addedVips) {
-    if (sh('ip', ['addr', 'del', `${vip}/32`, 'dev', state.device]).status === 0) done.push(`removed ${vip} from ${state.device}`);
+    if (sh('ip', ['addr', 'del', hostPrefix(vip), 'dev', state.device]).status === 0) done.push(`removed ${vip} from ${state.device}`);
   }
   if (state.createdDevice && sh('ip', ['link', 'del', state.device]).status === 0) done.push(`deleted ${state.device}`);
   const confFile = join(sysctlDir, SYSCTL_FILE);
@@ -313,7 +332,7 @@ function listening(vip: string, port: number): boolean {
     const local = line.trim().split(/\s+/)[4] ?? '';
     const at = local.lastIndexOf(':');
     const host = local.slice(0, at).replace(/%.*$/, '');
-    return Number(local.slice(at + 1)) === port && ['0.0.0.0', '*', '[::]', vip].includes(host);
+    return Number(local.slice(at + 1)) === port && ['0.0.0.0', '*', '[::]', vip, `[${vip}]`].includes(host);
   });
 }
 
@@ -349,6 +368,7 @@ export async function doctorWithProbe(stateFile: string, port?: number): Promise
   const state = readState(stateFile);
   if (!state) return checks;
   for (const vip of state.vips) {
+    if (isIpv6Text(vip)) continue; // neighbour discovery needs no probe: see ndChecks
     const r = await arpProbe(vip);
     checks.push({ ok: !r.answered, what: 'probe', detail: r.answered ? `this host answered who-has ${vip}: its traffic would be stolen from the director` : `no answer to who-has ${vip}` });
     const ok = r.requestSender !== null && r.requestSender !== vip;
@@ -370,6 +390,11 @@ function doctorChecks(stateFile: string, port?: number): Check[] {
   for (const vip of state.vips) {
     const on = links.filter((l) => l.addr_info.some((a) => a.local === vip)).map((l) => l.ifname);
     checks.push({ ok: on.length === 1 && on[0] === state.device, what: 'vip', detail: on.length ? `${vip} on ${on.join(', ')}${on.some((n) => n !== state.device) ? ` (only ${state.device} may hold it)` : ''}` : `${vip} is on no interface` });
+    if (isIpv6Text(vip)) {
+      // Linux's neighbour discovery is per interface: off the LAN interface, the VIP is neither answered nor used as a source.
+      const onLan = on.includes(state.iface);
+      checks.push({ ok: !onLan, what: 'nd', detail: onLan ? `${vip} is on ${state.iface}: this host would answer neighbour solicitations for it` : `${state.iface} neither answers neighbour solicitations for ${vip} nor sends them from it` });
+    }
   }
   for (const [name, value] of Object.entries(wantedSysctls(state))) {
     const now = existsSync(sysctlPath(name)) ? readSysctl(name) : 'missing';

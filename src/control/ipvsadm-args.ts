@@ -108,7 +108,7 @@ const DEFAULT_PERSISTENCE = 300;
 /** address[:port] as ipvsadm takes it: IPv4 dotted, IPv6 bare or in brackets ([2001:db8::1]:80). */
 function parseAddrPort(text: string, what: string): { address: string; port: number } {
   const illegal = new UsageError(`Illegal ${what} address[:port] specified`);
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-fA-F:.]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/.exec(text);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-fA-F.]*:[0-9a-fA-F.]*:[0-9a-fA-F:.]*))(?::(\d{1,5}))?$/.exec(text);
   if (!m || (m[4] !== undefined && Number(m[4]) > 65535)) throw illegal;
   const port = m[4] === undefined ? 0 : Number(m[4]);
   if (m[2] !== undefined) {

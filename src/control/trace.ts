@@ -26,7 +26,8 @@ export function parseTraceFilter(text: string | undefined): TraceFilter {
   const any: TraceFilter = { family: 0, network: 0, mask: 0, network6: null, length6: 0, port: 0 };
   if (!text) return any;
   const bad = new Error(`trace: '${text}' is not ADDR[/LEN][:PORT], e.g. 10.0.0.0/24:80 or [2001:db8::/64]:80`);
-  const m6 = /^\[([^\]]+)\](?::(\d{1,5}))?$|^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*(?:\/\d{1,3})?)$/.exec(text);
+  // IPv6 in brackets, or bare with two colons at least (10.0.0.2:80 is IPv4 and a port).
+  const m6 = /^\[([^\]]+)\](?::(\d{1,5}))?$|^([0-9a-fA-F.]*:[0-9a-fA-F.]*:[0-9a-fA-F:.]*(?:\/\d{1,3})?)$/.exec(text);
   if (m6) {
     const prefix = m6[1] ?? m6[3];
     const cidr = parseCidr6(prefix.includes('/') ? prefix : `${prefix}/128`);

@@ -10,11 +10,18 @@
 //   first (director1, priority 150 against 100) and syncing its connections; nat's real servers
 //   route through the pair's address 10.20.0.1, which VRRP moves with the VIP.
 //   --ha keepalived: director2 is keepalived (VRRP only, the VIP on its kernel; no forwarding).
+//
+// Dual stack: every host has an IPv6 address too (wan 2001:db8:10::/64, lan 2001:db8:1::/64,
+// private 2001:db8:20::/64, each host the IPv4 address's last byte), and dr and nat serve
+// [2001:db8:1::2]:80 beside the IPv4 VIP. Not with --ha (VRRP moves IPv4 VIPs only, and both
+// directors would answer neighbour solicitations for the IPv6 one) nor tun (the agent
+// decapsulates IP-in-IP, not IPv6-in-IPv6).
 
 import { join } from 'node:path';
 import { stateDir, tapvsBundle, writeOnHost, type LabHost, type LabSpec } from './lab.js';
 
 export const VIP = '192.168.1.2';
+export const VIP6 = '2001:db8:1::2';
 export type DirectorTopology = 'dr' | 'nat' | 'tun';
 
 /** `tapvs agent setup` on a lab real server: the VIP on a device that never answers ARP. */
@@ -35,21 +42,35 @@ export function tunnelEndpoint(prefix: string, host: string): Pick<LabHost, 'set
 /** Where lab real servers run by the agent answer GET /health. */
 export const AGENT_HEALTH_PORT = 9100;
 
-/** Until the real-server agent: the VIP on lo, and the sysctls that keep the server quiet about it. */
-export function quietVipSetup(vip: string): string[][] {
+/**
+ * Until the real-server agent: the VIP on lo, and the sysctls that keep the server quiet about
+ * it. An IPv6 VIP needs no sysctl: Linux answers neighbour solicitations only for addresses of
+ * the interface they arrive on, and solicits from an address of the outgoing one.
+ */
+export function quietVipSetup(vip: string, vip6?: string): string[][] {
   return [
     ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo'],
+    ...(vip6 ? [['ip', '-6', 'addr', 'add', `${vip6}/128`, 'dev', 'lo', 'nodad']] : []),
     ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2', 'net.ipv4.conf.eth0.arp_ignore=1', 'net.ipv4.conf.eth0.arp_announce=2'],
   ];
 }
 
-/** A real HTTP server on port 80 whose index page is the host's name. */
-export function nameServer(prefix: string, name: string): Pick<LabHost, 'setup' | 'daemons'> {
+/** A real HTTP server on port 80 whose index page is the host's name; on IPv6 too when `dualStack`. */
+export function nameServer(prefix: string, name: string, dualStack = false): Pick<LabHost, 'setup' | 'daemons'> {
   const www = `/tmp/${prefix}-${name}-www`;
   return {
     setup: [['sh', '-c', `mkdir -p ${www} && echo ${name} > ${www}/index.html && head -c 2097152 /dev/urandom > ${www}/blob`]],
-    daemons: [{ name: 'http', cmd: ['python3', '-m', 'http.server', '80', '--bind', '0.0.0.0', '--directory', www], readyPort: 80 }],
+    daemons: [{ name: 'http', cmd: ['python3', '-m', 'http.server', '80', '--bind', dualStack ? '::' : '0.0.0.0', '--directory', www], readyPort: 80 }],
   };
+}
+
+/** A lab IPv4 address's IPv6 twin: the same last byte on the segment's /64. */
+const SEGMENT_PREFIX6: Record<string, string> = { '10.0.0': '2001:db8:10', '192.168.1': '2001:db8:1', '10.20.0': '2001:db8:20' };
+export function twin6(address: string): string {
+  const [ip, length] = address.split('/');
+  const net = ip.split('.').slice(0, 3).join('.');
+  const host = Number(ip.split('.')[3]).toString(16);
+  return `${SEGMENT_PREFIX6[net]}::${host}${length ? '/64' : ''}`;
 }
 
 export interface DirectorLabOptions {
@@ -137,17 +158,21 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   const count = opts.servers ?? 2;
   const nat = topology === 'nat';
   const tun = topology === 'tun';
+  const serves6 = !opts.ha && !tun;
   const servers: LabHost[] = Array.from({ length: count }, (_, i) => {
     const name = `rs${i + 1}`;
-    const http = nameServer(prefix, name);
+    const http = nameServer(prefix, name, true);
     const tunnel = tun ? tunnelEndpoint(prefix, name) : null;
-    const viaAgent = topology === 'dr' && opts.agent ? [agentSetup(prefix, name, 'dr')] : null;
+    const viaAgent = topology === 'dr' && opts.agent ? [agentSetup(prefix, name, 'dr'), ...(serves6 ? [agentSetup(prefix, name, 'dr', VIP6)] : [])] : null;
+    const address = nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`;
     return {
       name,
       segment: nat ? 'private' : 'lan',
-      address: nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`,
+      address,
       gateway: nat ? NAT_GATEWAY : '192.168.1.1',
-      setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP))), ...http.setup!],
+      address6: twin6(address),
+      gateway6: nat ? twin6(NAT_GATEWAY) : twin6('192.168.1.1'),
+      setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP, serves6 ? VIP6 : undefined))), ...http.setup!],
       daemons: [...http.daemons!, ...(tunnel ? tunnel.daemons! : [])],
     };
   });
@@ -155,10 +180,10 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   const director = (name: string, lan: string, privateAddress: string, priority: number) => ({
     name,
     interfaces: [
-      { name: 'lan', segment: 'lan', addresses: [lan] },
-      ...(nat ? [{ name: 'private', segment: 'private', addresses: [privateAddress] }] : []),
+      { name: 'lan', segment: 'lan', addresses: [lan, twin6(lan)] },
+      ...(nat ? [{ name: 'private', segment: 'private', addresses: [privateAddress, twin6(privateAddress)] }] : []),
     ],
-    routes: [{ to: 'default', via: '192.168.1.1' }],
+    routes: [{ to: 'default', via: '192.168.1.1' }, { to: '::/0', via: twin6('192.168.1.1') }],
     ...(opts.director || opts.ha ? { extra: { ...(opts.director ? { director: opts.director } : {}), ...(opts.ha ? { ha: haSection(nat, priority, opts, opts.ha === 'tapvs') } : {}) } } : {}),
     services: [
       {
@@ -171,6 +196,19 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
         iface: 'lan',
         realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
       },
+      ...(serves6
+        ? [
+            {
+              protocol: 'tcp',
+              vip: VIP6,
+              port: 80,
+              scheduler: opts.scheduler ?? 'rr',
+              ...(opts.persistence ? { persistence: opts.persistence, netmask: 64 } : {}),
+              iface: 'lan',
+              realServers: servers.map((s) => ({ address: s.address6!.split('/')[0], method: topology })),
+            },
+          ]
+        : []),
     ],
   });
   // As appliances, each has a management address of its own on the shared segment.
@@ -182,8 +220,8 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
     // The director's management leg: health checks leave the switch namespace's kernel from here.
     management: { segment: nat ? 'private' : 'lan', address: nat ? '10.20.0.250/24' : '192.168.1.250/24' },
     hosts: [
-      { name: 'client', segment: 'wan', address: '10.0.0.2/24', gateway: '10.0.0.1' },
-      { name: 'gateway', segment: 'wan', address: '10.0.0.1/24', moreInterfaces: [{ segment: 'lan', address: '192.168.1.1/24' }], forwarding: true },
+      { name: 'client', segment: 'wan', address: '10.0.0.2/24', gateway: '10.0.0.1', address6: twin6('10.0.0.2/24'), gateway6: twin6('10.0.0.1') },
+      { name: 'gateway', segment: 'wan', address: '10.0.0.1/24', address6: twin6('10.0.0.1/24'), moreInterfaces: [{ segment: 'lan', address: '192.168.1.1/24', address6: twin6('192.168.1.1/24') }], forwarding: true },
       ...servers,
       ...(opts.ha === 'keepalived' ? [keepalivedPeer(prefix, opts, priorities[1])] : []),
     ],

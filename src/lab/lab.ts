@@ -26,8 +26,8 @@ export interface LabHost {
   extraAddresses?: string[];
   gateway?: string;
   mtu?: number;
-  /** More NICs (eth1, eth2, ...) on other segments. */
-  moreInterfaces?: { segment: string; address: string }[];
+  /** More NICs (eth1, eth2, ...) on other segments, each dual stack when it has an address6. */
+  moreInterfaces?: { segment: string; address: string; address6?: string }[];
   /** The host's kernel routes between its NICs (a gateway). */
   forwarding?: boolean;
   /** Commands run on the host after its network is up (sysctls, a VIP on lo, ...). */
@@ -151,19 +151,26 @@ function buildNetwork(spec: LabSpec): void {
     if (host.mtu) ipIn(ns, 'link', 'set', 'eth0', 'mtu', String(host.mtu));
     for (const cidr of [host.address, ...(host.extraAddresses ?? [])]) ipIn(ns, 'addr', 'add', cidr, 'dev', 'eth0');
     ipIn(ns, 'link', 'set', 'eth0', 'up');
+    const nics = [{ dev: 'eth0', address6: host.address6 }];
     (host.moreInterfaces ?? []).forEach((nic, i) => {
       const peer = `${host.name}${i + 1}`.slice(0, 15);
       ipIn(sw, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', `eth${i + 1}`, 'netns', ns);
       ipIn(sw, 'link', 'set', peer, 'master', bridgeName(nic.segment), 'up');
       ipIn(ns, 'addr', 'add', nic.address, 'dev', `eth${i + 1}`);
       ipIn(ns, 'link', 'set', `eth${i + 1}`, 'up');
+      nics.push({ dev: `eth${i + 1}`, address6: nic.address6 });
     });
-    if (host.address6) {
-      // IPv6 on for this host only: no router advertisements taken, no DAD wait (the lab's
-      // addresses are unique), so the address works at once.
-      execIn(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.eth0.disable_ipv6=0', 'net.ipv6.conf.eth0.accept_ra=0', 'net.ipv6.conf.eth0.accept_dad=0']);
-      ipIn(ns, '-6', 'addr', 'add', host.address6, 'dev', 'eth0', 'nodad');
+    const dualStack = nics.filter((n) => n.address6);
+    if (dualStack.length) {
+      // IPv6 on for this host's dual-stack NICs only: no router advertisements taken, no DAD
+      // wait (the lab's addresses are unique), so the addresses work at once.
+      execIn(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.all.accept_ra=0', 'net.ipv6.conf.all.accept_dad=0']);
+      for (const n of dualStack) {
+        execIn(ns, ['sysctl', '-qw', `net.ipv6.conf.${n.dev}.disable_ipv6=0`, `net.ipv6.conf.${n.dev}.accept_ra=0`, `net.ipv6.conf.${n.dev}.accept_dad=0`]);
+        ipIn(ns, '-6', 'addr', 'add', n.address6!, 'dev', n.dev, 'nodad');
+      }
       if (host.gateway6) ipIn(ns, '-6', 'route', 'add', 'default', 'via', host.gateway6);
+      if (host.forwarding) execIn(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
     }
     if (host.forwarding) execIn(ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     if (host.gateway) ipIn(ns, 'route', 'add', 'default', 'via', host.gateway);

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VIP, directorLab } from '../../src/lab/director.js';
+import { VIP, VIP6, directorLab } from '../../src/lab/director.js';
 import { labRouterMac, stateDir } from '../../src/lab/lab.js';
 import { BUNDLE } from '../helpers/cli.js';
 import { Capture, onHost, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
@@ -125,11 +125,30 @@ withAgent('a conflicting setup is refused (5), saying how to get out of it', () 
   assert.match(r.stderr, /already set up for eth0\/tapvs-vip\/dr .* run 'tapvs agent undo' first/);
 });
 
+withAgent('an IPv6 VIP: a /128 on the same device, served through the director; doctor checks neighbour discovery', () => {
+  for (const rs of ['rs1', 'rs2']) {
+    const r = agent(rs, ['setup', '--vip', VIP6, '--iface', 'eth0']);
+    assert.is(r.status, 0, r.stderr);
+  }
+  assert.match(onHost(prefix, 'rs1', ['ip', '-6', 'addr', 'show', 'dev', 'tapvs-vip']).stdout, new RegExp(`inet6 ${VIP6}/128`));
+  assert.equal(Array.from({ length: 4 }, () => onHost(prefix, 'client', ['curl', '-6', '-g', '-s', '--max-time', '3', `http://[${VIP6}]/`]).stdout.trim()), ['rs1', 'rs2', 'rs1', 'rs2']);
+  assert.match(agent('rs1', ['doctor']).stdout, new RegExp(`ok   nd      eth0 neither answers neighbour solicitations for ${VIP6} nor sends them from it`));
+  onHost(prefix, 'rs1', ['ip', '-6', 'addr', 'add', `${VIP6}/128`, 'dev', 'eth0', 'nodad']);
+  const bad = agent('rs1', ['doctor']);
+  onHost(prefix, 'rs1', ['ip', '-6', 'addr', 'del', `${VIP6}/128`, 'dev', 'eth0']);
+  assert.is(bad.status, 6);
+  assert.match(bad.stdout, new RegExp(`FAIL nd      ${VIP6} is on eth0: this host would answer neighbour solicitations for it`));
+  const tun = agent('rs2', ['setup', '--vip', VIP6, '--iface', 'eth0', '--method', 'tun']);
+  assert.is(tun.status, 2);
+  assert.match(tun.stderr, /the tun method decapsulates IP-in-IP only; an IPv6 VIP is for dr/);
+});
+
 withAgent('setup --undo restores every sysctl and removes what it made; twice is harmless', () => {
   const r = agent('rs1', ['setup', '--undo']);
   assert.is(r.status, 0, r.stderr);
   assert.is(sysctls('rs1'), originalSysctls);
   assert.is.not(onHost(prefix, 'rs1', ['ip', 'link', 'show', 'tapvs-vip']).status, 0, 'device gone');
+  assert.not.match(onHost(prefix, 'rs1', ['ip', '-6', 'addr']).stdout, new RegExp(VIP6), 'the IPv6 VIP gone with it');
   assert.match(agent('rs1', ['undo']).stdout, /nothing to undo/);
 });
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VIP, directorLab } from '../../src/lab/director.js';
+import { VIP, VIP6, directorLab } from '../../src/lab/director.js';
 import { controlSocket, type LabState } from '../../src/lab/lab.js';
 import { Capture, onHost, skipUnlessRoot, sleep, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -46,6 +46,10 @@ test('tapvsadm -L -n prints what ipvsadm prints', () => {
       'TCP  192.168.1.2:80 rr',
       '  -> 192.168.1.11:80              Route   1      0          0         ',
       '  -> 192.168.1.12:80              Route   1      0          0         ',
+      // The dual-stack lab's IPv6 service, after the IPv4 ones, its names never cut.
+      `TCP  [${VIP6}]:80 rr`,
+      '  -> [2001:db8:1::b]:80           Route   1      0          0         ',
+      '  -> [2001:db8:1::c]:80           Route   1      0          0         ',
       '',
     ].join('\n'),
   );
@@ -64,7 +68,8 @@ test('a weight of 0 quiesces a server at once; a removed server gets nothing', (
 test('-S, then -C, then -R: the same rules, and traffic flows again', () => {
   assert.is(adm(['-a', '-t', `${VIP}:80`, '-r', '192.168.1.12', '-g', '-w', '2']).status, 0);
   const saved = adm(['-S', '-n']).stdout;
-  assert.is(saved, `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r 192.168.1.11:80 -g -w 1\n-a -t ${VIP}:80 -r 192.168.1.12:80 -g -w 2\n`);
+  const v6 = `-A -t [${VIP6}]:80 -s rr\n-a -t [${VIP6}]:80 -r [2001:db8:1::b]:80 -g -w 1\n-a -t [${VIP6}]:80 -r [2001:db8:1::c]:80 -g -w 1\n`;
+  assert.is(saved, `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r 192.168.1.11:80 -g -w 1\n-a -t ${VIP}:80 -r 192.168.1.12:80 -g -w 2\n${v6}`);
   assert.is(adm(['-C']).status, 0);
   assert.not.match(adm(['-Ln']).stdout, /TCP/);
   assert.is(onHost(prefix, 'client', ['curl', '-s', '--max-time', '2', `http://${VIP}/`]).stdout, '', 'no service, no answer');

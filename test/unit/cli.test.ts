@@ -51,7 +51,7 @@ test('agent setup refuses bad input before touching anything, with its exit code
   const state = join(dir, 'agent.json');
   const badVip = tapvs(['agent', 'setup', '--vip', '1.2.3.999', '--iface', 'lo', '--state', state]);
   assert.is(badVip.status, 2);
-  assert.match(badVip.stderr, /'1\.2\.3\.999' is not an IPv4 address/);
+  assert.match(badVip.stderr, /'1\.2\.3\.999' is not an IPv4 or IPv6 address/);
   const tunOnLo = tapvs(['agent', 'setup', '--vip', '1.2.3.4', '--iface', 'lo', '--method', 'tun', '--device', 'lo', '--state', state]);
   assert.is(tunOnLo.status, 2);
   assert.match(tunOnLo.stderr, /the tun method needs the agent's own device/);

@@ -386,6 +386,8 @@ trace('an IPv6 filter traces the IPv6 packets it names, with the director\'s dec
   assert.ok(v6[0].decisions.some((d) => d === `Masq to [${RS1}]:8080`), v6[0].decisions.join(' | '));
   assert.is(v4.length, 0);
   assert.throws(() => parseTraceFilter('[2001:db8::/200]:80'), /is not ADDR/);
+  assert.equal([parseTraceFilter('10.0.0.2:5555').family, parseTraceFilter('10.0.0.2:5555').port], [4, 5555], 'IPv4 with a port is not a bare IPv6 address');
+  assert.equal(parseTraceFilter('2001:db8::/64').family, 6);
 });
 
 trace.run();
