@@ -240,7 +240,8 @@ function setupLocked(o: AgentOptions): SetupReport {
   }
   // The sysctls first: the VIP never answers ARP, not even for a moment, and an IPv6 one
   // finds IPv6 on its device.
-  const wanted = { ...wantedSysctls(o), ...keepRpFilter(o, state) };
+  // For every VIP this host serves, not just this call's (the sysctl.d file is rewritten whole).
+  const wanted = { ...wantedSysctls({ ...o, vips: [...state.vips, ...o.vips] }), ...keepRpFilter(o, state) };
   for (const [name, value] of Object.entries(wanted)) {
     const now = readSysctl(name);
     if (!(name in state.sysctls)) state.sysctls[name] = now;
