@@ -80,7 +80,8 @@ dr.after(async () => {
 
 dr('boots, takes its config from the config disk and says it is ready', () => {
   const log = readFileSync(director(lab.state).log, 'utf8');
-  assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok \(1 interfaces, 1 on NICs, 1 routes, 2 services\)/);
+  // The dual-stack DR lab: IPv4 and IPv6 default routes, and its IPv6 service beside the IPv4 ones.
+  assert.match(log, /tapvs-appliance: config from \/dev\/vda:\/tapvs\.json: tapvs\.json: ok \(1 interfaces, 1 on NICs, 2 routes, 3 services\)/);
   assert.match(log, /"msg":"interface up"/);
   assert.match(log, /"msg":"ready"/);
 });
@@ -215,7 +216,7 @@ dr("TCP through the appliance's virtio NICs reaches tapvs as GRO super-frames (t
 
 dr("tapvs save on the console keeps tapvsadm's changes on the config disk, validated, for the next boot", async () => {
   const r = await onConsole(lab.state, `tapvsadm -A -t ${VIP}:8080 -s rr && tapvsadm -a -t ${VIP}:8080 -r 192.168.1.11 -g && tapvs save`);
-  assert.match(r.output, /saved 3 services to \/run\/tapvs\/config\.json; kept on \/dev\/vda:\/tapvs\.json/, r.output);
+  assert.match(r.output, /saved 4 services to \/run\/tapvs\/config\.json; kept on \/dev\/vda:\/tapvs\.json/, r.output);
   // What the next boot reads: the disk itself, from the host.
   const disk = join(stateDir(lab.prefix), 'director-config.img');
   const onDisk = JSON.parse(spawnSync('mtype', ['-i', disk, '::/tapvs.json'], { encoding: 'utf8' }).stdout);
