@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { arpPacket, ethernet, icmpEcho, ipv4Packet, mac, tcpSegment, udpPayload } from '../helpers/frames.js';
-import { testRouter } from '../helpers/memory-router.js';
+import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 import { Ipv4View } from '../../src/packet/ipv4.js';
 import { frame6, nd, tcp6, udp6 } from '../helpers/frames6.js';
 
@@ -31,6 +31,20 @@ const config = {
   icmp: { ratePerSecond: 100, burst: 10 },
   neighbour: { maxEntries: 256 },
 };
+
+/** Frame `i` of a fuzz run into `port`; every 256 the router catches up, every 50,000 time moves on. */
+function deliver(t: TestRouter, i: number, port: number, frame: Uint8Array): void {
+  if (!t.backend.inject(port, frame)) {
+    t.engine.poll(); // the ring was full: let the router catch up, then deliver it
+    assert.ok(t.backend.inject(port, frame), 'room after a poll');
+  }
+  if (i % 256 === 0) {
+    t.engine.poll();
+    t.take(0);
+    t.take(1);
+  }
+  if (i % 50_000 === 0) t.advance(250);
+}
 
 /** IPv6 services of each method, the real servers on both links. */
 const config6 = {
@@ -94,16 +108,7 @@ test('1,000,000 random and mutated frames: no exception, no leak, every frame co
       else if (rnd() % 16 === 0) length = Math.min(1514, length + (rnd() % 64));
     }
     const frame = scratch.subarray(0, length);
-    if (!t.backend.inject(port, frame)) {
-      t.engine.poll(); // the ring was full: let the router catch up, then deliver it
-      assert.ok(t.backend.inject(port, frame), 'room after a poll');
-    }
-    if (i % 256 === 0) {
-      t.engine.poll();
-      t.take(0);
-      t.take(1);
-    }
-    if (i % 50_000 === 0) t.advance(250);
+    deliver(t, i, port, frame);
   }
   t.engine.poll();
   for (let k = 0; k < 12; k++) t.advance(10_000); // let ARP give up and connections expire
@@ -192,16 +197,7 @@ test('300,000 random and mutated IPv6 frames at IPv6 services (DR, NAT, tun, ICM
     if (rnd() % 8 === 0) length = rnd() % (length + 1);
     else if (rnd() % 16 === 0) length = Math.min(1514, length + (rnd() % 64));
     const frame = scratch.subarray(0, length);
-    if (!t.backend.inject(port, frame)) {
-      t.engine.poll();
-      assert.ok(t.backend.inject(port, frame), 'room after a poll');
-    }
-    if (i % 256 === 0) {
-      t.engine.poll();
-      t.take(0);
-      t.take(1);
-    }
-    if (i % 50_000 === 0) t.advance(250);
+    deliver(t, i, port, frame);
   }
   t.engine.poll();
   for (let k = 0; k < 12; k++) t.advance(10_000);
