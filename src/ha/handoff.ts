@@ -29,7 +29,6 @@ export function writeHandoff(director: Director, file: string, now: number): num
     count = 0;
   };
   table.forEach((e) => {
-    if (table.isIpv6(e)) return; // the sync format it is written in has no IPv6 connection (yet)
     director.describeForSync(e, c, now);
     if (length + connLength(c) > MESSAGE_BYTES || count === MAX_CONNS_PER_MESSAGE) close();
     length += writeConn(message, length, c);

@@ -131,7 +131,6 @@ export class SyncDaemon implements SyncReader {
   // ---- sending
 
   private add(m: OpenMessage, e: number): void {
-    if (this.director.table.isIpv6(e)) return; // the IPv4 sync message carries no IPv6 connection (yet)
     this.director.describeForSync(e, this.scratch, this.router.clock);
     const length = connLength(this.scratch);
     if (m.slot >= 0 && (m.length + length > this.maxPayload || m.count === MAX_CONNS_PER_MESSAGE)) this.send(m);

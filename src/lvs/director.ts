@@ -577,14 +577,8 @@ export class Director implements L4Director {
 
   /** The IPv6 packet's template key into masked6: its client within the service's prefix length, or its call. */
   private templateClient6(svc: VirtualService, callId: number): void {
-    const m = this.masked6;
-    if (callId >= 0) {
-      m.fill(0);
-      m[0] = callId >>> 24;
-      m[1] = (callId >>> 16) & 0xff;
-      m[2] = (callId >>> 8) & 0xff;
-      m[3] = callId & 0xff;
-    } else maskPrefix6(this.b, svc.persistenceMask, m, this.caddrAt);
+    if (callId >= 0) this.callKey6(callId);
+    else maskPrefix6(this.b, svc.persistenceMask, this.masked6, this.caddrAt);
   }
 
   /** The template that controls entry `e` of a persistent service (either family). */
@@ -958,6 +952,17 @@ export class Director implements L4Director {
     out.fwmark = this.services[t.service[e]]?.key.fwmark ?? 0;
     out.timeoutS = Math.max(1, Math.round(((t.expiresAt(e) - t.tick(now)) * TICK_MS) / 1000));
     const pe = (flags & ConnFlag.PeData) !== 0;
+    out.ipv6 = t.isIpv6(e);
+    if (out.ipv6) {
+      // A SIP template's key is its call's hash in the first word of the client address.
+      const c = t.caddr6(e, out.caddr6);
+      out.callId = pe ? ((c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3]) >>> 0 : -1;
+      if (pe) c.fill(0);
+      t.vaddr6(e, out.vaddr6);
+      t.daddr6(e, out.daddr6);
+      out.caddr = out.vaddr = out.daddr = 0;
+      return;
+    }
     out.caddr = pe ? 0 : t.caddr(e);
     out.callId = pe ? t.caddr(e) : -1;
     out.vaddr = t.vaddr(e);
@@ -971,40 +976,43 @@ export class Director implements L4Director {
    */
   importSynced(c: SyncConn, now: number): boolean {
     const template = (c.flags & CONN_F_TEMPLATE) !== 0;
-    const svc = c.fwmark !== 0 ? this.findService({ protocol: 0, vaddr: c.vaddr, vport: 0, fwmark: c.fwmark }) : this.match(c.vaddr, c.protocol, c.vport);
+    const svc = this.syncedService(c);
     if (!svc || svc.deleted) return false;
     const fwd = c.flags & CONN_F_FWD_MASK;
     const method = fwd === CONN_F_MASQ ? Method.Nat : fwd === CONN_F_TUNNEL ? Method.Tun : Method.Dr;
-    const d = [...svc.dests, ...svc.failedOut].find((x) => x.addr === c.daddr && (method !== Method.Nat || template || (x.port || c.vport) === c.dport));
+    const six = c.ipv6;
+    const d = [...svc.dests, ...svc.failedOut].find((x) => (six ? x.addr6 !== null && ipv6Equals(x.addr6, 0, c.daddr6, 0) : x.addr === c.daddr) && (method !== Method.Nat || template || (x.port || c.vport) === c.dport));
     if (d === undefined) return false;
     const pe = c.callId >= 0;
     const caddr = pe ? c.callId : c.caddr;
     const t = this.table;
-    const old = template ? t.lookupTemplate(c.protocol, caddr, c.vaddr, c.vport, pe) : t.lookupIn(c.protocol, caddr, c.cport, c.vaddr, c.vport);
+    // An IPv6 template's key: the (already masked) client, or the call's hash in its first word.
+    const key6 = pe && six ? this.callKey6(c.callId) : c.caddr6;
+    let old: number;
+    if (six) old = template ? t.lookupTemplate6(c.protocol, key6, 0, c.vaddr6, 0, c.vport, pe) : t.lookupIn6(c.protocol, c.caddr6, 0, c.cport, c.vaddr6, 0, c.vport);
+    else old = template ? t.lookupTemplate(c.protocol, caddr, c.vaddr, c.vport, pe) : t.lookupIn(c.protocol, caddr, c.cport, c.vaddr, c.vport);
     if (old !== NONE) {
       if (template) this.closeTemplate(old);
       else this.closeConnection(old);
     }
     const nat = method === Method.Nat;
     const inactive = !template && c.protocol === PROTO_TCP && c.state !== TcpState.Established;
-    const e = t.insert(
-      {
-        proto: c.protocol,
-        caddr,
-        cport: template ? 0 : c.cport,
-        vaddr: c.vaddr,
-        vport: c.vport,
-        daddr: c.daddr,
-        dport: c.dport,
-        dest: d.id,
-        service: svc.id,
-        method,
-        flags: template ? ConnFlag.Template | (pe ? ConnFlag.PeData : 0) : (nat ? ConnFlag.HashedOut : ConnFlag.InputOnly) | (inactive ? ConnFlag.Inactive : 0),
-        state: template ? 0 : c.state,
-        timeoutMs: c.timeoutS * 1000,
-      },
-      now,
-    );
+    const entry = {
+      proto: c.protocol,
+      caddr: six ? foldIpv6(key6) : caddr,
+      cport: template ? 0 : c.cport,
+      vaddr: svc.key.vaddr,
+      vport: c.vport,
+      daddr: d.addr,
+      dport: c.dport,
+      dest: d.id,
+      service: svc.id,
+      method,
+      flags: template ? ConnFlag.Template | (pe ? ConnFlag.PeData : 0) : (nat ? ConnFlag.HashedOut : ConnFlag.InputOnly) | (inactive ? ConnFlag.Inactive : 0),
+      state: template ? 0 : c.state,
+      timeoutMs: c.timeoutS * 1000,
+    };
+    const e = six ? t.insert6(entry, this.pointAddresses6(key6, 0, c.vaddr6, 0, d.addr6!), now) : t.insert(entry, now);
     if (e === NONE) return false;
     svc.entries++;
     if (template) {
@@ -1016,10 +1024,29 @@ export class Director implements L4Director {
     else d.activeConns++;
     d.updateOverload();
     if (svc.persistent) {
-      const tpl = this.findTemplate(svc, c.protocol, caddr, c.vaddr);
+      const tpl = this.templateOf(svc, e);
       if (tpl !== NONE) t.addPackets(tpl, 1);
     }
     return true;
+  }
+
+  /** The service a synced entry belongs to, by its VIP and port (or mark), in its family. */
+  private syncedService(c: SyncConn): VirtualService | null | undefined {
+    if (!c.ipv6) return c.fwmark !== 0 ? this.findService({ protocol: 0, vaddr: c.vaddr, vport: 0, fwmark: c.fwmark }) : this.match(c.vaddr, c.protocol, c.vport);
+    if (c.fwmark !== 0) return this.findService({ protocol: 0, vaddr: 0, vaddr6: c.vaddr6, vport: 0, fwmark: c.fwmark });
+    const services = this.servicesOf6(c.vaddr6, 0);
+    return services === undefined ? null : matchPort(services, c.protocol, c.vport);
+  }
+
+  /** A SIP call's IPv6 template key (templateClient6's form), in masked6. */
+  private callKey6(callId: number): Uint8Array {
+    const m = this.masked6;
+    m.fill(0);
+    m[0] = callId >>> 24;
+    m[1] = (callId >>> 16) & 0xff;
+    m[2] = (callId >>> 8) & 0xff;
+    m[3] = callId & 0xff;
+    return m;
   }
 
   // ---- expiry

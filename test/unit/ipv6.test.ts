@@ -4,12 +4,9 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { formatIpv6, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, multicastMac6, parseIpv6, solicitedNode } from '../../src/packet/address6.js';
 import { ChainVerdict, ETHERTYPE_IPV6, IPV6_HEADER, Ipv6Chain, Ipv6View, MAX_EXTENSION_HEADERS, NH_DEST_OPTIONS, NH_FRAGMENT, NH_HOP_BY_HOP, NH_ICMPV6, NH_ROUTING, NH_TCP, NH_UDP, walkChain } from '../../src/packet/ipv6.js';
+import { tsharkFields } from '../helpers/tshark-frames.js';
 import { ICMP6_ECHO_REQUEST, ND_NEIGHBOR_SOLICIT, ND_OPT_SOURCE_LLA, ND_OPT_TARGET_LLA, OPTIONS_MALFORMED, OPTION_ABSENT, findNdOption, icmp6ChecksumValid, putIcmp6Checksum } from '../../src/packet/icmp6.js';
 
 const ip6 = (text: string) => {
@@ -124,32 +121,6 @@ test('the extension-header walk: to the upper layer through each kind, fragments
   assert.is(walk(lying), ChainVerdict.Truncated);
 });
 
-/** Writes a pcap with these Ethernet frames and returns tshark's fields for them. */
-function tshark(frames: Uint8Array[], fields: string[]): string[][] | null {
-  if (spawnSync('tshark', ['-v'], { encoding: 'utf8' }).status !== 0) return null;
-  const dir = mkdtempSync(join(tmpdir(), 'tapvs-ipv6-'));
-  try {
-    const header = Buffer.alloc(24);
-    header.writeUInt32LE(0xa1b2c3d4, 0);
-    header.writeUInt16LE(2, 4);
-    header.writeUInt16LE(4, 6);
-    header.writeUInt32LE(65535, 16);
-    header.writeUInt32LE(1, 20); // Ethernet
-    const records = frames.map((f) => {
-      const r = Buffer.alloc(16);
-      r.writeUInt32LE(f.length, 8);
-      r.writeUInt32LE(f.length, 12);
-      return Buffer.concat([r, Buffer.from(f)]);
-    });
-    const file = join(dir, 'v6.pcap');
-    writeFileSync(file, Buffer.concat([header, ...records]));
-    const out = spawnSync('tshark', ['-n', '-r', file, '-T', 'fields', ...fields.flatMap((x) => ['-e', x])], { encoding: 'utf8' });
-    return out.stdout.trim().split('\n').map((l) => l.split('\t'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('ICMPv6 checksums over the IPv6 pseudo-header: ours verify, a flipped bit does not, and tshark agrees', () => {
   const echo = new Uint8Array(8 + 56);
   echo[0] = ICMP6_ECHO_REQUEST;
@@ -171,7 +142,7 @@ test('ICMPv6 checksums over the IPv6 pseudo-header: ours verify, a flipped bit d
     f.set(ip, 14);
     return f;
   };
-  const rows = tshark([eth(p), eth(bad)], ['icmpv6.type', 'icmpv6.checksum.status']);
+  const rows = tsharkFields([eth(p), eth(bad)], ['icmpv6.type', 'icmpv6.checksum.status']);
   if (rows === null) return console.log('  (tshark not installed: the dissector check is skipped)');
   console.log(`  tshark: ours ${rows[0].join(' ')}, with a flipped bit ${rows[1].join(' ')} (1 good, 0 bad)`);
   assert.equal(rows[0], ['128', '1']);
