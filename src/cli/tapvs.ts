@@ -79,7 +79,7 @@ await yargs(hideBin(process.argv))
         const c = loadConfig(argv.config);
         checkConfig(c, argv.config, argv.nics);
         const nics = c.interfaces.filter((i) => i.nic).length;
-        console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length} routes, ${c.services.length} services)`);
+        console.log(`${argv.config}: ok (${c.interfaces.length} interfaces${nics ? `, ${nics} on NICs` : ''}, ${c.routes.length + c.routes6.length} routes, ${c.services.length} services)`);
       } catch (e) {
         fail(e);
       }

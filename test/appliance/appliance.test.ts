@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VIP, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
+import { VIP, VIP6, directorLab, type DirectorLabOptions } from '../../src/lab/director.js';
 import { labRouterMac, stateDir, stopLabRouter, type LabSpec, type LabState } from '../../src/lab/lab.js';
 import { consoleCommand, pressPowerButton, type ApplianceImage } from '../../src/lab/appliance.js';
 import { onHost, skipUnlessRoot, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
@@ -220,7 +220,7 @@ dr("tapvs save on the console keeps tapvsadm's changes on the config disk, valid
   // What the next boot reads: the disk itself, from the host.
   const disk = join(stateDir(lab.prefix), 'director-config.img');
   const onDisk = JSON.parse(spawnSync('mtype', ['-i', disk, '::/tapvs.json'], { encoding: 'utf8' }).stdout);
-  assert.equal(onDisk.services.map((s: { port: number }) => s.port), [80, 8081, 8080]);
+  assert.equal(onDisk.services.map((s: { vip: string; port: number }) => `${s.vip}:${s.port}`), [`${VIP}:80`, `${VIP6}:80`, `${VIP}:8081`, `${VIP}:8080`], 'the IPv4 and IPv6 services, the upload one, the new one');
   assert.ok(onDisk.interfaces[0].nic, 'the rest of the config as it was');
   assert.match(spawnSync('mdir', ['-i', disk, '::/'], { encoding: 'utf8' }).stdout, /TAPVS\s+JSON|tapvs\.json/i);
   assert.not.match(spawnSync('mdir', ['-i', disk, '::/'], { encoding: 'utf8' }).stdout, /\.new/i, 'no half-written file left');
