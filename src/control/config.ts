@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatIpv4, formatMac, inSubnet, parseCidr, parseIpv4, parseMac, type Ipv4, type Mac } from '../packet/address.js';
-import { formatIpv6, inPrefix6, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, maskPrefix6, parseCidr6, parseIpv6, type Cidr6, type Ipv6 } from '../packet/address6.js';
+import { formatIpv6, inPrefix6, ipv6Equals, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, maskPrefix6, parseCidr6, parseIpv6, type Cidr6, type Ipv6 } from '../packet/address6.js';
 import { SCHEDULER_FLAGS, SCHEDULER_NAMES } from '../lvs/schedulers/index.js';
 import { DEFAULT_HEALTH, type CheckType, type HealthCheckConfig } from './health.js';
 import { DEFAULT_NEIGHBOUR_TIMERS, type NeighbourTimers } from '../l2/neighbours.js';
@@ -106,6 +106,12 @@ export interface VrrpConfig {
   virtualMac: boolean;
   /** The addresses the master owns (service VIPs, gateway addresses), each on its interface. */
   addresses: { address: Ipv4; iface: string }[];
+  /**
+   * IPv6 addresses that move with the instance (keepalived's virtual_ipaddress_excluded): the
+   * master answers neighbour solicitations for them and announces them; an IPv4 advertisement
+   * cannot list them, so they are not in it.
+   */
+  addresses6: { address: Ipv6; iface: string }[];
 }
 
 export interface SyncConfig {
@@ -568,19 +574,31 @@ function parseVrrp(v: Json, path: string, interfaces: InterfaceConfig[]): VrrpCo
   const advertIntervalMs = o.advertIntervalMs === undefined ? 1000 : integer(o.advertIntervalMs, `${path}.advertIntervalMs`, 10, version === 2 ? 255_000 : 40_950);
   if (version === 2 && advertIntervalMs % 1000 !== 0) throw new ConfigError(`${path}.advertIntervalMs`, 'VRRP version 2 counts whole seconds: use a multiple of 1000, or version 3');
   if (version === 3 && advertIntervalMs % 10 !== 0) throw new ConfigError(`${path}.advertIntervalMs`, 'VRRP version 3 counts centiseconds: use a multiple of 10');
-  const addresses = array(o.addresses, `${path}.addresses`).map((a, i) => {
+  const addresses: VrrpConfig['addresses'] = [];
+  const addresses6: VrrpConfig['addresses6'] = [];
+  array(o.addresses, `${path}.addresses`).forEach((a, i) => {
     const p = `${path}.addresses[${i}]`;
-    if (typeof a === 'string') return { address: ipv4Field(a, p), iface };
-    const ao = object(a, p, ['address', 'iface']);
-    return { address: ipv4Field(ao.address, `${p}.address`), iface: ao.iface === undefined ? iface : ifaceNamed(string(ao.iface, `${p}.iface`), `${p}.iface`, interfaces) };
+    const ao = typeof a === 'string' ? { address: a } : object(a, p, ['address', 'iface']);
+    const text = typeof ao.address === 'string' ? ao.address : '';
+    const on = ao.iface === undefined ? iface : ifaceNamed(string(ao.iface, `${p}.iface`), `${p}.iface`, interfaces);
+    const at = typeof a === 'string' ? p : `${p}.address`;
+    const own = interfaces.find((x) => x.name === on)!;
+    if (text.includes(':')) {
+      const address = ipv6Field(ao.address, at);
+      if (isLinkLocal6(address, 0) || isMulticast6(address, 0)) throw new ConfigError(at, `${text} is link-local or multicast: VRRP moves global addresses`);
+      if (own.addresses6.length === 0) throw new ConfigError(at, `interface '${on}' has no IPv6 address: give it one to carry ${text}`);
+      if (own.addresses6.some((x) => ipv6Equals(x.address, 0, address, 0))) throw new ConfigError(at, `${text} is an address of interface '${on}': VRRP moves addresses no director keeps for itself`);
+      addresses6.push({ address, iface: on });
+      return;
+    }
+    const address = ipv4Field(ao.address, at);
+    if (own.addresses.some((x) => x.address === address)) throw new ConfigError(at, `${formatIpv4(address)} is an address of interface '${on}': VRRP moves addresses no director keeps for itself`);
+    addresses.push({ address, iface: on });
   });
-  if (addresses.length === 0 || addresses.length > 20) throw new ConfigError(`${path}.addresses`, 'needs 1 to 20 addresses (what one advertisement carries)');
+  if (addresses.length === 0 || addresses.length > 20) throw new ConfigError(`${path}.addresses`, 'needs 1 to 20 IPv4 addresses (what one advertisement carries; IPv6 addresses move with them)');
+  if (addresses6.length > 20) throw new ConfigError(`${path}.addresses`, 'at most 20 IPv6 addresses');
   const primary = interfaces.find((i) => i.name === iface)!.addresses;
   if (primary.length === 0) throw new ConfigError(`${path}.iface`, `interface '${iface}' has no address to advertise from`);
-  addresses.forEach((a, i) => {
-    const own = interfaces.find((x) => x.name === a.iface)!.addresses.some((x) => x.address === a.address);
-    if (own) throw new ConfigError(`${path}.addresses[${i}]`, `${formatIpv4(a.address)} is an address of interface '${a.iface}': VRRP moves addresses no director keeps for itself`);
-  });
   return {
     name: o.name === undefined ? `VI_${vrid}` : string(o.name, `${path}.name`),
     iface,
@@ -591,6 +609,7 @@ function parseVrrp(v: Json, path: string, interfaces: InterfaceConfig[]): VrrpCo
     version: version as 2 | 3,
     virtualMac: boolean(o.virtualMac, `${path}.virtualMac`, false),
     addresses,
+    addresses6,
   };
 }
 
@@ -609,6 +628,15 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
       const other = owners.get(a.address);
       if (other !== undefined && other !== i) throw new ConfigError(`$.ha.vrrp[${i}].addresses[${j}]`, `${formatIpv4(a.address)} is already moved by $.ha.vrrp[${other}]`);
       owners.set(a.address, i);
+    }),
+  );
+  const owners6 = new Map<string, number>();
+  vrrp.forEach((r, i) =>
+    r.addresses6.forEach((a) => {
+      const text = formatIpv6(a.address);
+      const other = owners6.get(text);
+      if (other !== undefined && other !== i) throw new ConfigError(`$.ha.vrrp[${i}].addresses`, `${text} is already moved by $.ha.vrrp[${other}]`);
+      owners6.set(text, i);
     }),
   );
   let sync: SyncConfig | null = null;

@@ -74,7 +74,13 @@ const vrrp = closed(
     preempt: bool("take over from a lower-priority master (false: keepalived's nopreempt)"),
     version: { enum: [2, 3] },
     virtualMac: bool('answer with 00:00:5e:00:01:VRID'),
-    addresses: { type: 'array', minItems: 1, maxItems: 20, items: { oneOf: [ipv4, closed({ address: ipv4, iface: str('the interface it lives on') }, ['address'])] } },
+    addresses: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 40,
+      description: '1 to 20 IPv4 addresses (advertised), and up to 20 IPv6 ones that move with them',
+      items: { oneOf: [ipv4, ipv6, closed({ address: { oneOf: [ipv4, ipv6] }, iface: str('the interface it lives on') }, ['address'])] },
+    },
   },
   ['iface', 'vrid', 'addresses'],
 );

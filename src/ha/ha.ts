@@ -13,6 +13,7 @@ import type { Interface } from '../l2/interface.js';
 import type { PacketEngine } from '../io/engine.js';
 import { C } from '../l3/counters.js';
 import { formatIpv4, type Ipv4 } from '../packet/address.js';
+import type { Ipv6 } from '../packet/address6.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { IPV4_MIN_HEADER, Ipv4View } from '../packet/ipv4.js';
 import { PROTO_VRRP, VRRP_GROUP, VRRP_TTL, VrrpView, multicastMac, virtualMac } from '../packet/vrrp.js';
@@ -74,6 +75,8 @@ class VirtualRouter {
     readonly version: 2 | 3,
     readonly useVmac: boolean,
     readonly addresses: { iface: Interface; address: Ipv4 }[],
+    /** IPv6 addresses that move with the instance; no IPv4 advertisement lists them. */
+    readonly addresses6: { iface: Interface; address: Ipv6 }[],
     settings: ConstructorParameters<typeof VrrpInstance>[0],
     private readonly ha: HighAvailability,
   ) {
@@ -124,8 +127,10 @@ export class HighAvailability implements LocalListener {
       const iface = router.interfaceByName(c.iface)!;
       const source = iface.sourceFor(0)!;
       const addresses = c.addresses.map((a) => ({ iface: router.interfaceByName(a.iface)!, address: a.address }));
-      this.routers.push(new VirtualRouter(c.name, iface, c.version, c.virtualMac, addresses, { vrid: c.vrid, priority: c.priority, intervalCs: c.advertIntervalMs / 10, preempt: c.preempt, address: source }, this));
+      const addresses6 = c.addresses6.map((a) => ({ iface: router.interfaceByName(a.iface)!, address: a.address }));
+      this.routers.push(new VirtualRouter(c.name, iface, c.version, c.virtualMac, addresses, addresses6, { vrid: c.vrid, priority: c.priority, intervalCs: c.advertIntervalMs / 10, preempt: c.preempt, address: source }, this));
       for (const a of addresses) router.setVrrpAddress(a.iface, a.address, false);
+      for (const a of addresses6) router.v6?.setVrrpAddress(a.iface, a.address, false);
     }
     if (config.sync) {
       const iface = router.interfaceByName(config.sync.iface)!;
@@ -293,6 +298,7 @@ export class HighAvailability implements LocalListener {
     if ((r.garpsOwed > 0 || contested) && priority !== 0 && r.instance.state === VrrpState.Master) {
       r.garpsOwed = Math.max(0, r.garpsOwed - 1);
       for (const a of r.addresses) this.router.gratuitousArp(a.iface, a.address);
+      for (const a of r.addresses6) this.router.v6?.advertiseVrrpAddress(a.iface, a.address);
     }
   }
 
@@ -300,6 +306,7 @@ export class HighAvailability implements LocalListener {
     this.router.stats[C.vrrp_transitions]++;
     const master = to === VrrpState.Master;
     for (const a of r.addresses) this.router.setVrrpAddress(a.iface, a.address, master);
+    for (const a of r.addresses6) this.router.v6?.setVrrpAddress(a.iface, a.address, master);
     if (r.useVmac) for (const a of r.addresses) a.iface.vmac = master ? r.vmac : null;
     // Two gratuitous ARPs: with the first advertisement, and the next (the gateway may miss one).
     r.garpsOwed = master ? 2 : 0;

@@ -111,6 +111,13 @@ export class Ipv6Router {
   private announceAt = Infinity;
   /** announce() has run: VIPs added from now on are checked and announced on their own. */
   private started = false;
+  /**
+   * VRRP's IPv6 addresses while this director is their backup (src/ha/): kept on their link,
+   * never answered in neighbour discovery or served, never announced. Usually empty.
+   */
+  private readonly standby: Ipv6[] = [];
+  /** Every address VRRP moves, master or backup: a service going does not take one away. */
+  private readonly moved: Ipv6[] = [];
   private readonly conflictLoggedAt = new Map<number, number>();
 
   constructor(
@@ -157,6 +164,7 @@ export class Ipv6Router {
       if (this.joined(link, dstAt)) return this.deliverLocal(link, slot, offset, at, frameLength, true);
       return this.router.drop(slot, C.ip6_multicast); // no multicast routing
     }
+    if (this.standby.length > 0 && this.isStandby(b, dstAt)) return this.router.drop(slot, C.ha_backup_dropped);
     const director = this.router.director;
     if (director !== null && director.hasVip6 && director.isVip6(b, dstAt)) return this.toDirector(director, link, slot, offset, at, frameLength);
     if (this.isOurs(link, b, dstAt)) return this.deliverLocal(link, slot, offset, at, frameLength, false);
@@ -225,8 +233,13 @@ export class Ipv6Router {
   private ownOnLink(link: Link6, b: Uint8Array, o: number): Ipv6 | null {
     if (ipv6Equals(b, o, link.linkLocal, 0)) return link.linkLocal;
     for (const a of link.addresses) if (ipv6Equals(b, o, a.address, 0)) return a.address;
-    for (const v of link.vips) if (ipv6Equals(b, o, v, 0)) return v;
+    for (const v of link.vips) if (ipv6Equals(b, o, v, 0)) return this.standby.length > 0 && this.isStandby(v, 0) ? null : v;
     return null;
+  }
+
+  private isStandby(b: Uint8Array, o: number): boolean {
+    for (const a of this.standby) if (ipv6Equals(b, o, a, 0)) return true;
+    return false;
   }
 
   // ---- forwarding
@@ -530,12 +543,35 @@ export class Ipv6Router {
     const link = this.byPort[iface.port];
     if (link === undefined || link.vips.some((v) => ipv6Equals(v, 0, vip, 0))) return;
     link.vips.push(vip);
-    if (!this.started) return; // announce() checks it with the rest
+    if (!this.started || this.isStandby(vip, 0)) return; // announce() checks it with the rest; a VRRP backup's is its master's to announce
     this.checkAndAnnounce(link, vip, this.router.clock);
     this.engine.flush();
   }
 
+  /**
+   * VRRP moves `address` (src/ha/): kept on `iface`'s link (added if it is not a VIP there yet),
+   * answered and served only while `active`. Becoming active announces nothing by itself: the
+   * new master calls advertiseVrrpAddress with its gratuitous ARPs. No DAD: the backup that has
+   * it keeps quiet by design.
+   */
+  setVrrpAddress(iface: Interface, address: Ipv6, active: boolean): void {
+    const link = this.byPort[iface.port];
+    if (link === undefined) return;
+    if (!link.vips.some((v) => ipv6Equals(v, 0, address, 0))) link.vips.push(address);
+    if (!this.moved.some((a) => ipv6Equals(a, 0, address, 0))) this.moved.push(address);
+    const i = this.standby.findIndex((a) => ipv6Equals(a, 0, address, 0));
+    if (active && i >= 0) this.standby.splice(i, 1);
+    else if (!active && i < 0) this.standby.push(address);
+  }
+
+  /** An unsolicited advertisement (override set) to all nodes: the link's caches follow the new master. */
+  advertiseVrrpAddress(iface: Interface, address: Ipv6): void {
+    const link = this.byPort[iface.port];
+    if (link !== undefined) this.advertise(link, address, ALL_NODES, 0, false);
+  }
+
   removeVip(vip: Ipv6): void {
+    if (this.moved.some((a) => ipv6Equals(a, 0, vip, 0))) return; // VRRP still moves it
     for (const l of this.links) {
       const i = l.vips.findIndex((v) => ipv6Equals(v, 0, vip, 0));
       if (i >= 0) l.vips.splice(i, 1);
@@ -655,7 +691,7 @@ export class Ipv6Router {
   /** DAD for every address as it comes up (RFC 4862 5.4): a solicitation from ::, then, if unopposed, an announcement. */
   announce(now: number): void {
     this.started = true;
-    for (const link of this.links) for (const a of ownAddresses(link)) this.checkAndAnnounce(link, a, now);
+    for (const link of this.links) for (const a of ownAddresses(link)) if (!this.isStandby(a, 0)) this.checkAndAnnounce(link, a, now);
     this.engine.flush();
   }
 

@@ -88,14 +88,14 @@ test('JSON syntax errors name the file', () => {
 test('the ha section: VRRP instances and sync, with defaults as keepalived has them and errors that name the field', () => {
   const vrrp = (over: Record<string, unknown> = {}) => ({ ...base(), ha: { vrrp: [{ iface: 'lan', vrid: 51, addresses: ['10.0.0.100'], ...over }] } });
   const c = parseConfig({ ...vrrp(), ha: { ...vrrp().ha, sync: { iface: 'lan' } } });
-  assert.equal(c.ha.vrrp[0], { name: 'VI_51', iface: 'lan', vrid: 51, priority: 100, advertIntervalMs: 1000, preempt: true, version: 3, virtualMac: false, addresses: [{ address: 0x0a000064, iface: 'lan' }] });
+  assert.equal(c.ha.vrrp[0], { name: 'VI_51', iface: 'lan', vrid: 51, priority: 100, advertIntervalMs: 1000, preempt: true, version: 3, virtualMac: false, addresses: [{ address: 0x0a000064, iface: 'lan' }], addresses6: [] });
   assert.equal(c.ha.sync, { iface: 'lan', syncid: 0, peer: null, resyncTimeoutMs: 10_000 });
   assert.equal(parseConfig(base()).ha, { vrrp: [], sync: null });
   assert.match(errorOf(vrrp({ vrid: 0 })), /\$\.ha\.vrrp\[0\]\.vrid: /);
   assert.match(errorOf(vrrp({ iface: 'wan' })), /\$\.ha\.vrrp\[0\]\.iface: no interface named 'wan'/);
   assert.match(errorOf(vrrp({ version: 2, advertIntervalMs: 1500 })), /advertIntervalMs: VRRP version 2 counts whole seconds/);
   assert.match(errorOf(vrrp({ addresses: ['10.0.0.1'] })), /addresses\[0\]: 10\.0\.0\.1 is an address of interface 'lan'/);
-  assert.match(errorOf(vrrp({ addresses: [] })), /addresses: needs 1 to 20 addresses/);
+  assert.match(errorOf(vrrp({ addresses: [] })), /addresses: needs 1 to 20 IPv4 addresses/);
   assert.match(errorOf({ ...base(), ha: { vrrp: [{ iface: 'lan', vrid: 5, addresses: ['10.0.0.9'] }, { iface: 'lan', vrid: 5, addresses: ['10.0.0.8'] }] } }), /\$\.ha\.vrrp\[1\]\.vrid: VRID 5 is already used on 'lan'/);
   assert.match(errorOf({ ...vrrp(), ha: { ...vrrp().ha, sync: { iface: 'lan', syncid: 256 } } }), /\$\.ha\.sync\.syncid/);
   assert.equal(parseConfig({ ...base(), ha: { sync: { iface: 'lan' } } }).ha.vrrp, [], 'sync without VRRP: active-active directors');
