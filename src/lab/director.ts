@@ -109,7 +109,8 @@ function haSection(nat: boolean, priority: number, opts: DirectorLabOptions, syn
         ...(v.advertIntervalMs ? { advertIntervalMs: v.advertIntervalMs } : {}),
         ...(v.preempt === false ? { preempt: false } : {}),
         ...(v.virtualMac ? { virtualMac: true } : {}),
-        addresses: [VIP, ...(nat ? [{ address: NAT_GATEWAY, iface: 'private' }] : [])],
+        // The IPv6 VIP (and NAT gateway) move with the IPv4 ones: one election for both families.
+        addresses: [VIP, VIP6, ...(nat ? [{ address: NAT_GATEWAY, iface: 'private' }, { address: twin6(NAT_GATEWAY), iface: 'private' }] : [])],
       },
     ],
     ...(sync ? { sync: { iface: 'lan' } } : {}),
@@ -135,6 +136,9 @@ export function keepalivedConf(opts: DirectorLabOptions, priority: number): stri
     '  virtual_ipaddress {',
     `    ${VIP}/32`,
     '  }',
+    '  virtual_ipaddress_excluded {',
+    `    ${VIP6}/128`,
+    '  }',
     '}',
     '',
   ].join('\n');
@@ -158,7 +162,7 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   const count = opts.servers ?? 2;
   const nat = topology === 'nat';
   const tun = topology === 'tun';
-  const serves6 = !opts.ha && !tun;
+  const serves6 = !tun;
   const servers: LabHost[] = Array.from({ length: count }, (_, i) => {
     const name = `rs${i + 1}`;
     const http = nameServer(prefix, name, true);

@@ -1,6 +1,6 @@
 // Two tapvs directors as a VRRP pair syncing their connections (IPVS sync protocol v1):
 // downloads in progress when the master is killed (kill -9) complete intact through the
-// backup, through DR and through NAT; persistence holds; a master that rejoins takes the
+// backup, through DR and through NAT, over IPv4 and IPv6; persistence holds; a master that rejoins takes the
 // whole table before it takes the VIP back; tshark's IPVS dissector reads the sync messages.
 
 import { suite } from 'uvu';
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VIP, directorLab } from '../../src/lab/director.js';
+import { VIP, VIP6, directorLab } from '../../src/lab/director.js';
 import { controlSocket, readState, startLabRouter, stopLabRouter, type LabState } from '../../src/lab/lab.js';
 import { Capture, onHost, routerCounters, skipUnlessRoot, slowDownload, sleep, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 import { daemonView, gatewayMacFor, vrrpState, waitFor } from '../helpers/ha.js';
@@ -24,10 +24,14 @@ async function settled(prefix: string): Promise<void> {
   await waitFor('director2 backup, with the table', async () => (await vrrpState(prefix, 'director2')) === 'BACKUP' && (await daemonView(prefix, 'director2')).sync?.resync.state === 'done', 5_000);
 }
 
-/** Three slow downloads of the 2 MiB blob; the master is killed two seconds in. All must arrive whole, from one server (persistence). */
+/**
+ * Slow downloads of the 2 MiB blob, three over IPv4 and two over IPv6; the master is killed two
+ * seconds in. All must arrive whole, each family's from one server (persistence).
+ */
 async function downloadsSurviveKill(prefix: string, state: LabState, master: string, backup: string): Promise<void> {
   const shas = new Set(['rs1', 'rs2'].map((h) => blobSha(prefix, h)));
-  const downloads = [0, 1, 2].map(() => slowDownload(prefix, 'client', VIP, '/blob', 300_000));
+  const vips = [VIP, VIP, VIP, VIP6, VIP6];
+  const downloads = vips.map((vip) => slowDownload(prefix, 'client', vip, '/blob', 300_000));
   await sleep(2000);
   const before = (await routerCounters(readState(prefix)!, backup)).router;
   const killedAt = performance.now();
@@ -35,14 +39,14 @@ async function downloadsSurviveKill(prefix: string, state: LabState, master: str
   await waitFor(`${backup} master`, async () => (await vrrpState(prefix, backup)) === 'MASTER', 8_000);
   const takeover = performance.now() - killedAt;
   const results = await Promise.all(downloads);
-  console.log(`  ${backup} master ${Math.round(takeover)} ms after the kill; downloads: ${results.map((r) => `${r.bytes} B in ${r.seconds} s${r.error ? ` (${r.error})` : ''}`).join(', ')}; entries it had synced: ${before.sync_entries_received}`);
+  console.log(`  ${backup} master ${Math.round(takeover)} ms after the kill; downloads: ${results.map((r, i) => `${vips[i] === VIP6 ? 'IPv6 ' : ''}${r.bytes} B in ${r.seconds} s${r.error ? ` (${r.error})` : ''}`).join(', ')}; entries it had synced: ${before.sync_entries_received}`);
   for (const r of results) {
     assert.is(r.error, null);
     assert.is(r.bytes, 2 * 1024 * 1024);
     assert.ok(shas.has(r.sha256), 'the blob, intact');
   }
-  assert.is(new Set(results.map((r) => r.sha256)).size, 1, 'all from one server: persistence');
-  assert.ok(before.sync_entries_received >= 3, `the backup had heard of the connections (${before.sync_entries_received})`);
+  for (const family of [VIP, VIP6]) assert.is(new Set(results.filter((_, i) => vips[i] === family).map((r) => r.sha256)).size, 1, `${family}: all from one server (persistence)`);
+  assert.ok(before.sync_entries_received >= 5, `the backup had heard of the connections, both families (${before.sync_entries_received})`);
   const after = (await routerCounters(readState(prefix)!, backup)).router;
   assert.is(after.lvs_no_conn, 0, 'no segment met an unknown connection');
 }
