@@ -69,7 +69,7 @@ Napi::Object Engine::Init(Napi::Env env, Napi::Object exports) {
                                     {
                                         InstanceMethod("buffer", &Engine::Buffer),
                                         InstanceMethod("openTap", &Engine::OpenTap),
-                                        InstanceMethod("openRawIpip", &Engine::OpenRawIpip),
+                                        InstanceMethod("openRawTunnel", &Engine::OpenRawTunnel),
                                         InstanceMethod("start", &Engine::Start),
                                         InstanceMethod("closePort", &Engine::ClosePort),
                                         InstanceMethod("kick", &Engine::Kick),
@@ -156,11 +156,11 @@ Napi::Value Engine::OpenTap(const Napi::CallbackInfo& info) {
   return Attach(info, port, tap);
 }
 
-Napi::Value Engine::OpenRawIpip(const Napi::CallbackInfo& info) {
+Napi::Value Engine::OpenRawTunnel(const Napi::CallbackInfo& info) {
   Port& port = PortAt(info, 0);
   TapInfo raw;
   try {
-    raw = tapvs::OpenRawIpip();
+    raw = tapvs::OpenRawTunnel(info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 4);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }

@@ -35,7 +35,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
  private:
   Napi::Value Buffer(const Napi::CallbackInfo& info);
   Napi::Value OpenTap(const Napi::CallbackInfo& info);
-  Napi::Value OpenRawIpip(const Napi::CallbackInfo& info);
+  Napi::Value OpenRawTunnel(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info, Port& port, TapInfo tap);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value ClosePort(const Napi::CallbackInfo& info);

@@ -2,7 +2,9 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -141,6 +143,24 @@ bool Port::Transmit(bool& would_block) {
   return true;
 }
 
+// A raw IPv6 socket gives no outer header: its sender's address goes in front of the packet,
+// read into the same slot by the same one syscall (recvmsg in place of readv).
+ssize_t Port::ReadWithSource(uint8_t* at, uint32_t room) {
+  const uint32_t prefix = tap_.source_prefix;
+  struct sockaddr_in6 from;
+  struct iovec iov = {at + prefix, room - prefix};
+  struct msghdr msg;
+  std::memset(&msg, 0, sizeof msg);
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n = recvmsg(tap_.fd, &msg, 0);
+  if (n < 0) return n;
+  std::memcpy(at, &from.sin6_addr, prefix);
+  return n + prefix;
+}
+
 bool Port::Receive(bool& drained) {
   Ring& fill = rings_[kRingFill];
   Ring& fill_large = rings_[kRingFillLarge];
@@ -180,7 +200,7 @@ bool Port::Receive(bool& drained) {
       iov[1] = {slots + size_t(large) * l.slot_size + l.headroom - vnet + room, large_room - room};
       capacity = large_room;
     }
-    ssize_t n = readv(tap_.fd, iov, capacity == room ? 1 : 2);
+    ssize_t n = tap_.source_prefix ? ReadWithSource(at, room) : readv(tap_.fd, iov, capacity == room ? 1 : 2);
     if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) Counter(kCtrReadErrors)++;
       drained = true;

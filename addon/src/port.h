@@ -37,6 +37,7 @@ class Port {
   void Run();
   bool Transmit(bool& would_block);
   bool Receive(bool& drained);
+  ssize_t ReadWithSource(uint8_t* at, uint32_t room);
   void SleepUntilWork(bool would_block);
   void NotifyConsumerOf(Ring& ring);
   uint32_t& Word(PortWord w) { return words_[w]; }

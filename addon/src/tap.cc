@@ -119,12 +119,14 @@ TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind, bool offloa
   return info;
 }
 
-TapInfo OpenRawIpip() {
+TapInfo OpenRawTunnel(int family) {
   TapInfo info;
-  info.name = "raw-ipip";
-  info.fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_IPIP);
-  if (info.fd < 0) Fail(info.name, "raw socket for protocol 4 (needs root or CAP_NET_RAW)", errno);
+  const bool six = family == 6;
+  info.name = six ? "raw-ip6ip6" : "raw-ipip";
+  info.fd = socket(six ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, six ? IPPROTO_IPV6 : IPPROTO_IPIP);
+  if (info.fd < 0) Fail(info.name, six ? "raw IPv6 socket for next header 41 (needs root or CAP_NET_RAW)" : "raw socket for protocol 4 (needs root or CAP_NET_RAW)", errno);
   info.mtu = 65535;
+  if (six) info.source_prefix = sizeof(in6_addr);
   return info;
 }
 

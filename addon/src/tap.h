@@ -20,6 +20,8 @@ struct TapInfo {
   // this many bytes (0 without), and the kernel hands over and takes GSO super-frames.
   uint32_t vnet_header = 0;
   std::string offloads;  // what TUNSETOFFLOAD took, as ethtool names them
+  // A raw IPv6 socket's reads start with the sender's address, this many bytes (0 otherwise).
+  uint32_t source_prefix = 0;
 };
 
 // The virtio_net_hdr tapvs uses (no num_buffers): flags, gso_type, hdr_len, gso_size,
@@ -29,8 +31,11 @@ constexpr uint32_t kVnetHeaderBytes = 10;
 // `offload`, the TAP carries virtio-net headers and checksum, TSO and USO offloads.
 TapInfo OpenTap(const std::string& name, TapMode mode, TapKind kind = TapKind::kTap, bool offload = false);
 
-// A raw IPv4 socket for IP-in-IP (protocol 4): reads whole packets, outer header included.
-// While it is open the kernel answers no "protocol unreachable" for tunnelled packets.
-TapInfo OpenRawIpip();
+// A raw socket for tunnelled packets. family 4: IPv4, protocol 4 (IP-in-IP); reads whole
+// packets, outer header included. family 6: IPv6, next header 41 (IPv6-in-IPv6); the kernel
+// hands over only what follows the outer header, so each read is prefixed with the outer
+// source address (source_prefix bytes). While it is open the kernel answers no "protocol
+// unreachable" (or parameter problem) for tunnelled packets.
+TapInfo OpenRawTunnel(int family);
 
 }  // namespace tapvs

@@ -137,7 +137,6 @@ export function validateOptions(o: AgentOptions): void {
   if (o.vips.length === 0) throw new AgentError(AgentExit.Usage, 'agent: give at least one --vip');
   for (const v of o.vips) {
     if (isIpv6Text(v) ? parseIpv6(v) === null : parseIpv4(v) === null) throw new AgentError(AgentExit.Usage, `agent: '${v}' is not an IPv4 or IPv6 address`);
-    if (isIpv6Text(v) && o.method === 'tun') throw new AgentError(AgentExit.Usage, `agent: ${v}: the tun method decapsulates IP-in-IP only; an IPv6 VIP is for dr`);
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.device)) throw new AgentError(AgentExit.Usage, `agent: '${o.device}' is not a device name`);
   if (o.method !== 'dr' && o.method !== 'tun') throw new AgentError(AgentExit.Usage, 'agent: --method is dr or tun');

@@ -1,4 +1,5 @@
-// `tapvs agent run`: the agent's long-running side. For the tun method it decapsulates; for
+// `tapvs agent run`: the agent's long-running side. For the tun method it decapsulates (IP-in-IP,
+// and IPv6-in-IPv6 when the host has an IPv6 VIP); for
 // both methods it serves the health endpoint a director can probe: 200 when every doctor
 // check passes, 503 with the failing ones otherwise.
 
@@ -8,8 +9,9 @@ import { createLogger } from '../control/log.js';
 import { PacketEngine } from '../io/engine.js';
 import { loadNative } from '../io/native.js';
 import { parseIpv4 } from '../packet/address.js';
+import { isIpv6Text, parseIpv6, type Ipv6 } from '../packet/address6.js';
 import { AgentError, AgentExit, doctor, type AgentState } from './agent.js';
-import { Decapsulator, RAW_PORT, TUN_PORT } from './decap.js';
+import { Decapsulator, RAW6_PORT, RAW_PORT, TUN_PORT } from './decap.js';
 
 export interface RunOptions {
   stateFile: string;
@@ -26,23 +28,26 @@ export async function runAgent(o: RunOptions): Promise<void> {
   } catch {
     throw new AgentError(AgentExit.Failed, `agent: no state in ${o.stateFile}: run tapvs agent setup first`);
   }
-  const directors = new Set(
-    o.directors.map((d) => {
-      const a = parseIpv4(d);
-      if (a === null) throw new AgentError(AgentExit.Usage, `agent: --director '${d}' is not an IPv4 address`);
-      return a;
-    }),
-  );
+  const directors = new Set<number>();
+  const directors6: Ipv6[] = [];
+  for (const d of o.directors) {
+    const a = isIpv6Text(d) ? parseIpv6(d) : parseIpv4(d);
+    if (a === null) throw new AgentError(AgentExit.Usage, `agent: --director '${d}' is not an IPv4 or IPv6 address`);
+    if (typeof a === 'number') directors.add(a);
+    else directors6.push(a);
+  }
 
   let engine: PacketEngine | null = null;
   let decap: Decapsulator | null = null;
   if (state.method === 'tun') {
     const native = loadNative();
-    engine = new PacketEngine((w) => new native.Engine({ maxPorts: 2, slotCount: 4096, slotSize: 2048 }, w), { receive: () => undefined });
-    decap = new Decapsulator(engine, directors, new Set(state.vips.map((v) => parseIpv4(v)!)));
+    const vips6 = state.vips.filter(isIpv6Text).map((v) => parseIpv6(v)!);
+    engine = new PacketEngine((w) => new native.Engine({ maxPorts: 3, slotCount: 4096, slotSize: 2048 }, w), { receive: () => undefined });
+    decap = new Decapsulator(engine, directors, new Set(state.vips.filter((v) => !isIpv6Text(v)).map((v) => parseIpv4(v)!)), { directors: directors6, vips: vips6 });
     engine.handler = decap;
     try {
-      engine.openRawIpip(RAW_PORT);
+      engine.openRawTunnel(RAW_PORT, 4);
+      if (vips6.length > 0) engine.openRawTunnel(RAW6_PORT, 6);
       engine.openTap(TUN_PORT, state.device, 'attach', 'tun');
     } catch (e) {
       engine.destroy();

@@ -21,8 +21,11 @@ export interface Backend {
   buffer(): ArrayBuffer;
   /** With `offload`, a TAP with a virtio-net header and checksum/TSO offloads (super-frames). */
   openTap(port: number, name: string, mode: TapMode, kind?: TapKind, offload?: boolean): TapInfo;
-  /** A raw socket for IP-in-IP (protocol 4) as a port: it receives whole IP packets. */
-  openRawIpip(port: number): TapInfo;
+  /**
+   * A raw socket for tunnelled packets as a port. 4: IP-in-IP (protocol 4), whole IPv4 packets.
+   * 6: IPv6-in-IPv6 (next header 41), each the outer source address (16 bytes) and the inner packet.
+   */
+  openRawTunnel(port: number, family: 4 | 6): TapInfo;
   start(port: number): void;
   closePort(port: number): void;
   /** Wake the port's thread (it sleeps in poll()); one call per batch, never per frame. */

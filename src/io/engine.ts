@@ -119,9 +119,9 @@ export class PacketEngine {
     return this.largeTop;
   }
 
-  /** A raw IP-in-IP socket on a port (the agent's decapsulation). */
-  openRawIpip(port: number): TapInfo {
-    return this.openPort(port, () => this.backend.openRawIpip(port));
+  /** A raw tunnel socket on a port (the agent's decapsulation): IP-in-IP, or IPv6-in-IPv6. */
+  openRawTunnel(port: number, family: 4 | 6): TapInfo {
+    return this.openPort(port, () => this.backend.openRawTunnel(port, family));
   }
 
   private openPort(port: number, open: () => TapInfo): TapInfo {

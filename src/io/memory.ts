@@ -53,8 +53,8 @@ export class MemoryBackend implements Backend {
     return { name, ifindex: 1000 + port, mtu: 1500, mac: new Uint8Array([0x02, 0, 0, 0, 0xee, port]), created: true, vnetHeader: this.vnet[port], offloads: offload ? 'tx-checksumming tso tso-ecn' : '' };
   }
 
-  openRawIpip(port: number): TapInfo {
-    return this.openTap(port, 'raw-ipip', 'create');
+  openRawTunnel(port: number, family: 4 | 6): TapInfo {
+    return this.openTap(port, family === 6 ? 'raw-ip6ip6' : 'raw-ipip', 'create');
   }
 
   start(_port: number): void {}

@@ -12,10 +12,9 @@
 //   --ha keepalived: director2 is keepalived (VRRP only, the VIP on its kernel; no forwarding).
 //
 // Dual stack: every host has an IPv6 address too (wan 2001:db8:10::/64, lan 2001:db8:1::/64,
-// private 2001:db8:20::/64, each host the IPv4 address's last byte), and dr and nat serve
-// [2001:db8:1::2]:80 beside the IPv4 VIP. Not with --ha (VRRP moves IPv4 VIPs only, and both
-// directors would answer neighbour solicitations for the IPv6 one) nor tun (the agent
-// decapsulates IP-in-IP, not IPv6-in-IPv6).
+// private 2001:db8:20::/64, each host the IPv4 address's last byte), and every topology serves
+// [2001:db8:1::2]:80 beside the IPv4 VIP: tun in IPv6-in-IPv6, --ha with VRRP moving the IPv6
+// VIP (and nat's IPv6 gateway) with the IPv4 ones.
 
 import { join } from 'node:path';
 import { stateDir, tapvsBundle, writeOnHost, type LabHost, type LabSpec } from './lab.js';
@@ -30,12 +29,12 @@ export function agentSetup(prefix: string, host: string, method: 'dr' | 'tun', v
   return [process.execPath, tapvsBundle(), 'agent', 'setup', '--vip', vip, '--iface', 'eth0', '--method', method, '--state', stateFile, '--sysctl-dir', join(stateDir(prefix), `${host}-sysctl.d`)];
 }
 
-/** A tun real server, set up by the agent: the VIP on its TUN, decapsulation by `agent run`. */
+/** A tun real server, set up by the agent: both VIPs on its TUN, decapsulation by `agent run`. */
 export function tunnelEndpoint(prefix: string, host: string): Pick<LabHost, 'setup' | 'daemons'> {
   const stateFile = join(stateDir(prefix), `${host}-agent.json`);
   return {
-    setup: [agentSetup(prefix, host, 'tun')],
-    daemons: [{ name: 'agent', cmd: [process.execPath, tapvsBundle(), 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--health-port', String(AGENT_HEALTH_PORT)], readyPort: AGENT_HEALTH_PORT }],
+    setup: [agentSetup(prefix, host, 'tun'), agentSetup(prefix, host, 'tun', VIP6)],
+    daemons: [{ name: 'agent', cmd: [process.execPath, tapvsBundle(), 'agent', 'run', '--state', stateFile, '--director', '192.168.1.10', '--director', twin6('192.168.1.10'), '--health-port', String(AGENT_HEALTH_PORT)], readyPort: AGENT_HEALTH_PORT }],
   };
 }
 
@@ -162,12 +161,11 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
   const count = opts.servers ?? 2;
   const nat = topology === 'nat';
   const tun = topology === 'tun';
-  const serves6 = !tun;
   const servers: LabHost[] = Array.from({ length: count }, (_, i) => {
     const name = `rs${i + 1}`;
     const http = nameServer(prefix, name, true);
     const tunnel = tun ? tunnelEndpoint(prefix, name) : null;
-    const viaAgent = topology === 'dr' && opts.agent ? [agentSetup(prefix, name, 'dr'), ...(serves6 ? [agentSetup(prefix, name, 'dr', VIP6)] : [])] : null;
+    const viaAgent = topology === 'dr' && opts.agent ? [agentSetup(prefix, name, 'dr'), agentSetup(prefix, name, 'dr', VIP6)] : null;
     const address = nat ? `10.20.0.${11 + i}/24` : `192.168.1.${11 + i}/24`;
     return {
       name,
@@ -176,7 +174,7 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
       gateway: nat ? NAT_GATEWAY : '192.168.1.1',
       address6: twin6(address),
       gateway6: nat ? twin6(NAT_GATEWAY) : twin6('192.168.1.1'),
-      setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP, serves6 ? VIP6 : undefined))), ...http.setup!],
+      setup: [...(tunnel ? tunnel.setup! : viaAgent ?? (nat || opts.noArpHygiene ? [] : quietVipSetup(VIP, VIP6))), ...http.setup!],
       daemons: [...http.daemons!, ...(tunnel ? tunnel.daemons! : [])],
     };
   });
@@ -200,19 +198,15 @@ export function directorLab(prefix: string, topology: DirectorTopology, opts: Di
         iface: 'lan',
         realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: topology })),
       },
-      ...(serves6
-        ? [
-            {
-              protocol: 'tcp',
-              vip: VIP6,
-              port: 80,
-              scheduler: opts.scheduler ?? 'rr',
-              ...(opts.persistence ? { persistence: opts.persistence, netmask: 64 } : {}),
-              iface: 'lan',
-              realServers: servers.map((s) => ({ address: s.address6!.split('/')[0], method: topology })),
-            },
-          ]
-        : []),
+      {
+        protocol: 'tcp',
+        vip: VIP6,
+        port: 80,
+        scheduler: opts.scheduler ?? 'rr',
+        ...(opts.persistence ? { persistence: opts.persistence, netmask: 64 } : {}),
+        iface: 'lan',
+        realServers: servers.map((s) => ({ address: s.address6!.split('/')[0], method: topology })),
+      },
     ],
   });
   // As appliances, each has a management address of its own on the shared segment.

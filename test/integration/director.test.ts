@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { AGENT_HEALTH_PORT, VIP, directorLab } from '../../src/lab/director.js';
+import { AGENT_HEALTH_PORT, VIP, VIP6, directorLab } from '../../src/lab/director.js';
 import { labRouterMac, type LabState } from '../../src/lab/lab.js';
 import { Capture, onHost, routerCounters, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
@@ -142,6 +142,22 @@ tun('a download through the tunnel arrives intact', () => {
   const want = new Set(['rs1', 'rs2'].map((h) => onHost(tunPrefix, h, ['sha256sum', `/tmp/${tunPrefix}-${h}-www/blob`]).stdout.split(' ')[0]));
   const got = onHost(tunPrefix, 'client', ['sh', '-c', `curl -s --max-time 20 http://${VIP}/blob | sha256sum`]).stdout.split(' ')[0];
   assert.ok(want.has(got));
+});
+
+tun('IPv6-in-IPv6: curl -6 alternates between the servers, the director is the outer source, a download arrives intact', async () => {
+  const lan = await Capture.start(tunPrefix, 'br-lan', 'ip6 proto 41');
+  const names = Array.from({ length: 4 }, () => onHost(tunPrefix, 'client', ['curl', '-6', '-g', '-s', '--max-time', '3', `http://[${VIP6}]/`]).stdout.trim());
+  assert.equal(names, ['rs1', 'rs2', 'rs1', 'rs2']);
+  const tunnelled = await lan.fields('ipv6.nxt == 41', ['ipv6.src', 'ipv6.dst']);
+  console.log(`  ${tunnelled.length} IPv6-in-IPv6 packets on the LAN; e.g. ${tunnelled[0]?.join(' -> ')}`);
+  assert.ok(tunnelled.length >= 8, `saw ${tunnelled.length} tunnelled packets`);
+  for (const [src, dst] of tunnelled) {
+    assert.equal(src.split(','), ['2001:db8:1::a', '2001:db8:10::2'], 'outer source the director, inner the client');
+    assert.match(dst, /^2001:db8:1::(b|c),2001:db8:1::2$/);
+  }
+  const want = new Set(['rs1', 'rs2'].map((h) => onHost(tunPrefix, h, ['sha256sum', `/tmp/${tunPrefix}-${h}-www/blob`]).stdout.split(' ')[0]));
+  const got = onHost(tunPrefix, 'client', ['sh', '-c', `curl -6 -g -s --max-time 20 http://[${VIP6}]/blob | sha256sum`]).stdout.split(' ')[0];
+  assert.ok(want.has(got), 'the blob, intact');
 });
 
 tun("the agent on each real server decapsulates, and its health endpoint says it is healthy", () => {

@@ -1,4 +1,4 @@
-// The director for IPv6 between real Linux hosts (issue 15): the dual-stack dr and nat labs,
+// The director for IPv6 between real Linux hosts (issue 15): the dual-stack dr, nat and tun labs,
 // curl -6, wrk and iperf3 over IPv6 through each method, tapvsadm adding an IPv6 service to the
 // running director, the agent giving real servers their IPv6 VIP, and tshark checking every
 // neighbour solicitation and advertisement on the LAN: only the director claims the VIP, and
@@ -48,7 +48,7 @@ async function wrkSpread(prefix: string, state: LabState): Promise<void> {
 }
 
 /** iperf3 -6 for 3 s to rs1 through a service on port 5201 (added with tapvsadm): Gbit/s. */
-async function iperf6(prefix: string, method: '-g' | '-m'): Promise<number> {
+async function iperf6(prefix: string, method: '-g' | '-m' | '-i'): Promise<number> {
   const service = `[${VIP6}]:5201`;
   assert.is(tapvsadm(prefix, ['-A', '-t', service, '-s', 'rr']).status, 0);
   const add = tapvsadm(prefix, ['-a', '-t', service, '-r', `[${onHost(prefix, 'rs1', ['sh', '-c', "ip -6 -o addr show dev eth0 scope global | awk '{print $4}' | cut -d/ -f1"]).stdout.trim()}]:5201`, method]);
@@ -185,3 +185,30 @@ nat('iperf3 -6 through a NAT service tapvsadm added', async () => {
 });
 
 if (!skipUnlessRoot('director6.test.ts (nat)')) nat.run();
+
+// ---- IPv6-in-IPv6, decapsulated by the agent on the real servers
+
+const tun = suite('director6: IPv6-in-IPv6, dual stack');
+const tunPrefix = uniquePrefix('t6');
+let tunState: LabState;
+
+tun.before(async () => {
+  tunState = await startLab(directorLab(tunPrefix, 'tun'));
+});
+tun.after(async () => {
+  await stopLab(tunPrefix);
+});
+
+tun('wrk over IPv6-in-IPv6 with 200 connections: no errors, evenly spread', async () => {
+  await wrkSpread(tunPrefix, tunState);
+});
+
+tun('iperf3 -6 through a tunnel service tapvsadm added; the agent counts what it decapsulated', async () => {
+  const gbps = await iperf6(tunPrefix, '-i');
+  const health = JSON.parse(onHost(tunPrefix, 'client', ['curl', '-s', '--max-time', '3', 'http://192.168.1.11:9100/health']).stdout) as { decap: { decapsulated: number; malformed: number } };
+  console.log(`  iperf3 -6 through IPv6-in-IPv6: ${gbps.toFixed(2)} Gbit/s; rs1 decapsulated ${health.decap.decapsulated}, malformed ${health.decap.malformed}`);
+  assert.ok(gbps > 0.05, `${gbps} Gbit/s`);
+  assert.is(health.decap.malformed, 0);
+});
+
+if (!skipUnlessRoot('director6.test.ts (tun)')) tun.run();
