@@ -25,7 +25,7 @@ import { joinBridge, setUpManagement, takeOverNic, waitForCarrier } from './io/n
 import { startMetricsServer, type MetricsSnapshot } from './control/metrics.js';
 import { HighAvailability } from './ha/ha.js';
 import { BfdResponder } from './ha/bfd.js';
-import { VipAnnouncer, servedVips } from './control/announce.js';
+import { VipAnnouncer, servedVips, servedVips6 } from './control/announce.js';
 import { readHandoff, writeHandoff } from './ha/handoff.js';
 import type { DaemonView } from './control/ipvsadm-format.js';
 import type { DaemonSpec } from './control/ipvsadm-args.js';
@@ -343,7 +343,7 @@ export async function runDaemon(configFile: string, logFile: LogFile | null = nu
     announcer.draining = on;
     announcer.update(running.director.liveServices());
     log.warn({ draining: on }, on ? 'drain: routes withdrawn; existing flows carry on' : 'drain cancelled: announcing again');
-    return { draining: on, vips: servedVips(running.director.liveServices()).map(formatIpv4) };
+    return { draining: on, vips: [...servedVips(running.director.liveServices()).map(formatIpv4), ...servedVips6(running.director.liveServices())] };
   };
   const handler = (op: string, args: Args) => controlOp(running, config, servers, { reload, batch, save, drain }, op, args);
   const c = config.control;

@@ -109,6 +109,8 @@ export interface LocalListener {
   joined(group: Ipv4): boolean;
   /** An IPv4 packet at `ipAt` of `length` bytes; true when it was this listener's. */
   receive(iface: Interface, ipAt: number, length: number): boolean;
+  /** A unicast IPv6 UDP datagram for us: the header at `ipAt`, UDP at `udpAt` (`udpLength` bytes); true when it was this listener's. */
+  receive6?(iface: Interface, ipAt: number, udpAt: number, udpLength: number): boolean;
   /** Another host claims (in ARP) an address VRRP gave us: two masters at once. */
   claimed(iface: Interface, addr: Ipv4, mac: string): void;
 }
@@ -729,6 +731,14 @@ export class Router implements FrameHandler {
   }
 
   /** Offers (or stops offering) a control-plane protocol the packets for it. */
+  /** A UDP datagram for one of our IPv6 addresses, offered to the listeners (src/l3/ipv6-router.ts); true when one took it. */
+  offerUdp6(iface: Interface, at: number, frameLength: number, udpAt: number, udpLength: number): boolean {
+    if (this.listeners.length === 0) return false;
+    if (this.partialChecksum(at)) this.completeChecksum(at, frameLength);
+    for (const l of this.listeners) if (l.receive6?.(iface, at + ETH_HEADER, udpAt, udpLength)) return true;
+    return false;
+  }
+
   listen(listener: LocalListener, on: boolean): void {
     const i = this.listeners.indexOf(listener);
     if (on && i < 0) this.listeners.push(listener);

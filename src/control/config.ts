@@ -687,31 +687,42 @@ function parseSystem(v: Json, management: ManagementConfig | null): SystemConfig
 /** BFD sessions tapvs keeps: one per BGP speaker of this director, so a handful. */
 const MAX_BFD_PEERS = 16;
 
-/** The bgp section: where BIRD is, the routes file its static protocol includes, the next hop. */
+/**
+ * The bgp section: where BIRD is, the routes files its static protocols include (IPv4, IPv6),
+ * and the next hops: tapvs's own addresses, the first of each family unless named.
+ */
 function parseBgp(v: Json, interfaces: InterfaceConfig[], controlSocket: string): BgpConfig | null {
   if (v === undefined) return null;
-  const o = object(v, '$.bgp', ['birdSocket', 'routesFile', 'nextHop', 'bfd']);
+  const o = object(v, '$.bgp', ['birdSocket', 'routesFile', 'routesFile6', 'nextHop', 'nextHop6', 'bfd']);
   const own = interfaces.flatMap((i) => i.addresses.map((a) => a.address));
   if (own.length === 0) throw new ConfigError('$.bgp', 'announces a next hop of tapvs, and no interface has an address');
   const nextHop = o.nextHop === undefined ? own[0] : ipv4Field(o.nextHop, '$.bgp.nextHop');
   if (!own.includes(nextHop)) throw new ConfigError('$.bgp.nextHop', `${formatIpv4(nextHop)} is not an address of a tapvs interface: the upstream router must send VIP traffic to tapvs`);
+  const own6 = interfaces.flatMap((i) => i.addresses6.map((a) => a.address));
+  const nextHop6 = o.nextHop6 === undefined ? (own6[0] ?? null) : ipv6Field(o.nextHop6, '$.bgp.nextHop6');
+  if (nextHop6 !== null && !own6.some((a) => ipv6Equals(a, 0, nextHop6, 0))) throw new ConfigError('$.bgp.nextHop6', `${formatIpv6(nextHop6)} is not an IPv6 address of a tapvs interface: the upstream router must send VIP traffic to tapvs`);
   return {
     birdSocket: o.birdSocket === undefined ? '/run/bird/bird.ctl' : string(o.birdSocket, '$.bgp.birdSocket'),
     routesFile: o.routesFile === undefined ? `${dirname(controlSocket)}/bird-vips.conf` : string(o.routesFile, '$.bgp.routesFile'),
+    routesFile6: o.routesFile6 === undefined ? `${dirname(controlSocket)}/bird-vips6.conf` : string(o.routesFile6, '$.bgp.routesFile6'),
     nextHop,
+    nextHop6,
     bfd: parseBfd(o.bfd),
   };
 }
 
-/** bgp.bfd: the BGP speakers that keep a BFD session to tapvs, and the rate it asks for. */
+/** bgp.bfd: the BGP speakers that keep a BFD session to tapvs (either family), and the rate it asks for. */
 function parseBfd(v: Json): BfdConfig | null {
   if (v === undefined) return null;
   const o = object(v, '$.bgp.bfd', ['peers', 'intervalMs', 'multiplier']);
-  const peers = array(o.peers, '$.bgp.bfd.peers').map((p, i) => ipv4Field(p, `$.bgp.bfd.peers[${i}]`));
-  if (peers.length === 0 || peers.length > MAX_BFD_PEERS) throw new ConfigError('$.bgp.bfd.peers', `lists the BGP speakers' addresses that may keep a BFD session with tapvs: 1 to ${MAX_BFD_PEERS} of them`);
-  if (new Set(peers).size !== peers.length) throw new ConfigError('$.bgp.bfd.peers', 'lists an address twice');
+  const texts = array(o.peers, '$.bgp.bfd.peers');
+  if (texts.length === 0 || texts.length > MAX_BFD_PEERS) throw new ConfigError('$.bgp.bfd.peers', `lists the BGP speakers' addresses that may keep a BFD session with tapvs: 1 to ${MAX_BFD_PEERS} of them`);
+  const peers: Ipv4[] = [];
+  const peers6: Ipv6[] = [];
+  texts.forEach((p, i) => (typeof p === 'string' && p.includes(':') ? peers6.push(ipv6Field(p, `$.bgp.bfd.peers[${i}]`)) : peers.push(ipv4Field(p, `$.bgp.bfd.peers[${i}]`))));
+  if (new Set([...peers.map(String), ...peers6.map((a) => formatIpv6(a))]).size !== texts.length) throw new ConfigError('$.bgp.bfd.peers', 'lists an address twice');
   const intervalUs = (o.intervalMs === undefined ? 100 : integer(o.intervalMs, '$.bgp.bfd.intervalMs', 10, 10_000)) * 1000;
-  return { peers, desiredMinTxUs: intervalUs, requiredMinRxUs: intervalUs, detectMult: o.multiplier === undefined ? 3 : integer(o.multiplier, '$.bgp.bfd.multiplier', 1, 255) };
+  return { peers, peers6, desiredMinTxUs: intervalUs, requiredMinRxUs: intervalUs, detectMult: o.multiplier === undefined ? 3 : integer(o.multiplier, '$.bgp.bfd.multiplier', 1, 255) };
 }
 
 export function parseConfig(json: Json): Config {

@@ -112,9 +112,11 @@ export const CONFIG_SCHEMA = {
       bgp: closed({
         birdSocket: str("BIRD's control socket"),
         routesFile: str("the static routes file BIRD's config includes"),
+        routesFile6: str("the IPv6 static routes file BIRD's config includes"),
         nextHop: ipv4,
+        nextHop6: ipv6,
         bfd: closed(
-          { peers: { type: 'array', items: ipv4, minItems: 1, maxItems: 16, description: "the BGP speakers' addresses that keep a BFD session to tapvs" }, intervalMs: int(10, 10_000, 'BFD transmit and receive interval once Up'), multiplier: int(1, 255, 'packets missed before the peer declares tapvs down') },
+          { peers: { type: 'array', items: { oneOf: [ipv4, ipv6] }, minItems: 1, maxItems: 16, description: "the BGP speakers' addresses that keep a BFD session to tapvs" }, intervalMs: int(10, 10_000, 'BFD transmit and receive interval once Up'), multiplier: int(1, 255, 'packets missed before the peer declares tapvs down') },
           ['peers'],
         ),
       }),

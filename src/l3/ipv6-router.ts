@@ -326,6 +326,7 @@ export class Ipv6Router {
       if (type === ICMP6_ECHO_REQUEST && !toGroup && upperLength >= 8) return this.echo(link, slot, offset, at, ipAt, at4, frameLength);
       return this.router.drop(slot, C.ip6_local_unhandled);
     }
+    if (protocol === NH_UDP && !toGroup && this.router.offerUdp6(link.iface, at, frameLength, at4, upperLength)) return this.router.drop(slot, CONSUMED);
     if (protocol === NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_DEST_UNREACH, UNREACH6_PORT, 0);
     else if (protocol !== NH_TCP && protocol !== NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PARAM_PROBLEM, PARAM6_NEXT_HEADER, chain.problemAt - ipAt);
     this.router.drop(slot, C.ip6_local_unhandled);
@@ -350,7 +351,8 @@ export class Ipv6Router {
   }
 
   /** Routes a packet we originate (its IPv6 header written): link-local destinations stay on `link`. */
-  private output(link: Link6, slot: number, offset: number, frameLength: number): void {
+  /** Sends a packet we originate (its IPv6 header written) on `link`: to its destination there, or by the route. */
+  output(link: Link6, slot: number, offset: number, frameLength: number): void {
     const ip = this.out.point(this.b, this.engine.slotOffset(slot) + offset + ETH_HEADER);
     if (isLinkLocal6(this.b, ip.dstAt)) return this.sendToNeighbour(link, this.b, ip.dstAt, slot, offset, frameLength);
     const route = this.routes.lookup(this.b, ip.dstAt);

@@ -2,6 +2,7 @@
 
 import { checksum, checksumValid, pseudoHeaderSum } from './checksum.js';
 import { PROTO_UDP } from './ipv4.js';
+import { pseudoHeaderSum6 } from './ipv6.js';
 
 export const UDP_HEADER = 8;
 export const TCP_MIN_HEADER = 20;
@@ -46,4 +47,30 @@ export function writeUdpHeader(b: Uint8Array, udp: number, sport: number, dport:
   b[udp + 4] = length >>> 8;
   b[udp + 5] = length & 0xff;
   transportChecksum(b, udp, length, PROTO_UDP, src, dst, 6);
+}
+
+/** receivedUdpLength for IPv6: the checksum is mandatory (RFC 8200 8.1), over the header at `ipAt`'s addresses. */
+export function receivedUdpLength6(b: Uint8Array, udp: number, available: number, ipAt: number): number {
+  if (available < UDP_HEADER) return -1;
+  const declared = (b[udp + 4] << 8) | b[udp + 5];
+  if (declared < UDP_HEADER || declared > available) return -1;
+  if (b[udp + 6] === 0 && b[udp + 7] === 0) return -1;
+  if (!checksumValid(b, udp, declared, pseudoHeaderSum6(b, ipAt + 8, ipAt + 24, declared, PROTO_UDP))) return -1;
+  return declared;
+}
+
+/** writeUdpHeader for IPv6: the pseudo-header from the IPv6 header at `ipAt` (already written). */
+export function writeUdpHeader6(b: Uint8Array, udp: number, sport: number, dport: number, length: number, ipAt: number): void {
+  b[udp] = sport >>> 8;
+  b[udp + 1] = sport & 0xff;
+  b[udp + 2] = dport >>> 8;
+  b[udp + 3] = dport & 0xff;
+  b[udp + 4] = length >>> 8;
+  b[udp + 5] = length & 0xff;
+  b[udp + 6] = 0;
+  b[udp + 7] = 0;
+  let c = checksum(b, udp, length, pseudoHeaderSum6(b, ipAt + 8, ipAt + 24, length, PROTO_UDP));
+  if (c === 0) c = 0xffff;
+  b[udp + 6] = c >>> 8;
+  b[udp + 7] = c & 0xff;
 }

@@ -12,6 +12,8 @@ import { parseConfig } from '../../src/control/config.js';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { arpPacket, ethernet, ipv4Packet, mac, udpPayload } from '../helpers/frames.js';
 import { testRouter } from '../helpers/memory-router.js';
+import { a6, frame6, isIpv6Frame, nd, seen6, udp6 } from '../helpers/frames6.js';
+import { NH_ICMPV6, NH_UDP } from '../../src/packet/ipv6.js';
 
 const TIMERS = { desiredMinTxUs: 100_000, requiredMinRxUs: 100_000, detectMult: 3 };
 const PEER_DISCR = 0x1234_5678;
@@ -194,6 +196,64 @@ test('hostile BFD: off-link TTL, a stranger, a discriminator never given, auth, 
     // And the real one still works afterwards.
     t.inject(0, frameFrom('192.168.1.251', bfdPacket()));
     assert.is(r.status()[0].state, 'Init');
+  } finally {
+    r.stop();
+    t.engine.destroy();
+  }
+});
+
+// ---- over IPv6: BIRD keeps a session to the next hop of each IPv6 VIP route
+
+const OURS6 = '2001:db8:1::15';
+const PEER6 = '2001:db8:1::fb';
+const config6 = {
+  interfaces: [{ name: 'lan', tap: 'lan', mac: ROUTER_MAC, addresses: ['192.168.1.21/24', `${OURS6}/64`] }],
+  bgp: { birdSocket: '/nonexistent', routesFile: '/nonexistent', routesFile6: '/nonexistent', bfd: { peers: ['192.168.1.251', PEER6], intervalMs: 100, multiplier: 3 } },
+};
+
+function frameFrom6(src: string, payload: Uint8Array, hopLimit = 255): Uint8Array {
+  const udp = udp6(49200, BFD_PORT, payload.length);
+  udp.set(payload, 8);
+  return frame6({ dstMac: mac(ROUTER_MAC), srcMac: PEER_MAC, src, dst: OURS6, nh: NH_UDP, hopLimit, payload: udp });
+}
+
+test('over IPv6: the configured peer gets a session from the address it reached, hop limit 255, a good checksum; hostile ones are counted drops', () => {
+  const t = testRouter(config6);
+  const r = new BfdResponder(t.router, t.engine, parseConfig(config6).bgp!.bfd!, { debug() {}, info() {}, warn() {}, error() {} }, () => t.clock.now);
+  r.start();
+  try {
+    // The peer is a known neighbour, so the answer leaves at once.
+    t.inject(0, frame6({ dstMac: mac(ROUTER_MAC), srcMac: PEER_MAC, src: PEER6, dst: OURS6, nh: NH_ICMPV6, hopLimit: 255, payload: nd(135, OURS6, PEER_MAC) }));
+    t.inject(0, frame6({ dstMac: mac(ROUTER_MAC), srcMac: PEER_MAC, src: PEER6, dst: OURS6, nh: NH_ICMPV6, hopLimit: 255, payload: nd(136, PEER6, PEER_MAC, 0x60) }));
+    t.take(0);
+    t.inject(0, frameFrom6(PEER6, bfdPacket()));
+    const out = t.take(0).filter(isIpv6Frame);
+    assert.is(out.length, 1, 'answered');
+    const f = seen6(out[0]);
+    assert.equal([f.src, f.dst, f.hopLimit, f.nh, f.dport, f.checksumOk], [OURS6, PEER6, 255, NH_UDP, BFD_PORT, true]);
+    assert.ok(f.sport >= 49152);
+    assert.is(((out[0][14] & 0x0f) << 4) | (out[0][15] >> 4), 0xc0, 'traffic class: network control');
+    const v = new BfdView().point(out[0], 14 + 40 + 8);
+    assert.is(v.state, BfdState.Init);
+    t.inject(0, frameFrom6(PEER6, bfdPacket({ state: BfdState.Up, yourDiscr: v.myDiscr })));
+    const poll = t.take(0).filter(isIpv6Frame);
+    assert.is(poll.length, 1, 'Up: a poll for the configured rate (RFC 5880 6.8.3)');
+    assert.is(new BfdView().point(poll[0], 14 + 40 + 8).poll, true);
+    const status = r.status().find((x) => x.peer === PEER6)!;
+    assert.equal([status.state, status.local, status.iface], ['Up', OURS6, 'lan']);
+    assert.is(r.status().find((x) => x.peer === '192.168.1.251')!.state, 'Down', 'the IPv4 peer has its own session');
+    // Hostile: off-link, a stranger, a zero checksum, a flipped bit.
+    const zeroSum = frameFrom6(PEER6, bfdPacket());
+    zeroSum[14 + 40 + 6] = zeroSum[14 + 40 + 7] = 0;
+    const flipped = frameFrom6(PEER6, bfdPacket());
+    flipped[14 + 40 + 8 + 10] ^= 1;
+    const before = t.router.counters.bfd_dropped;
+    for (const frame of [frameFrom6(PEER6, bfdPacket(), 254), frameFrom6('2001:db8:1::99', bfdPacket()), zeroSum, flipped]) t.inject(0, frame);
+    assert.is(t.router.counters.bfd_dropped - before, 4);
+    const answered = t.take(0).filter(isIpv6Frame).map(seen6);
+    assert.is(answered.length, 0, `nothing answered: ${JSON.stringify(answered)}`);
+    assert.is(r.status().find((x) => x.peer === PEER6)!.state, 'Up', 'the session stands');
+    console.log(`  IPv6 session Up from ${status.local}; 4 hostile packets: bfd_dropped ${t.router.counters.bfd_dropped - before}`);
   } finally {
     r.stop();
     t.engine.destroy();

@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { ConfigError, parseConfig, parseConfigText } from '../../src/control/config.js';
 import { restartOnly } from '../../src/control/reload.js';
 import { systemFiles } from '../../src/control/system.js';
-import { birdRoutes } from '../../src/control/announce.js';
+import { birdRoutes, birdRoutes6 } from '../../src/control/announce.js';
+import { formatIpv6, parseIpv6 } from '../../src/packet/address6.js';
 
 const base = () => ({ interfaces: [{ name: 'lan', tap: 'tap0', addresses: ['10.0.0.1/24'] }] });
 
@@ -129,7 +130,7 @@ test('the system section: host name, time zone, NTP and SSH keys, each checked, 
 test('bgp.bfd: the BGP speakers that may keep a BFD session, each checked; with it, every route BIRD is given is BFD-held', () => {
   const bgp = (bfd: unknown) => ({ ...base(), bgp: { birdSocket: '/run/bird.ctl', routesFile: '/run/vips.conf', bfd } });
   const c = parseConfig(bgp({ peers: ['10.0.0.251'] }));
-  assert.equal(c.bgp!.bfd, { peers: [0x0a0000fb], desiredMinTxUs: 100_000, requiredMinRxUs: 100_000, detectMult: 3 }, 'defaults: 100 ms, 3 missed');
+  assert.equal(c.bgp!.bfd, { peers: [0x0a0000fb], peers6: [], desiredMinTxUs: 100_000, requiredMinRxUs: 100_000, detectMult: 3 }, 'defaults: 100 ms, 3 missed');
   assert.is(parseConfig(base()).bgp, null);
   assert.is(parseConfig({ ...base(), bgp: {} }).bgp!.bfd, null);
   assert.match(errorOf(bgp({ peers: [] })), /\$\.bgp\.bfd\.peers: lists the BGP speakers' addresses .*: 1 to 16/);
@@ -139,6 +140,14 @@ test('bgp.bfd: the BGP speakers that may keep a BFD session, each checked; with 
   assert.match(errorOf(bgp({ peers: ['10.0.0.251'], multiplier: 0 })), /\$\.bgp\.bfd\.multiplier/);
   assert.match(errorOf(bgp({ peers: ['10.0.0.251'], echo: true })), /\$\.bgp\.bfd/);
   assert.is(birdRoutes([0xc6336402], 0x0a000001, true), '# Written by tapvs: the VIPs it serves now (a /32 each, via its own address).\nroute 198.51.100.2/32 via 10.0.0.1 bfd;\n');
+  // IPv6: BFD peers of that family, the next hop an IPv6 address of tapvs's, routes of /128.
+  const six = (extra: Record<string, unknown>) => ({ ...base(), interfaces: [{ name: 'lan', tap: 'lan', addresses: ['10.0.0.1/24', '2001:db8:1::a/64'] }], bgp: { birdSocket: '/run/bird.ctl', ...extra } });
+  const c6 = parseConfig(six({ bfd: { peers: ['10.0.0.251', '2001:db8:1::fb'] } })).bgp!;
+  assert.equal([c6.bfd!.peers, c6.bfd!.peers6.map((a) => formatIpv6(a)), formatIpv6(c6.nextHop6!)], [[0x0a0000fb], ['2001:db8:1::fb'], '2001:db8:1::a'], 'the next hop defaults to the first IPv6 address');
+  assert.match(errorOf(six({ nextHop6: '2001:db8:1::99' })), /\$\.bgp\.nextHop6: 2001:db8:1::99 is not an IPv6 address of a tapvs interface/);
+  assert.match(errorOf(six({ bfd: { peers: ['2001:db8:1::fb', '2001:db8:1:0::fb'] } })), /lists an address twice/);
+  assert.is(parseConfig(bgp({ peers: ['10.0.0.251'] })).bgp!.nextHop6, null, 'no IPv6 address: no IPv6 next hop');
+  assert.is(birdRoutes6(['2001:db8:2::2'], parseIpv6('2001:db8:1::a')!, true), '# Written by tapvs: the IPv6 VIPs it serves now (a /128 each, via its own address).\nroute 2001:db8:2::2/128 via 2001:db8:1::a bfd;\n');
 });
 
 test('IPv6 in the same lists: addresses told apart by their text, routes by their prefix; each checked; a change needs a restart', () => {
