@@ -1,5 +1,5 @@
 // ICMP about virtual-service traffic, between real hosts (seed 001). The gateway's link to the
-// client has MTU 1200 while the client's MSS says 1460: real servers' full-size replies make
+// client has MTU 1280 (the least IPv6 allows: the lab is dual stack) while the client's MSS says 1460: real servers' full-size replies make
 // the gateway send "fragmentation needed" to their source, the VIP, i.e. to the director. A
 // download completes only if the director hands that error to the right real server (for
 // NAT, translated to its address), which then lowers its path MTU: else it is a black hole.
@@ -16,7 +16,7 @@ const TAPVSADM = join(dirname(fileURLToPath(import.meta.url)), '../../dist/tapvs
 import { Capture, onHost, routerCounters, skipUnlessRoot, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
 
 function narrowGateway(spec: ReturnType<typeof directorLab>) {
-  spec.hosts.find((h) => h.name === 'gateway')!.mtu = 1200;
+  spec.hosts.find((h) => h.name === 'gateway')!.mtu = 1280;
   return spec;
 }
 
@@ -39,7 +39,7 @@ for (const method of ['dr', 'nat'] as const) {
     assert.ok(c.router.lvs_icmp_forwarded >= 1, 'the director passed frag-needed on');
     // The real server now knows the smaller path MTU toward the client.
     const cached = ['rs1', 'rs2'].map((h) => onHost(prefix, h, ['ip', 'route', 'get', '10.0.0.2']).stdout).join('\n');
-    assert.match(cached, /mtu 1200/);
+    assert.match(cached, /mtu 1280/);
   });
 
   if (method === 'nat') {
