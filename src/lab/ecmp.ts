@@ -5,6 +5,10 @@
 //                                     (FRR: bgpd + zebra,                 ├── rs1..M 192.168.1.11-1M (DR, the VIP by the agent)
 //                                      maximum-paths, L4 hashing)         └── bgp1..N 192.168.1.251-25N (BIRD, one per director)
 //
+// Dual stack: every host has an IPv6 address too (wan 2001:db8:10::/64, lan 2001:db8:1::/64), and
+// the IPv6 VIP 2001:db8:100::10 takes the same way: each BIRD has a second BGP session to the
+// upstream over IPv6 for it, its /128 held up by an IPv6 BFD session to tapvs.
+//
 // The VIP, 198.51.100.10, is on no network: the upstream reaches it only by the /32 each director
 // announces, through its BIRD, with the director's LAN address as next hop, and only while BIRD's
 // BFD session to that address is up (src/ha/bfd.ts): a director that dies takes its route with it.
@@ -18,9 +22,11 @@ import { stateDir, writeOnHost, type LabHost, type LabRouter, type LabSpec } fro
 import { agentSetup, nameServer } from './director.js';
 
 export const ECMP_VIP = '198.51.100.10';
+export const ECMP_VIP6 = '2001:db8:100::10';
 export const UPSTREAM_AS = 65000;
 export const DIRECTOR_AS = 65010;
 const UPSTREAM_LAN = '192.168.1.1';
+const UPSTREAM_LAN6 = '2001:db8:1::1';
 /** BGP hold and BFD timing: a dead director is gone from the upstream within a second. */
 const HOLD_SECONDS = 3;
 const BFD_INTERVAL_MS = 100;
@@ -34,6 +40,10 @@ export interface EcmpLabOptions {
 
 export const directorLanAddress = (n: number) => `192.168.1.${20 + n}`;
 export const bgpSpeakerAddress = (n: number) => `192.168.1.${250 + n}`;
+/** The IPv6 twins: the IPv4 address's last byte as the last group. */
+export const directorLanAddress6 = (n: number) => `2001:db8:1::${(20 + n).toString(16)}`;
+export const bgpSpeakerAddress6 = (n: number) => `2001:db8:1::${(250 + n).toString(16)}`;
+export const birdRoutesFile6 = (prefix: string, n: number) => join(stateDir(prefix), `bird${n}-vips6.conf`);
 /** Where the lab's FRR keeps its sockets (vtysh --vty_socket). */
 export const frrDir = (prefix: string) => join(stateDir(prefix), 'frr');
 export const birdSocket = (prefix: string, n: number) => join(stateDir(prefix), `bird${n}.ctl`);
@@ -53,16 +63,26 @@ export function upstreamFrrConf(directors: number): string {
     ` neighbor directors remote-as ${DIRECTOR_AS}`,
     ' neighbor directors timers connect 1',
     ...Array.from({ length: directors }, (_, i) => ` neighbor ${bgpSpeakerAddress(i + 1)} peer-group directors`),
+    ' neighbor directors6 peer-group',
+    ` neighbor directors6 remote-as ${DIRECTOR_AS}`,
+    ' neighbor directors6 timers connect 1',
+    ...Array.from({ length: directors }, (_, i) => ` neighbor ${bgpSpeakerAddress6(i + 1)} peer-group directors6`),
     ' address-family ipv4 unicast',
     '  maximum-paths 16',
+    '  no neighbor directors6 activate',
+    ' exit-address-family',
+    ' address-family ipv6 unicast',
+    '  maximum-paths 16',
+    '  neighbor directors6 activate',
     ' exit-address-family',
     '',
   ].join('\n');
 }
 
-/** Director n's BIRD: the routes tapvs writes, each held up by BFD to tapvs, exported to the upstream. */
+/** Director n's BIRD: the routes tapvs writes, each held up by BFD to tapvs, exported to the upstream (a session per family). */
 export function directorBirdConf(prefix: string, n: number): string {
   const me = bgpSpeakerAddress(n);
+  const me6 = bgpSpeakerAddress6(n);
   return `router id ${me};
 protocol device { scan time 1; }
 protocol bfd {
@@ -78,6 +98,16 @@ protocol bgp upstream {
   hold time ${HOLD_SECONDS}; keepalive time 1; connect retry time 1;
   ipv4 { import none; export where proto = "tapvs_vips"; next hop keep; };
 }
+protocol static tapvs_vips6 {
+  ipv6;
+  include "${birdRoutesFile6(prefix, n)}";
+}
+protocol bgp upstream6 {
+  local ${me6} as ${DIRECTOR_AS};
+  neighbor ${UPSTREAM_LAN6} as ${UPSTREAM_AS};
+  hold time ${HOLD_SECONDS}; keepalive time 1; connect retry time 1;
+  ipv6 { import none; export where proto = "tapvs_vips6"; next hop keep; };
+}
 `;
 }
 
@@ -90,16 +120,17 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
   const frrConf = join(frr, 'frr.conf');
   const frrDaemon = (daemon: string, config: string) => [`/usr/lib/frr/${daemon}`, '-i', join(frr, `${daemon}.pid`), '-z', join(frr, 'zserv.api'), '--vty_socket', frr, '-P', '0', '-f', config, '--log', 'stdout'];
 
-  const clients: LabHost[] = Array.from({ length: clientCount }, (_, i) => ({ name: `client${i + 1}`, segment: 'wan', address: `10.0.0.${2 + i}/24`, gateway: '10.0.0.1' }));
+  const clients: LabHost[] = Array.from({ length: clientCount }, (_, i) => ({ name: `client${i + 1}`, segment: 'wan', address: `10.0.0.${2 + i}/24`, gateway: '10.0.0.1', address6: `2001:db8:10::${2 + i}/64`, gateway6: '2001:db8:10::1' }));
   const upstream: LabHost = {
     name: 'upstream',
     segment: 'wan',
     address: '10.0.0.1/24',
-    moreInterfaces: [{ segment: 'lan', address: `${UPSTREAM_LAN}/24` }],
+    address6: '2001:db8:10::1/64',
+    moreInterfaces: [{ segment: 'lan', address: `${UPSTREAM_LAN}/24`, address6: `${UPSTREAM_LAN6}/64` }],
     forwarding: true,
     setup: [
       // ECMP by the 5-tuple (L4), so one client's connections spread over the directors too.
-      ['sysctl', '-qw', 'net.ipv4.fib_multipath_hash_policy=1'],
+      ['sysctl', '-qw', 'net.ipv4.fib_multipath_hash_policy=1', 'net.ipv6.fib_multipath_hash_policy=1'],
       ['sh', '-c', `mkdir -p ${frr} && chown frr:frr ${frr}`],
       writeOnHost(frrConf, upstreamFrrConf(directors)),
     ],
@@ -110,8 +141,17 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
   };
   const servers: LabHost[] = Array.from({ length: serverCount }, (_, i) => {
     const name = `rs${i + 1}`;
-    const http = nameServer(prefix, name);
-    return { name, segment: 'lan', address: `192.168.1.${11 + i}/24`, gateway: UPSTREAM_LAN, setup: [agentSetup(prefix, name, 'dr', ECMP_VIP), ...http.setup!], daemons: http.daemons };
+    const http = nameServer(prefix, name, true);
+    return {
+      name,
+      segment: 'lan',
+      address: `192.168.1.${11 + i}/24`,
+      gateway: UPSTREAM_LAN,
+      address6: `2001:db8:1::${(11 + i).toString(16)}/64`,
+      gateway6: UPSTREAM_LAN6,
+      setup: [agentSetup(prefix, name, 'dr', ECMP_VIP), agentSetup(prefix, name, 'dr', ECMP_VIP6), ...http.setup!],
+      daemons: http.daemons,
+    };
   });
   const speakers: LabHost[] = Array.from({ length: directors }, (_, i) => {
     const n = i + 1;
@@ -121,8 +161,10 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
       segment: 'lan',
       address: `${bgpSpeakerAddress(n)}/24`,
       gateway: UPSTREAM_LAN,
-      // BIRD reads the routes file at start: it exists, empty, until tapvs writes it.
-      setup: [writeOnHost(conf, directorBirdConf(prefix, n)), ['sh', '-c', `: > ${birdRoutesFile(prefix, n)}`]],
+      address6: `${bgpSpeakerAddress6(n)}/64`,
+      gateway6: UPSTREAM_LAN6,
+      // BIRD reads the routes files at start: they exist, empty, until tapvs writes them.
+      setup: [writeOnHost(conf, directorBirdConf(prefix, n)), ['sh', '-c', `: > ${birdRoutesFile(prefix, n)}; : > ${birdRoutesFile6(prefix, n)}`]],
       daemons: [{ name: 'bird', cmd: ['bird', '-f', '-c', conf, '-s', birdSocket(prefix, n), '-P', join(dir, `bird${n}.pid`)], readyPort: 179 }],
     };
   });
@@ -130,16 +172,21 @@ export function ecmpLab(prefix: string, opts: EcmpLabOptions = {}): LabSpec {
     const n = i + 1;
     return {
       name: `director${n}`,
-      interfaces: [{ name: 'lan', segment: 'lan', addresses: [`${directorLanAddress(n)}/24`] }],
-      routes: [{ to: 'default', via: UPSTREAM_LAN }],
-      services: [{ protocol: 'tcp', vip: ECMP_VIP, port: 80, scheduler: 'mh', realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: 'dr' })) }],
+      interfaces: [{ name: 'lan', segment: 'lan', addresses: [`${directorLanAddress(n)}/24`, `${directorLanAddress6(n)}/64`] }],
+      routes: [{ to: 'default', via: UPSTREAM_LAN }, { to: '::/0', via: UPSTREAM_LAN6 }],
+      services: [
+        { protocol: 'tcp', vip: ECMP_VIP, port: 80, scheduler: 'mh', realServers: servers.map((s) => ({ address: s.address.split('/')[0], method: 'dr' })) },
+        { protocol: 'tcp', vip: ECMP_VIP6, port: 80, scheduler: 'mh', realServers: servers.map((s) => ({ address: s.address6!.split('/')[0], method: 'dr' })) },
+      ],
       extra: {
         director: { sloppyTcp: true },
         bgp: {
           birdSocket: birdSocket(prefix, n),
           routesFile: birdRoutesFile(prefix, n),
+          routesFile6: birdRoutesFile6(prefix, n),
           nextHop: directorLanAddress(n),
-          bfd: { peers: [bgpSpeakerAddress(n)], intervalMs: BFD_INTERVAL_MS, multiplier: BFD_MULTIPLIER },
+          nextHop6: directorLanAddress6(n),
+          bfd: { peers: [bgpSpeakerAddress(n), bgpSpeakerAddress6(n)], intervalMs: BFD_INTERVAL_MS, multiplier: BFD_MULTIPLIER },
         },
       },
     };

@@ -3,12 +3,13 @@
 // has three next hops; connections spread over all three; a director killed with SIGKILL is gone
 // from the route within the BGP hold time and no download on any director breaks; a drained
 // director takes no new flows while its old ones finish; a director with no usable server
-// withdraws while the others keep announcing.
+// withdraws while the others keep announcing. The lab is dual stack: the IPv6 VIP has its own
+// multipath route (BGP over IPv6, IPv6 BFD to tapvs), and leaves with the IPv4 one.
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { ECMP_VIP, bgpSpeakerAddress, birdSocket, directorLanAddress, ecmpLab, frrDir } from '../../src/lab/ecmp.js';
+import { ECMP_VIP, ECMP_VIP6, bgpSpeakerAddress, bgpSpeakerAddress6, birdSocket, directorLanAddress, directorLanAddress6, ecmpLab, frrDir } from '../../src/lab/ecmp.js';
 import { controlSocket, readState, startLabRouter, stopLabRouter } from '../../src/lab/lab.js';
 import { BUNDLE } from '../helpers/cli.js';
 import { Capture, onHost, routerCounters, skipUnlessRoot, sleep, slowDownload, startLab, stopLab, uniquePrefix } from '../helpers/lab.js';
@@ -27,7 +28,15 @@ function nextHops(): string[] {
   return routes.flatMap((r) => (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : [])).sort();
 }
 
+/** The same for the IPv6 VIP. */
+function nextHops6(): string[] {
+  const out = onHost(prefix, 'upstream', ['ip', '-6', '-j', 'route', 'show', `${ECMP_VIP6}/128`]).stdout;
+  const routes = JSON.parse(out || '[]') as { gateway?: string; nexthops?: { gateway: string }[] }[];
+  return routes.flatMap((r) => (r.nexthops ? r.nexthops.map((n) => n.gateway) : r.gateway ? [r.gateway] : [])).sort();
+}
+
 const allThree = () => [1, 2, 3].map(directorLanAddress).sort();
+const allThree6 = () => [1, 2, 3].map(directorLanAddress6).sort();
 const without = (n: number) => allThree().filter((a) => a !== directorLanAddress(n));
 const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -121,6 +130,29 @@ test('connections from three clients spread over all three directors, each answe
   for (const m of made) assert.ok(m >= 120 * 0.1, 'each director takes at least a tenth');
 });
 
+test('IPv6: the route to the IPv6 VIP has the directors\' IPv6 addresses as next hops, held by IPv6 BFD; curl -6 from every client spreads over them', async () => {
+  const settled = await waitFor('three IPv6 next hops', () => nextHops6().length === 3, 20_000).catch((e) => {
+    console.log('  FRR:', onHost(prefix, 'upstream', ['vtysh', '--vty_socket', frrDir(prefix), '-c', 'show bgp ipv6 summary']).stdout);
+    for (const n of [1, 2, 3]) console.log(`  bird${n}:`, onHost(prefix, `bgp${n}`, ['birdc', '-s', birdSocket(prefix, n), 'show', 'bfd', 'sessions']).stdout);
+    throw e;
+  });
+  assert.equal(nextHops6(), allThree6());
+  const cap = await Capture.start(prefix, 'br-lan', 'ip6 and udp port 3784');
+  await sleep(1000);
+  const rows = await cap.fields('bfd', ['ipv6.src', 'ipv6.dst', 'ipv6.hlim', 'bfd.sta', '_ws.malformed']);
+  const before = await Promise.all(DIRECTORS.map(counters));
+  const served = await Promise.all(
+    ['client1', 'client2', 'client3'].map((c) => onHost(prefix, c, ['sh', '-c', `for i in $(seq 20); do curl -6 -g -s -m 5 http://[${ECMP_VIP6}]/ || echo FAILED; done`]).stdout.trim().split('\n')),
+  );
+  const after = await Promise.all(DIRECTORS.map(counters));
+  const made = DIRECTORS.map((_, i) => after[i].lvs_conns_created - before[i].lvs_conns_created);
+  const bfdFrom = [1, 2, 3].map((n) => rows.filter((r) => r[0] === directorLanAddress6(n) && r[1] === bgpSpeakerAddress6(n) && r[2] === '255' && Number(r[3]) === 3 && !r[4]).length);
+  console.log(`  ${ECMP_VIP6}/128 via ${nextHops6().join(', ')} (${Math.round(settled)} ms); IPv6 BFD Up packets in 1 s from each director: ${bfdFrom.join('/')}; 60 curl -6: ${made.map((m, i) => `${DIRECTORS[i]} ${m}`).join(', ')}`);
+  for (const lines of served) assert.ok(lines.length === 20 && lines.every((l) => /^rs\d$/.test(l)), `every request answered: ${lines.join(' ')}`);
+  for (const n of bfdFrom) assert.ok(n >= 5, 'each director answers its BIRD in IPv6 BFD, Up, hop limit 255');
+  for (const m of made) assert.ok(m >= 60 * 0.1, 'each director takes at least a tenth');
+});
+
 test('kill -9 one director: its route leaves FRR within the hold time, and every long download, on it and on the others, completes intact', async () => {
   const pending = downloads(250_000); // about 8 s each
   await sleep(1500);
@@ -129,17 +161,18 @@ test('kill -9 one director: its route leaves FRR within the hold time, and every
   const sloppyBefore = await Promise.all(DIRECTORS.filter((_, i) => i + 1 !== victim).map(counters));
   await stopLabRouter(prefix, `director${victim}`, 'SIGKILL');
   const gone = await waitFor(`director${victim} gone from the route`, () => sameSet(nextHops(), without(victim)), HOLD_MS);
+  const gone6 = await waitFor(`director${victim} gone from the IPv6 route`, () => nextHops6().length === 2 && !nextHops6().includes(directorLanAddress6(victim)), HOLD_MS);
   const results = await Promise.all(pending);
   const sloppyAfter = await Promise.all(DIRECTORS.filter((_, i) => i + 1 !== victim).map(counters));
   const pickedUp = sloppyAfter.reduce((s, c, i) => s + c.lvs_conns_created - sloppyBefore[i].lvs_conns_created, 0);
   console.log(
-    `  active connections before: ${active.join('/')}; killed director${victim}: withdrawn from the upstream ${Math.round(gone)} ms later (BGP hold ${HOLD_MS} ms); the others took up ${pickedUp} flows mid-stream; ${results.length} downloads: ${results.map((d) => `${d.seconds}s`).join(' ')}`,
+    `  active connections before: ${active.join('/')}; killed director${victim}: withdrawn from the upstream ${Math.round(gone)} ms later, its IPv6 route ${Math.round(gone6)} ms after that (BGP hold ${HOLD_MS} ms); the others took up ${pickedUp} flows mid-stream; ${results.length} downloads: ${results.map((d) => `${d.seconds}s`).join(' ')}`,
   );
   assert.ok(active[victim - 1] >= 1, 'the killed director carried downloads');
   assertIntact(results, 'across the kill');
   assert.ok(pickedUp >= active[victim - 1], "the survivors took the dead director's flows without a SYN (mh, sloppy TCP)");
   await startLabRouter(prefix, `director${victim}`);
-  const back = await waitFor('three next hops again', () => nextHops().length === 3, 15_000);
+  const back = await waitFor('three next hops again', () => nextHops().length === 3 && nextHops6().length === 3, 15_000);
   console.log(`  director${victim} restarted: back in the route ${Math.round(back)} ms after it was ready`);
 });
 
