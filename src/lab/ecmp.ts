@@ -79,6 +79,20 @@ export function upstreamFrrConf(directors: number): string {
   ].join('\n');
 }
 
+/** One family's static protocol over tapvs's routes file, and the BGP session that exports it. */
+function exportVips(family: 'ipv4' | 'ipv6', me: string, upstream: string, routesFile: string, suffix: string): string {
+  return `protocol static tapvs_vips${suffix} {
+  ${family};
+  include "${routesFile}";
+}
+protocol bgp upstream${suffix} {
+  local ${me} as ${DIRECTOR_AS};
+  neighbor ${upstream} as ${UPSTREAM_AS};
+  hold time ${HOLD_SECONDS}; keepalive time 1; connect retry time 1;
+  ${family} { import none; export where proto = "tapvs_vips${suffix}"; next hop keep; };
+}`;
+}
+
 /** Director n's BIRD: the routes tapvs writes, each held up by BFD to tapvs, exported to the upstream (a session per family). */
 export function directorBirdConf(prefix: string, n: number): string {
   const me = bgpSpeakerAddress(n);
@@ -88,26 +102,8 @@ protocol device { scan time 1; }
 protocol bfd {
   interface "eth0" { min rx interval ${BFD_INTERVAL_MS} ms; min tx interval ${BFD_INTERVAL_MS} ms; multiplier ${BFD_MULTIPLIER}; };
 }
-protocol static tapvs_vips {
-  ipv4;
-  include "${birdRoutesFile(prefix, n)}";
-}
-protocol bgp upstream {
-  local ${me} as ${DIRECTOR_AS};
-  neighbor ${UPSTREAM_LAN} as ${UPSTREAM_AS};
-  hold time ${HOLD_SECONDS}; keepalive time 1; connect retry time 1;
-  ipv4 { import none; export where proto = "tapvs_vips"; next hop keep; };
-}
-protocol static tapvs_vips6 {
-  ipv6;
-  include "${birdRoutesFile6(prefix, n)}";
-}
-protocol bgp upstream6 {
-  local ${me6} as ${DIRECTOR_AS};
-  neighbor ${UPSTREAM_LAN6} as ${UPSTREAM_AS};
-  hold time ${HOLD_SECONDS}; keepalive time 1; connect retry time 1;
-  ipv6 { import none; export where proto = "tapvs_vips6"; next hop keep; };
-}
+${exportVips('ipv4', me, UPSTREAM_LAN, birdRoutesFile(prefix, n), '')}
+${exportVips('ipv6', me6, UPSTREAM_LAN6, birdRoutesFile6(prefix, n), '6')}
 `;
 }
 

@@ -40,12 +40,7 @@ export function receivedUdpLength(b: Uint8Array, udp: number, available: number,
 
 /** Writes a UDP header in front of `length - 8` payload bytes already in place, with its checksum. */
 export function writeUdpHeader(b: Uint8Array, udp: number, sport: number, dport: number, length: number, src: number, dst: number): void {
-  b[udp] = sport >>> 8;
-  b[udp + 1] = sport & 0xff;
-  b[udp + 2] = dport >>> 8;
-  b[udp + 3] = dport & 0xff;
-  b[udp + 4] = length >>> 8;
-  b[udp + 5] = length & 0xff;
+  putPortsAndLength(b, udp, sport, dport, length);
   transportChecksum(b, udp, length, PROTO_UDP, src, dst, 6);
 }
 
@@ -61,16 +56,20 @@ export function receivedUdpLength6(b: Uint8Array, udp: number, available: number
 
 /** writeUdpHeader for IPv6: the pseudo-header from the IPv6 header at `ipAt` (already written). */
 export function writeUdpHeader6(b: Uint8Array, udp: number, sport: number, dport: number, length: number, ipAt: number): void {
-  b[udp] = sport >>> 8;
-  b[udp + 1] = sport & 0xff;
-  b[udp + 2] = dport >>> 8;
-  b[udp + 3] = dport & 0xff;
-  b[udp + 4] = length >>> 8;
-  b[udp + 5] = length & 0xff;
+  putPortsAndLength(b, udp, sport, dport, length);
   b[udp + 6] = 0;
   b[udp + 7] = 0;
   let c = checksum(b, udp, length, pseudoHeaderSum6(b, ipAt + 8, ipAt + 24, length, PROTO_UDP));
   if (c === 0) c = 0xffff;
   b[udp + 6] = c >>> 8;
   b[udp + 7] = c & 0xff;
+}
+
+function putPortsAndLength(b: Uint8Array, udp: number, sport: number, dport: number, length: number): void {
+  b[udp] = sport >>> 8;
+  b[udp + 1] = sport & 0xff;
+  b[udp + 2] = dport >>> 8;
+  b[udp + 3] = dport & 0xff;
+  b[udp + 4] = length >>> 8;
+  b[udp + 5] = length & 0xff;
 }
