@@ -1,8 +1,8 @@
 // Announcing VIPs over BGP through BIRD 2 (issue 14). tapvs does not speak BGP: BIRD does, from
 // the management leg, as on any router. tapvs keeps two files of static routes that BIRD's config
 // includes, a /32 per IPv4 VIP and a /128 per IPv6 VIP it serves now, via its own data-plane
-// address of that family, and asks BIRD to reconfigure when either set changes (`birdc configure`: BIRD takes a new config whole or not at
-// all). BIRD exports the static protocol to its BGP peers with the next hop kept, so the upstream
+// address of that family, and asks BIRD to reconfigure when either set changes (`birdc
+// configure`: BIRD takes a new config whole or not at all). BIRD exports the static protocol to its BGP peers with the next hop kept, so the upstream
 // router sends VIP traffic to tapvs, not to the kernel's management address.
 //
 // A VIP is announced while tapvs is forwarding and some service on it has a server that may be

@@ -300,6 +300,23 @@ test("tshark's IPVS dissector reads tapvs's IPv6 entries: addresses, ports, flag
   assert.is(malformed ?? '', '', 'nothing malformed');
 });
 
+test('hostile IPv6 entries: one shorter than 72 bytes, or of an unknown type, is malformed; the entries before it were kept', () => {
+  const master = busyMaster6('dr');
+  const message = messageOf(director(master), 0).slice();
+  const second = SYNC_HEADER + SYNC_CONN_V6;
+  for (const [what, poke] of [
+    ['an IPv6 entry claiming 40 bytes', (m: Uint8Array) => (m[second + 3] = 40)],
+    ['type 2', (m: Uint8Array) => (m[second] = 2)],
+  ] as const) {
+    const m = message.slice();
+    poke(m);
+    const backup = testRouter(config6('dr'));
+    let kept = 0;
+    assert.is(readMessage(m, 0, m.length, 0, newSyncConn(), { conn: (x) => (kept += director(backup).importSynced(x, 0) ? 1 : 0), control: () => {} }), 'malformed', what);
+    assert.is(kept, 1, `${what}: the entry before it kept, none after`);
+  }
+});
+
 test('the restart handoff carries IPv6 connections and templates', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tapvs-handoff6-'));
   const file = join(dir, 'connections.handoff');
