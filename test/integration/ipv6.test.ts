@@ -1,5 +1,5 @@
 // IPv6 routing through tapvs (issue 15's first part) on the default lab, dual stack: real Linux
-// hosts pinging and downloading over IPv6, the hop limit and Packet Too Big as the kernel's ping
+// hosts pinging, downloading, and running wrk and iperf3 over IPv6, the hop limit and Packet Too Big as the kernel's ping
 // reports them, and tshark checking every neighbour solicitation tapvs sent: its source is an
 // address of the interface it left by, its target the neighbour asked for.
 
@@ -52,6 +52,25 @@ test('a 20 MB download over IPv6 (TCP, super-frames with offloads) arrives intac
   const [speed, distinct] = r.stdout.trim().split('\n');
   console.log(`  20 MB at ${((Number(speed) * 8) / 1e9).toFixed(2)} Gbit/s; sha256 ${distinct === '1' ? 'matches' : 'DIFFERS'}`);
   assert.is(distinct, '1', r.stdout + r.stderr);
+});
+
+test('wrk -6 and iperf3 -6 through tapvs routing: no socket errors, TCP at Gbit/s', async () => {
+  const w = onHost(prefix, 'client', ['wrk', '-t', '2', '-c', '50', '-d', '3s', '--timeout', '5s', 'http://[2001:db8:2::2]:8080/'], 60_000);
+  assert.is(w.status, 0, w.stderr);
+  assert.not.match(w.stdout, /Socket errors|Non-2xx/, w.stdout);
+  const requests = Number(/(\d+) requests in/.exec(w.stdout)?.[1]);
+  const server = spawnOnHost(prefix, 'server', ['iperf3', '-s', '-1', '-p', '5201']);
+  try {
+    for (let i = 0; i < 100 && !onHost(prefix, 'server', ['ss', '-ltnH']).stdout.includes(':5201'); i++) await new Promise((r) => setTimeout(r, 50));
+    const r = onHost(prefix, 'client', ['iperf3', '-6', '-c', '2001:db8:2::2', '-p', '5201', '-t', '3', '-J'], 30_000);
+    assert.is(r.status, 0, r.stdout + r.stderr);
+    const gbps = JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+    console.log(`  wrk -6: ${requests} requests in 3 s, no errors; iperf3 -6: ${gbps.toFixed(2)} Gbit/s`);
+    assert.ok(requests > 100, w.stdout);
+    assert.ok(gbps > 0.1, `${gbps} Gbit/s`);
+  } finally {
+    await stopChild(server);
+  }
 });
 
 test('hop limit 1: Time exceeded from the router; too big for the 1400-byte egress: Packet Too Big with mtu=1400', async () => {
