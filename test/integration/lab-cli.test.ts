@@ -22,9 +22,11 @@ test('lab up --json describes hosts, namespaces and the router, and up twice cha
     ['client', `${prefix}-client`, '10.1.0.2/24'],
     ['server', `${prefix}-server`, '10.2.0.2/24'],
   ]);
+  assert.ok(lab.hosts.every((h: { address6: string | null; gateway6: string | null }) => /^2001:db8:/.test(h.address6 ?? '') && /^2001:db8:/.test(h.gateway6 ?? '')), `dual stack: ${JSON.stringify(lab.hosts.map((h: { address6: string }) => h.address6))}`);
   const router = lab.routers[0];
   assert.ok(router.running);
   assert.equal(router.interfaces.map((i: { addresses: string[] }) => i.addresses[0]), ['10.1.0.1/24', '10.2.0.1/24']);
+  assert.ok(router.interfaces.every((i: { addresses: string[] }) => i.addresses.some((a) => a.includes(':'))), 'and the router has an IPv6 address on each');
   assert.match(router.interfaces[0].mac, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
   const again = JSON.parse(tapvs(['lab', 'up', '--prefix', prefix, '--json']).stdout);
   assert.is(again.routers[0].pid, router.pid, 'the running router was kept');
