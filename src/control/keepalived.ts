@@ -177,12 +177,12 @@ function convertVrrp(d: Directive, note: Note, done: Done, interfaces: Set<strin
         interfaces.add(value);
         break;
       case 'virtual_ipaddress':
+      case 'virtual_ipaddress_excluded':
         for (const a of x.block ?? []) {
           const address = a.words[0].split('/')[0];
-          if (address.includes(':')) {
-            note(a, 'IPv6: tapvs has no IPv6 yet');
-            continue;
-          }
+          // IPv6 addresses ride with the IPv4 ones, as keepalived's excluded addresses do; an
+          // IPv4 excluded one goes in tapvs's advertisements (tapvs lists every IPv4 address).
+          if (key === 'virtual_ipaddress_excluded' && !address.includes(':')) note(a, 'tapvs lists this address in its advertisements, which keepalived leaves it out of');
           const dev = a.words.indexOf('dev') >= 0 ? a.words[a.words.indexOf('dev') + 1] : undefined;
           if (dev) interfaces.add(dev);
           addresses.push(dev ? { address, iface: dev } : { address });
@@ -200,6 +200,8 @@ function convertVrrp(d: Directive, note: Note, done: Done, interfaces: Set<strin
     }
     done(x);
   }
+  const ipv4 = addresses.filter((a) => !String(a.address).includes(':'));
+  if (ipv4.length === 0 && addresses.length > 0) note(d, 'only IPv6 addresses: keepalived makes this an IPv6 VRRP instance, and tapvs speaks VRRP over IPv4 only (its IPv6 addresses move with IPv4 ones)');
   out.addresses = addresses;
   return out;
 }
@@ -221,17 +223,14 @@ function convertVirtualServer(d: Directive, args: string[], groups: Map<string, 
       const range = /^(\d+\.\d+\.\d+\.)(\d+)-(\d+)$/.exec(m.words[0]);
       const port = Number(m.words[1] ?? 0);
       if (range) for (let i = Number(range[2]); i <= Number(range[3]); i++) keys.push({ vip: `${range[1]}${i}`, port });
-      else if (m.words[0].includes(':')) {
-        note(m, 'IPv6: tapvs has no IPv6 yet');
+      else if (/-/.test(m.words[0])) {
+        note(m, 'an IPv6 range: list its addresses one by one');
         continue;
       } else keys.push({ vip: m.words[0], port });
       done(m);
     }
   } else if (args[0] === 'fwmark') {
     note(d, 'a firewall-mark virtual_server: tapvs has no iptables marks; define a service with fwmark and its members (protocol/port pairs of the VIP) instead');
-    return [];
-  } else if (args[0]?.includes(':')) {
-    note(d, 'IPv6: tapvs has no IPv6 yet');
     return [];
   } else keys = [{ vip: args[0], port: Number(args[1] ?? 0) }];
 
