@@ -330,18 +330,7 @@ export class ConnTable {
 
   /** lookupIn for IPv6: the client address at `cb[cAt..]`, the VIP at `vb[vAt..]`. */
   lookupIn6(proto: number, cb: Uint8Array, cAt: number, cport: number, vb: Uint8Array, vAt: number, vport: number): number {
-    if (this.used6 === 0) return NONE;
-    const fc = keyedHash6(cb, cAt), fv = keyedHash6(vb, vAt);
-    this.loadKey6(S_CADDR, cb, cAt);
-    this.loadKey6(S_VADDR, vb, vAt);
-    const rec = this.rec;
-    const ports = ((cport << 16) | vport) >>> 0;
-    const meta = proto | V6_BIT;
-    for (let e = this.inHeads[this.hash(proto, fc, cport, fv, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
-      const o = e * REC;
-      if (rec[o] === fc && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === fv && (rec[o + W_META] & KEY_META) === meta && this.storeMatches(e, S_CADDR, S_DADDR)) return e;
-    }
-    return NONE;
+    return this.walkIn6(proto, proto | V6_BIT, cb, cAt, cport, vb, vAt, vport);
   }
 
   /** lookupOut for IPv6: a NAT reply from the real server at `db[dAt..]` to the client at `cb[cAt..]`. */
@@ -358,15 +347,20 @@ export class ConnTable {
 
   /** lookupTemplate for IPv6: the masked client (or, with `pe`, the engine's key in its first word) at `cb[cAt..]`. */
   lookupTemplate6(proto: number, cb: Uint8Array, cAt: number, vb: Uint8Array, vAt: number, vport: number, pe = false): number {
+    return this.walkIn6(proto, proto | TEMPLATE_BIT | V6_BIT | (pe ? PE_BIT : 0), cb, cAt, 0, vb, vAt, vport);
+  }
+
+  /** The IPv6 entry on the in-chain with these key words and meta bits (a template's cport is 0). */
+  private walkIn6(proto: number, meta: number, cb: Uint8Array, cAt: number, cport: number, vb: Uint8Array, vAt: number, vport: number): number {
     if (this.used6 === 0) return NONE;
     const fc = keyedHash6(cb, cAt), fv = keyedHash6(vb, vAt);
     this.loadKey6(S_CADDR, cb, cAt);
     this.loadKey6(S_VADDR, vb, vAt);
     const rec = this.rec;
-    const meta = proto | TEMPLATE_BIT | V6_BIT | (pe ? PE_BIT : 0);
-    for (let e = this.inHeads[this.hash(proto, fc, 0, fv, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
+    const ports = ((cport << 16) | vport) >>> 0;
+    for (let e = this.inHeads[this.hash(proto, fc, cport, fv, vport)]; e !== NONE; e = this.recI[e * REC + W_IN_NEXT]) {
       const o = e * REC;
-      if (rec[o] === fc && rec[o + W_PORTS] === vport && rec[o + W_VADDR] === fv && (rec[o + W_META] & KEY_META) === meta && this.storeMatches(e, S_CADDR, S_DADDR)) return e;
+      if (rec[o] === fc && rec[o + W_PORTS] === ports && rec[o + W_VADDR] === fv && (rec[o + W_META] & KEY_META) === meta && this.storeMatches(e, S_CADDR, S_DADDR)) return e;
     }
     return NONE;
   }
