@@ -109,8 +109,11 @@ export interface LocalListener {
   joined(group: Ipv4): boolean;
   /** An IPv4 packet at `ipAt` of `length` bytes; true when it was this listener's. */
   receive(iface: Interface, ipAt: number, length: number): boolean;
-  /** A unicast IPv6 UDP datagram for us: the header at `ipAt`, UDP at `udpAt` (`udpLength` bytes); true when it was this listener's. */
-  receive6?(iface: Interface, ipAt: number, udpAt: number, udpLength: number): boolean;
+  /**
+   * An IPv6 packet for us (unicast UDP, or a group's VRRP): the header at `ipAt`, the upper
+   * layer `nextHeader` at `upperAt` (`upperLength` bytes); true when it was this listener's.
+   */
+  receive6?(iface: Interface, ipAt: number, nextHeader: number, upperAt: number, upperLength: number): boolean;
   /** Another host claims (in ARP) an address VRRP gave us: two masters at once. */
   claimed(iface: Interface, addr: Ipv4, mac: string): void;
 }
@@ -731,11 +734,11 @@ export class Router implements FrameHandler {
   }
 
   /** Offers (or stops offering) a control-plane protocol the packets for it. */
-  /** A UDP datagram for one of our IPv6 addresses, offered to the listeners (src/l3/ipv6-router.ts); true when one took it. */
-  offerUdp6(iface: Interface, at: number, frameLength: number, udpAt: number, udpLength: number): boolean {
+  /** An IPv6 packet for us, offered to the listeners (src/l3/ipv6-router.ts); true when one took it. */
+  offerLocal6(iface: Interface, at: number, frameLength: number, nextHeader: number, upperAt: number, upperLength: number): boolean {
     if (this.listeners.length === 0) return false;
     if (this.partialChecksum(at)) this.completeChecksum(at, frameLength);
-    for (const l of this.listeners) if (l.receive6?.(iface, at + ETH_HEADER, udpAt, udpLength)) return true;
+    for (const l of this.listeners) if (l.receive6?.(iface, at + ETH_HEADER, nextHeader, upperAt, upperLength)) return true;
     return false;
   }
 
@@ -877,8 +880,8 @@ export class Router implements FrameHandler {
   }
 
   /** Sends a frame whose IPv4 packet (to an IPv4 multicast group) is written, from `srcMac`. */
-  transmitMulticast(iface: Interface, slot: number, offset: number, frameLength: number, groupMac: Uint8Array, srcMac: Uint8Array): void {
-    this.eth.point(this.b, this.engine.slotOffset(slot) + offset).write(groupMac, srcMac, ETHERTYPE_IPV4);
+  transmitMulticast(iface: Interface, slot: number, offset: number, frameLength: number, groupMac: Uint8Array, srcMac: Uint8Array, etherType = ETHERTYPE_IPV4): void {
+    this.eth.point(this.b, this.engine.slotOffset(slot) + offset).write(groupMac, srcMac, etherType);
     this.engine.transmit(iface.port, slot, offset, frameLength);
   }
 

@@ -112,6 +112,12 @@ export interface VrrpConfig {
    * cannot list them, so they are not in it.
    */
   addresses6: { address: Ipv6; iface: string }[];
+  /**
+   * 6: an IPv6 instance (its addresses all IPv6, as keepalived decides): version 3 advertisements
+   * from the interface's link-local address to ff02::12, listing them. 4: IPv4 advertisements,
+   * the IPv6 addresses riding along unlisted.
+   */
+  family: 4 | 6;
 }
 
 export interface SyncConfig {
@@ -595,10 +601,13 @@ function parseVrrp(v: Json, path: string, interfaces: InterfaceConfig[]): VrrpCo
     if (own.addresses.some((x) => x.address === address)) throw new ConfigError(at, `${formatIpv4(address)} is an address of interface '${on}': VRRP moves addresses no director keeps for itself`);
     addresses.push({ address, iface: on });
   });
-  if (addresses.length === 0 || addresses.length > 20) throw new ConfigError(`${path}.addresses`, 'needs 1 to 20 IPv4 addresses (what one advertisement carries; IPv6 addresses move with them)');
+  const family = addresses.length === 0 && addresses6.length > 0 ? 6 : 4;
+  if (family === 4 && (addresses.length === 0 || addresses.length > 20)) throw new ConfigError(`${path}.addresses`, 'needs 1 to 20 IPv4 addresses (what one advertisement carries; IPv6 addresses move with them), or IPv6 addresses only (an IPv6 instance)');
   if (addresses6.length > 20) throw new ConfigError(`${path}.addresses`, 'at most 20 IPv6 addresses');
-  const primary = interfaces.find((i) => i.name === iface)!.addresses;
-  if (primary.length === 0) throw new ConfigError(`${path}.iface`, `interface '${iface}' has no address to advertise from`);
+  const advertising = interfaces.find((i) => i.name === iface)!;
+  if (family === 6 && version === 2) throw new ConfigError(`${path}.version`, 'an IPv6 instance (its addresses all IPv6) speaks VRRP version 3 (RFC 5798): version 2 is IPv4 only');
+  if (family === 6 && advertising.addresses6.length === 0) throw new ConfigError(`${path}.iface`, `interface '${iface}' has no IPv6 address: an IPv6 instance advertises from its link-local address, which IPv6 on the interface gives`);
+  if (family === 4 && advertising.addresses.length === 0) throw new ConfigError(`${path}.iface`, `interface '${iface}' has no address to advertise from`);
   return {
     name: o.name === undefined ? `VI_${vrid}` : string(o.name, `${path}.name`),
     iface,
@@ -610,6 +619,7 @@ function parseVrrp(v: Json, path: string, interfaces: InterfaceConfig[]): VrrpCo
     virtualMac: boolean(o.virtualMac, `${path}.virtualMac`, false),
     addresses,
     addresses6,
+    family,
   };
 }
 
@@ -640,6 +650,7 @@ function parseHa(v: Json, interfaces: InterfaceConfig[]): HaConfig {
     }),
   );
   let sync: SyncConfig | null = null;
+  if (o.sync !== undefined && vrrp[0]?.family === 6) throw new ConfigError('$.ha.vrrp[0]', 'sync follows the first VRRP instance and its master is an IPv4 peer: put an IPv4 instance first');
   if (o.sync !== undefined) {
     const so = object(o.sync, '$.ha.sync', ['iface', 'syncid', 'peer', 'resyncTimeoutMs']);
     const iface = ifaceNamed(string(so.iface, '$.ha.sync.iface'), '$.ha.sync.iface', interfaces);

@@ -144,9 +144,9 @@ export class BfdResponder implements LocalListener {
     return true;
   }
 
-  receive6(iface: Interface, ipAt: number, udp: number, udpLength: number): boolean {
+  receive6(iface: Interface, ipAt: number, nextHeader: number, udp: number, udpLength: number): boolean {
     const b = this.b;
-    if (udpLength < UDP_HEADER || ((b[udp + 2] << 8) | b[udp + 3]) !== BFD_PORT) return false;
+    if (nextHeader !== NH_UDP || udpLength < UDP_HEADER || ((b[udp + 2] << 8) | b[udp + 3]) !== BFD_PORT) return false;
     const stats = this.router.stats;
     stats[C.bfd_received]++;
     const declared = receivedUdpLength6(b, udp, udpLength, ipAt);

@@ -1,4 +1,5 @@
-// High availability on the router: VRRP instances that move addresses between directors, and
+// High availability on the router: VRRP instances that move addresses between directors (over
+// IPv4, or for an instance of IPv6 addresses only, over IPv6 from the link-local address), and
 // the sync daemon that copies the connection table to the backup. The router hands this the
 // packets of the groups it joined (224.0.0.18 for VRRP, 224.0.0.81 for sync) and unicast
 // sync; this decides which addresses the router answers and serves.
@@ -13,14 +14,15 @@ import type { Interface } from '../l2/interface.js';
 import type { PacketEngine } from '../io/engine.js';
 import { C } from '../l3/counters.js';
 import { formatIpv4, type Ipv4 } from '../packet/address.js';
-import type { Ipv6 } from '../packet/address6.js';
+import { IPV6_BYTES, formatIpv6, ipv6Equals, isLinkLocal6, type Ipv6 } from '../packet/address6.js';
+import { ETHERTYPE_IPV6, IPV6_HEADER, Ipv6View } from '../packet/ipv6.js';
 import { ETH_HEADER } from '../packet/ethernet.js';
 import { IPV4_MIN_HEADER, Ipv4View } from '../packet/ipv4.js';
-import { PROTO_VRRP, VRRP_GROUP, VRRP_TTL, VrrpView, multicastMac, virtualMac } from '../packet/vrrp.js';
+import { PROTO_VRRP, VRRP_GROUP, VRRP_GROUP6, VRRP_MAC6, VRRP_TTL, VrrpView, multicastMac, virtualMac } from '../packet/vrrp.js';
 import type { LocalListener, Log, Router } from '../router.js';
 import { SyncDaemon } from './sync.js';
 import { SYNC_GROUP } from './sync-wire.js';
-import { VRRP_STATE_NAMES, VrrpInstance, VrrpState } from './vrrp.js';
+import { VRRP_STATE_NAMES, VrrpInstance, VrrpState, type VrrpAddress } from './vrrp.js';
 
 /** How often timers run: VRRP deadlines are met to within this. */
 const TICK_MS = 20;
@@ -31,6 +33,23 @@ const VRRP_MULTICAST_MAC = multicastMac(VRRP_GROUP);
 const TWO_MASTERS_LOG_MS = 10_000;
 /** After another master was seen, this many advertisements go with gratuitous ARPs. */
 const CONTESTED_ADVERTISEMENTS = 3;
+
+/** An IPv6 address as the election compares it: a 128-bit unsigned integer. */
+function addressRank6(b: Uint8Array, o = 0): bigint {
+  let v = 0n;
+  for (let i = 0; i < IPV6_BYTES; i++) v = (v << 8n) | BigInt(b[o + i]);
+  return v;
+}
+
+function formatRank6(v: bigint): string {
+  const b = new Uint8Array(IPV6_BYTES);
+  for (let i = IPV6_BYTES - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
+  return formatIpv6(b);
+}
+
+const formatVrrpAddress = (a: VrrpAddress): string => (typeof a === 'bigint' ? formatRank6(a) : formatIpv4(a));
+/** The IPv4 master that sync follows (ha.vrrp[0] is IPv4 whenever sync follows it). */
+const ipv4Of = (a: VrrpAddress | undefined): Ipv4 | null => (typeof a === 'number' ? a : null);
 
 export interface VrrpStatus {
   name: string;
@@ -77,6 +96,8 @@ class VirtualRouter {
     readonly addresses: { iface: Interface; address: Ipv4 }[],
     /** IPv6 addresses that move with the instance; no IPv4 advertisement lists them. */
     readonly addresses6: { iface: Interface; address: Ipv6 }[],
+    /** 6: advertises over IPv6 (its addresses6 listed); 4: over IPv4, addresses6 riding along. */
+    readonly family: 4 | 6,
     settings: ConstructorParameters<typeof VrrpInstance>[0],
     private readonly ha: HighAvailability,
   ) {
@@ -84,7 +105,7 @@ class VirtualRouter {
     this.instance = new VrrpInstance(settings, {
       advertise: (priority) => ha.advertise(this, priority),
       transition: (from, to, reason) => ha.transition(this, from, to, reason),
-      twoMasters: (peer, priority) => this.twoMasters({ peer: formatIpv4(peer), peerPriority: priority }, 'we outrank the other master, which should step down'),
+      twoMasters: (peer, priority) => this.twoMasters({ peer: formatVrrpAddress(peer), peerPriority: priority }, 'we outrank the other master, which should step down'),
     });
   }
 
@@ -111,6 +132,7 @@ export class HighAvailability implements LocalListener {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private readonly ip = new Ipv4View();
+  private readonly ip6 = new Ipv6View();
   private readonly vrrp = new VrrpView();
   private readonly b: Uint8Array;
 
@@ -125,10 +147,13 @@ export class HighAvailability implements LocalListener {
     this.b = engine.bytes;
     for (const c of config.vrrp) {
       const iface = router.interfaceByName(c.iface)!;
-      const source = iface.sourceFor(0)!;
+      // An IPv6 instance advertises from the interface's link-local address (RFC 5798 5.1.2.1).
+      const link = c.family === 6 ? router.v6!.linkOf(iface)! : null;
+      const source: VrrpAddress = link ? addressRank6(link.linkLocal) : iface.sourceFor(0)!;
+      if (link) router.v6!.join(VRRP_GROUP6);
       const addresses = c.addresses.map((a) => ({ iface: router.interfaceByName(a.iface)!, address: a.address }));
       const addresses6 = c.addresses6.map((a) => ({ iface: router.interfaceByName(a.iface)!, address: a.address }));
-      this.routers.push(new VirtualRouter(c.name, iface, c.version, c.virtualMac, addresses, addresses6, { vrid: c.vrid, priority: c.priority, intervalCs: c.advertIntervalMs / 10, preempt: c.preempt, address: source }, this));
+      this.routers.push(new VirtualRouter(c.name, iface, c.version, c.virtualMac, addresses, addresses6, c.family, { vrid: c.vrid, priority: c.priority, intervalCs: c.advertIntervalMs / 10, preempt: c.preempt, address: source }, this));
       for (const a of addresses) router.setVrrpAddress(a.iface, a.address, false);
       for (const a of addresses6) router.v6?.setVrrpAddress(a.iface, a.address, false);
     }
@@ -242,7 +267,7 @@ export class HighAvailability implements LocalListener {
       const first = this.routers[0].instance;
       s.sending = first.state === VrrpState.Master;
       s.receiving = !s.sending;
-      if (s.settings.peer === null) s.trustedSource = first.master?.address ?? null;
+      if (s.settings.peer === null) s.trustedSource = ipv4Of(first.master?.address);
     } else {
       s.sending = this.syncDaemons.master;
       s.receiving = this.syncDaemons.backup;
@@ -255,16 +280,17 @@ export class HighAvailability implements LocalListener {
     const first = this.routers[0].instance;
     if (now - this.resync.startedAt >= this.resyncTimeoutMs) return this.endResync('gave up', now, null);
     const master = first.master;
-    if (master === null) {
+    const address = ipv4Of(master?.address);
+    if (master === null || address === null) {
       // Nobody has advertised for a whole master-down interval: there is no table to wait for.
       if (now - this.resync.startedAt >= first.masterDownMs) this.endResync('done', now, 0, 'no master heard: nothing to resync');
       return;
     }
     if (now - this.resync.lastRequestAt < RESYNC_RETRY_MS) return;
     this.resync.lastRequestAt = now;
-    this.log.info({ master: formatIpv4(master.address) }, 'sync: asking the master for its whole table before this director may become master');
-    this.sync!.trustedSource ??= master.address;
-    this.sync!.requestTable(master.address);
+    this.log.info({ master: formatIpv4(address) }, 'sync: asking the master for its whole table before this director may become master');
+    this.sync!.trustedSource ??= address;
+    this.sync!.requestTable(address);
   }
 
   private resyncComplete(from: Ipv4, count: number): void {
@@ -287,13 +313,24 @@ export class HighAvailability implements LocalListener {
     if (slot < 0) return;
     const offset = this.engine.layout.headroom;
     const ipAt = this.engine.slotOffset(slot) + offset + ETH_HEADER;
-    const src = r.instance.settings.address;
     const s = r.instance.settings;
-    const length = this.vrrp.point(this.b, ipAt + IPV4_MIN_HEADER).write(r.version, s.vrid, priority, s.intervalCs, r.addresses.map((a) => a.address), src, VRRP_GROUP);
-    this.ip.point(this.b, ipAt).write({ tos: 0xc0, totalLength: IPV4_MIN_HEADER + length, id: this.router.nextIpId(), ttl: VRRP_TTL, protocol: PROTO_VRRP, src, dst: VRRP_GROUP });
-    this.router.stats[C.vrrp_adverts_sent]++;
     const useVmac = r.useVmac && r.instance.state === VrrpState.Master;
-    this.router.transmitMulticast(r.iface, slot, offset, ETH_HEADER + IPV4_MIN_HEADER + length, VRRP_MULTICAST_MAC, useVmac ? r.vmac : r.iface.mac);
+    const srcMac = useVmac ? r.vmac : r.iface.mac;
+    if (r.family === 6) {
+      // Version 3 over IPv6: from the link-local address, hop limit 255, to ff02::12 (RFC 5798 5.1.2).
+      const link = this.router.v6!.linkOf(r.iface)!;
+      this.ip6.point(this.b, ipAt).write({ trafficClass: 0xc0, payloadLength: 0, nextHeader: PROTO_VRRP, hopLimit: VRRP_TTL, src: link.linkLocal, dst: VRRP_GROUP6 });
+      const length = this.vrrp.point(this.b, ipAt + IPV6_HEADER).write6(s.vrid, priority, s.intervalCs, r.addresses6.map((a) => a.address), ipAt);
+      this.ip6.point(this.b, ipAt).payloadLength = length;
+      this.router.stats[C.vrrp_adverts_sent]++;
+      this.router.transmitMulticast(r.iface, slot, offset, ETH_HEADER + IPV6_HEADER + length, VRRP_MAC6, srcMac, ETHERTYPE_IPV6);
+    } else {
+      const src = s.address as Ipv4;
+      const length = this.vrrp.point(this.b, ipAt + IPV4_MIN_HEADER).write(r.version, s.vrid, priority, s.intervalCs, r.addresses.map((a) => a.address), src, VRRP_GROUP);
+      this.ip.point(this.b, ipAt).write({ tos: 0xc0, totalLength: IPV4_MIN_HEADER + length, id: this.router.nextIpId(), ttl: VRRP_TTL, protocol: PROTO_VRRP, src, dst: VRRP_GROUP });
+      this.router.stats[C.vrrp_adverts_sent]++;
+      this.router.transmitMulticast(r.iface, slot, offset, ETH_HEADER + IPV4_MIN_HEADER + length, VRRP_MULTICAST_MAC, srcMac);
+    }
     const contested = this.now() < r.contestedUntil;
     if ((r.garpsOwed > 0 || contested) && priority !== 0 && r.instance.state === VrrpState.Master) {
       r.garpsOwed = Math.max(0, r.garpsOwed - 1);
@@ -311,7 +348,7 @@ export class HighAvailability implements LocalListener {
     // Two gratuitous ARPs: with the first advertisement, and the next (the gateway may miss one).
     r.garpsOwed = master ? 2 : 0;
     const peer = r.instance.master;
-    const fields = { vrrp: r.name, vrid: r.instance.settings.vrid, iface: r.iface.name, priority: r.instance.settings.priority, ...(peer ? { master: formatIpv4(peer.address), masterPriority: peer.priority } : {}) };
+    const fields = { vrrp: r.name, vrid: r.instance.settings.vrid, iface: r.iface.name, priority: r.instance.settings.priority, ...(peer ? { master: formatVrrpAddress(peer.address), masterPriority: peer.priority } : {}) };
     this.log.warn(fields, `vrrp: ${VRRP_STATE_NAMES[from]} -> ${VRRP_STATE_NAMES[to]} (${reason})`);
     if (r === this.routers[0]) this.updateSyncRole();
   }
@@ -347,7 +384,7 @@ export class HighAvailability implements LocalListener {
       return;
     }
     const vrid = v.vrid;
-    const r = this.routers.find((x) => x.iface === iface && x.instance.settings.vrid === vrid);
+    const r = this.routers.find((x) => x.family === 4 && x.iface === iface && x.instance.settings.vrid === vrid);
     if (r === undefined) {
       stats[C.vrrp_other_vrid]++;
       return;
@@ -363,6 +400,31 @@ export class HighAvailability implements LocalListener {
     if (r === this.routers[0] && r.instance.master?.address !== wasMaster) this.updateSyncRole();
   }
 
+  /** VRRP over IPv6 (the router offers what reached ff02::12 with next header 112). */
+  receive6(iface: Interface, ipAt: number, nextHeader: number, at: number, length: number): boolean {
+    if (nextHeader !== PROTO_VRRP) return false;
+    const stats = this.router.stats;
+    const b = this.b;
+    const ip = this.ip6.point(b, ipAt);
+    const v = this.vrrp.point(b, at);
+    // RFC 5798 7.1: hop limit 255, to the group, from a link-local address, a valid advertisement.
+    if (ip.hopLimit !== VRRP_TTL || !ipv6Equals(b, ip.dstAt, VRRP_GROUP6, 0) || !isLinkLocal6(b, ip.srcAt) || !v.validAdvertisement6(length, ipAt)) {
+      stats[C.vrrp_bad_adverts]++;
+      return true;
+    }
+    const vrid = v.vrid;
+    const r = this.routers.find((x) => x.family === 6 && x.iface === iface && x.instance.settings.vrid === vrid);
+    if (r === undefined) {
+      stats[C.vrrp_other_vrid]++;
+      return true;
+    }
+    const src = addressRank6(b, ip.srcAt);
+    if (src === r.instance.settings.address) return true; // our own, looped back by the switch
+    stats[C.vrrp_adverts_received]++;
+    r.instance.receive(this.now(), src, v.priority, v.intervalCs);
+    return true;
+  }
+
   // ---- status (tapvsadm -L --daemon, metrics)
 
   vrrpStatus(): VrrpStatus[] {
@@ -373,7 +435,7 @@ export class HighAvailability implements LocalListener {
       state: VRRP_STATE_NAMES[r.instance.state],
       priority: r.instance.settings.priority,
       transitions: r.instance.transitions,
-      master: r.instance.state === VrrpState.Master ? 'self' : r.instance.master ? formatIpv4(r.instance.master.address) : null,
+      master: r.instance.state === VrrpState.Master ? 'self' : r.instance.master ? formatVrrpAddress(r.instance.master.address) : null,
       holding: r.instance.holdMastership,
     }));
   }

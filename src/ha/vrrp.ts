@@ -3,7 +3,12 @@
 // wire is src/packet/vrrp.ts; src/ha/ha.ts joins the two to the router.
 
 import { PRIORITY_OWNER, PRIORITY_RELEASE } from '../packet/vrrp.js';
-import type { Ipv4 } from '../packet/address.js';
+
+/**
+ * A router's primary address, as the election compares it (RFC 5798 6.4.3: as an unsigned
+ * integer): an IPv4 address, or an IPv6 link-local address as a bigint.
+ */
+export type VrrpAddress = number | bigint;
 
 export const enum VrrpState {
   Init = 0,
@@ -20,7 +25,7 @@ export interface VrrpSettings {
   /** Take over from a master of lower priority (RFC 5798's Preempt_Mode; keepalived's default). */
   preempt: boolean;
   /** The primary address we advertise from: it breaks ties between equal priorities. */
-  address: Ipv4;
+  address: VrrpAddress;
 }
 
 export interface VrrpActions {
@@ -29,7 +34,7 @@ export interface VrrpActions {
   /** The state changed, and why (for the log). */
   transition(from: VrrpState, to: VrrpState, reason: string): void;
   /** A master heard another master it outranks: both were master at once (a partition healing). */
-  twoMasters(peer: Ipv4, peerPriority: number): void;
+  twoMasters(peer: VrrpAddress, peerPriority: number): void;
 }
 
 export class VrrpInstance {
@@ -39,7 +44,7 @@ export class VrrpInstance {
   /** When a backup declares the master dead, or a master advertises next (ms, on the caller's clock). */
   private deadline = Infinity;
   /** The master we last heard, for the log and a bulk resync. */
-  master: { address: Ipv4; priority: number } | null = null;
+  master: { address: VrrpAddress; priority: number } | null = null;
   /**
    * While true, a backup does not take over even when the master goes quiet or it outranks the
    * master: it is still receiving the connection table (src/ha/sync.ts's bulk resync).
@@ -88,7 +93,7 @@ export class VrrpInstance {
   }
 
   /** An advertisement for our VRID from another router. */
-  receive(now: number, from: Ipv4, priority: number, intervalCs: number): void {
+  receive(now: number, from: VrrpAddress, priority: number, intervalCs: number): void {
     const ours = this.settings.priority;
     if (this.state === VrrpState.Backup) {
       if (priority === PRIORITY_RELEASE) {

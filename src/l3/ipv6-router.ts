@@ -51,6 +51,7 @@ import {
   putIcmp6Checksum,
 } from '../packet/icmp6.js';
 import { ChainVerdict, ETHERTYPE_IPV6, IPV6_HEADER, Ipv6Chain, Ipv6View, NH_ICMPV6, NH_TCP, NH_UDP, pseudoHeaderSum6, walkChain } from '../packet/ipv6.js';
+import { PROTO_VRRP } from '../packet/vrrp.js';
 import { VNET_GSO_TCPV6, isSuperFrame, needsChecksum, vnetCsumOffset, vnetCsumStart, vnetGsoSize, vnetGsoType } from '../packet/vnet.js';
 import { C } from './counters.js';
 import { IcmpBudget, IcmpKind, type IcmpBudgetConfig } from './icmp-budget.js';
@@ -116,6 +117,8 @@ export class Ipv6Router {
    * never answered in neighbour discovery or served, never announced. Usually empty.
    */
   private readonly standby: Ipv6[] = [];
+  /** Groups joined beyond all-nodes, all-routers and our solicited-node ones (join()). */
+  private readonly groups: Ipv6[] = [];
   /** Every address VRRP moves, master or backup: a service going does not take one away. */
   private readonly moved: Ipv6[] = [];
   private readonly conflictLoggedAt = new Map<number, number>();
@@ -214,7 +217,13 @@ export class Ipv6Router {
     if (this.inGroupOf(link.linkLocal, dstAt)) return true;
     for (const a of link.addresses) if (this.inGroupOf(a.address, dstAt)) return true;
     for (const v of link.vips) if (this.inGroupOf(v, dstAt)) return true;
+    for (const g of this.groups) if (ipv6Equals(b, dstAt, g, 0)) return true;
     return false;
+  }
+
+  /** A group a protocol of ours listens on (VRRP's ff02::12), on every link. */
+  join(group: Ipv6): void {
+    if (!this.groups.some((g) => ipv6Equals(g, 0, group, 0))) this.groups.push(group);
   }
 
   private inGroupOf(address: Ipv6, dstAt: number): boolean {
@@ -326,7 +335,7 @@ export class Ipv6Router {
       if (type === ICMP6_ECHO_REQUEST && !toGroup && upperLength >= 8) return this.echo(link, slot, offset, at, ipAt, at4, frameLength);
       return this.router.drop(slot, C.ip6_local_unhandled);
     }
-    if (protocol === NH_UDP && !toGroup && this.router.offerUdp6(link.iface, at, frameLength, at4, upperLength)) return this.router.drop(slot, CONSUMED);
+    if (((protocol === NH_UDP && !toGroup) || (protocol === PROTO_VRRP && toGroup)) && this.router.offerLocal6(link.iface, at, frameLength, protocol, at4, upperLength)) return this.router.drop(slot, CONSUMED);
     if (protocol === NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_DEST_UNREACH, UNREACH6_PORT, 0);
     else if (protocol !== NH_TCP && protocol !== NH_UDP && !toGroup) this.error(link, ipAt, frameLength - ETH_HEADER, ICMP6_PARAM_PROBLEM, PARAM6_NEXT_HEADER, chain.problemAt - ipAt);
     this.router.drop(slot, C.ip6_local_unhandled);
