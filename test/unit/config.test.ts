@@ -89,7 +89,7 @@ test('JSON syntax errors name the file', () => {
 test('the ha section: VRRP instances and sync, with defaults as keepalived has them and errors that name the field', () => {
   const vrrp = (over: Record<string, unknown> = {}) => ({ ...base(), ha: { vrrp: [{ iface: 'lan', vrid: 51, addresses: ['10.0.0.100'], ...over }] } });
   const c = parseConfig({ ...vrrp(), ha: { ...vrrp().ha, sync: { iface: 'lan' } } });
-  assert.equal(c.ha.vrrp[0], { name: 'VI_51', iface: 'lan', vrid: 51, priority: 100, advertIntervalMs: 1000, preempt: true, version: 3, virtualMac: false, addresses: [{ address: 0x0a000064, iface: 'lan' }], addresses6: [] });
+  assert.equal(c.ha.vrrp[0], { name: 'VI_51', iface: 'lan', vrid: 51, priority: 100, advertIntervalMs: 1000, preempt: true, version: 3, virtualMac: false, addresses: [{ address: 0x0a000064, iface: 'lan' }], addresses6: [], family: 4 });
   assert.equal(c.ha.sync, { iface: 'lan', syncid: 0, peer: null, resyncTimeoutMs: 10_000 });
   assert.equal(parseConfig(base()).ha, { vrrp: [], sync: null });
   assert.match(errorOf(vrrp({ vrid: 0 })), /\$\.ha\.vrrp\[0\]\.vrid: /);
