@@ -54,12 +54,22 @@ export function quietVipSetup(vip: string, vip6?: string): string[][] {
   ];
 }
 
+/**
+ * Python's http.server with a listen backlog of 1024 rather than its 5: with wrk's 200
+ * connections at once, a full accept queue made the server's kernel reset some of them.
+ */
+const HTTP_SERVER = [
+  'import functools, http.server as h, sys',
+  'h.ThreadingHTTPServer.request_queue_size = 1024',
+  'h.test(HandlerClass=functools.partial(h.SimpleHTTPRequestHandler, directory=sys.argv[2]), ServerClass=h.ThreadingHTTPServer, port=80, bind=sys.argv[1])',
+].join('\n');
+
 /** A real HTTP server on port 80 whose index page is the host's name; on IPv6 too when `dualStack`. */
 export function nameServer(prefix: string, name: string, dualStack = false): Pick<LabHost, 'setup' | 'daemons'> {
   const www = `/tmp/${prefix}-${name}-www`;
   return {
     setup: [['sh', '-c', `mkdir -p ${www} && echo ${name} > ${www}/index.html && head -c 2097152 /dev/urandom > ${www}/blob`]],
-    daemons: [{ name: 'http', cmd: ['python3', '-m', 'http.server', '80', '--bind', dualStack ? '::' : '0.0.0.0', '--directory', www], readyPort: 80 }],
+    daemons: [{ name: 'http', cmd: ['python3', '-c', HTTP_SERVER, dualStack ? '::' : '0.0.0.0', www], readyPort: 80 }],
   };
 }
 
