@@ -11,6 +11,7 @@ import { U32Map } from './util/u32map.js';
 import { ArpParking } from './l2/parking.js';
 import { IcmpBudget, IcmpKind } from './l3/icmp-budget.js';
 import { RouteTable } from './l3/routes.js';
+import { FAST_PATH_SUPPORTED, FastPath } from './l3/fast-path.js';
 import type { PacketEngine, FrameHandler } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
 import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
@@ -172,6 +173,8 @@ export class Router implements FrameHandler {
   tracer: PacketTracer | null = null;
   private readonly log: Log;
   private readonly b: Uint8Array;
+  /** Plain routed IPv4 frames, forwarded in words (l3/fast-path.ts); null where it cannot run, or turned off. */
+  private fast: FastPath | null = null;
   /**
    * Every frame in a slot has a virtio-net header just before it (the engine has large slots:
    * its TAPs take super-frames and partial checksums). Frames the router builds have a zero one.
@@ -213,6 +216,7 @@ export class Router implements FrameHandler {
       for (const a of iface.addresses) this.local.set(a.address, iface.port);
     }
     this.now = opts.now();
+    this.fastPath = FAST_PATH_SUPPORTED;
     this.icmpBudget = new IcmpBudget(budgetConfig(opts), this.now);
     this.parking = new ArpParking(Math.max(16, Math.floor(engine.layout.slotCount * PARKED_SHARE)), (slot, reason) => this.drop(slot, reason), { queueFull: C.arp_queue_full, overCap: C.arp_parked_over_cap });
   }
@@ -231,6 +235,16 @@ export class Router implements FrameHandler {
 
   beginBatch(): void {
     this.now = this.opts.now();
+    if (this.fast !== null) this.fast.now = this.now;
+  }
+
+  /** Whether plain routed frames take the fast path; off, every frame takes the full one (the fast path's test compares the two). */
+  get fastPath(): boolean {
+    return this.fast !== null;
+  }
+  set fastPath(on: boolean) {
+    this.fast = on && FAST_PATH_SUPPORTED ? new FastPath(this.engine, { ifaceByPort: this.ifaceByPort, neighboursByPort: this.neighboursByPort, local: this.local, routes: this.routes, stats: this.stats }, this) : null;
+    if (this.fast !== null) this.fast.now = this.now;
   }
 
   /** The clock as of this batch. */
@@ -313,7 +327,11 @@ export class Router implements FrameHandler {
 
   receive(port: number, slot: number, offset: number, length: number): void {
     const tracer = this.tracer;
-    if (tracer === null) return this.process(port, slot, offset, length);
+    if (tracer === null) {
+      const fast = this.fast;
+      if (fast !== null && fast.forward(port, slot, offset, length)) return;
+      return this.process(port, slot, offset, length);
+    }
     tracer.begin(this.b, this.engine.slotOffset(slot) + offset, length, this.ifaceByPort[port]?.name ?? `port ${port}`);
     this.process(port, slot, offset, length);
     tracer.end();
@@ -376,7 +394,7 @@ export class Router implements FrameHandler {
     const forUs = iface.answersFor(targetIp);
     // RFC 826 merge: refresh a sender we know. Learn a new one only from a request to us, and
     // only on its own link: a reply nobody asked for, or an off-link sender, creates nothing.
-    if (senderIp !== 0 && !isMartian(senderIp)) {
+    if (senderIp !== 0 && !isMartian(senderIp) && !iface.isSubnetBroadcast(senderIp)) {
       const table = this.neighbours(iface);
       let n = table.get(senderIp);
       if (!n && forUs && op === ARP_REQUEST && iface.isOnLink(senderIp)) n = this.createNeighbour(iface, table, senderIp);
@@ -535,6 +553,8 @@ export class Router implements FrameHandler {
       return this.drop(slot, C.no_route);
     }
     if (this.tracing) this.trace(`route ${formatIpv4(route.network)}/${route.length} ${route.via ? `via ${formatIpv4(route.via)}` : 'on-link'} dev ${route.iface.name}`);
+    // RFC 2644: a directed broadcast to a network of ours is not forwarded onto it.
+    if (route.iface.isSubnetBroadcast(dst)) return this.drop(slot, C.ip_broadcast);
     // Too big with DF: refused before any NAT rewrite, so frag-needed quotes the packet as its
     // sender wrote it and goes to that sender (a NAT real server, not the VIP: seed 001).
     if (this.refuseTooBig(route.iface, slot, at, frameLength)) return;

@@ -4,6 +4,7 @@ export const ROUTER_COUNTERS = [
   // frames seen
   'rx_frames',
   'forwarded',
+  'fast_path', // of forwarded: the plain routed frames the fast path took (l3/fast-path.ts)
   'delivered_local',
   // link layer
   'eth_runt',

@@ -14,7 +14,7 @@ export interface Route {
 }
 
 export class RouteTable {
-  /** One map (network -> route number) per prefix length in use, longest first: at most 33 probes. */
+  /** One map (network -> route number) per prefix length in use, longest first: at most 33 probes. Masks are int32 (see util/u32map.ts). */
   private byLength: { length: number; mask: number; routes: U32Map }[] = [];
   private readonly routes: Route[] = [];
 
@@ -23,7 +23,7 @@ export class RouteTable {
     const network = (route.network & mask) >>> 0;
     let bucket = this.byLength.find((b) => b.length === route.length);
     if (!bucket) {
-      bucket = { length: route.length, mask, routes: new U32Map() };
+      bucket = { length: route.length, mask: mask | 0, routes: new U32Map() };
       this.byLength.push(bucket);
       this.byLength.sort((a, b) => b.length - a.length);
     }
@@ -43,7 +43,7 @@ export class RouteTable {
   lookup(dst: Ipv4): Route | undefined {
     for (let i = 0; i < this.byLength.length; i++) {
       const b = this.byLength[i];
-      const id = b.routes.get((dst & b.mask) >>> 0);
+      const id = b.routes.get(dst & b.mask);
       if (id >= 0) return this.routes[id];
     }
     return undefined;

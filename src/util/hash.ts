@@ -10,10 +10,10 @@
 import { randomInt } from 'node:crypto';
 
 const secretWord = () => randomInt(0, 2 ** 32) >>> 0;
-/** Per process, per start: odd multiplier, offset and seed. */
-const SECRET_MUL = (secretWord() | 1) >>> 0;
-const SECRET_ADD = secretWord();
-export const SECRET_SEED = secretWord();
+/** Per process, per start: odd multiplier, offset and seed; int32, so V8 holds them as small integers, not doubles. */
+const SECRET_MUL = secretWord() | 1;
+const SECRET_ADD = secretWord() | 0;
+export const SECRET_SEED = secretWord() | 0;
 
 /** Folds one 32-bit word into a running hash. */
 export function mixWord(h: number, w: number): number {
@@ -25,13 +25,22 @@ export function mixWord(h: number, w: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** The final avalanche: every output bit depends on every input bit. */
-export function finish(h: number): number {
+/**
+ * The final avalanche: every output bit depends on every input bit. Signed 32 bits, for a
+ * mask or a shift: V8 keeps an int32 in a register, but boxes an unsigned result above 2^31
+ * on every return from a call it did not inline (an allocation per lookup).
+ */
+export function avalanche(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
+}
+
+/** avalanche(), unsigned: for arithmetic such as `%`. */
+export function finish(h: number): number {
+  return avalanche(h) >>> 0;
 }
 
 /** A key word with the process secret mixed in (before mixWord). */
@@ -39,9 +48,9 @@ export function keyed(w: number): number {
   return (Math.imul(w, SECRET_MUL) + SECRET_ADD) | 0;
 }
 
-/** Keyed hash of one word (addresses): unsigned 32 bits. */
+/** Keyed hash of one word (addresses): signed 32 bits, for a mask or a shift (see avalanche). */
 export function keyedHash1(a: number): number {
-  return finish(mixWord(SECRET_SEED, keyed(a)));
+  return avalanche(mixWord(SECRET_SEED, keyed(a)));
 }
 
 /** The same on every director: for schedulers that must agree across processes. */

@@ -3,14 +3,16 @@
 // JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither. A map
 // whose keys come off the wire (the neighbour table) is keyed with the process secret
 // (util/hash.ts); one whose keys only the operator sets (routes, local addresses, VIPs) keeps
-// a one-multiply Fibonacci hash, since it is probed several times for every frame.
+// a one-multiply Fibonacci hash, since it is probed several times for every frame. Keys are
+// held and compared as int32: an address above 2^31 as a uint32 is a double to V8, which
+// slows every comparison and boxes it wherever it crosses a call.
 
 import { keyedHash1 } from './hash.js';
 
 const EMPTY = -1;
 
 export class U32Map {
-  private keys: Uint32Array;
+  private keys: Int32Array;
   private values: Int32Array;
   private mask: number;
   private shift: number;
@@ -23,22 +25,24 @@ export class U32Map {
   ) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
-    this.keys = new Uint32Array(cap);
+    this.keys = new Int32Array(cap);
     this.values = new Int32Array(cap).fill(EMPTY);
     this.mask = cap - 1;
-    this.shift = 32 - Math.log2(cap);
+    this.shift = (32 - Math.log2(cap)) | 0;
   }
 
   get size(): number {
     return this.count;
   }
 
+  /** `key` as int32. */
   private home(key: number): number {
     return (this.keyed ? keyedHash1(key) : Math.imul(key, 0x9e3779b1)) >>> this.shift; // top bits
   }
 
   /** The value for `key`, or -1. */
   get(key: number): number {
+    key |= 0;
     const keys = this.keys, values = this.values, mask = this.mask;
     for (let i = this.home(key); ; i = (i + 1) & mask) {
       const v = values[i];
@@ -53,6 +57,7 @@ export class U32Map {
 
   set(key: number, value: number): void {
     if (value < 0) throw new RangeError('U32Map values must be >= 0');
+    key |= 0;
     if ((this.count + 1) * 2 > this.keys.length) this.grow();
     const keys = this.keys, values = this.values, mask = this.mask;
     for (let i = this.home(key); ; i = (i + 1) & mask) {
@@ -70,6 +75,7 @@ export class U32Map {
   }
 
   delete(key: number): boolean {
+    key |= 0;
     const keys = this.keys, values = this.values, mask = this.mask;
     let i = this.home(key);
     while (values[i] !== EMPTY && keys[i] !== key) i = (i + 1) & mask;
@@ -90,16 +96,16 @@ export class U32Map {
   }
 
   forEach(fn: (key: number, value: number) => void): void {
-    for (let i = 0; i < this.keys.length; i++) if (this.values[i] !== EMPTY) fn(this.keys[i], this.values[i]);
+    for (let i = 0; i < this.keys.length; i++) if (this.values[i] !== EMPTY) fn(this.keys[i] >>> 0, this.values[i]);
   }
 
   private grow(): void {
     const oldKeys = this.keys, oldValues = this.values;
     const cap = oldKeys.length * 2;
-    this.keys = new Uint32Array(cap);
+    this.keys = new Int32Array(cap);
     this.values = new Int32Array(cap).fill(EMPTY);
     this.mask = cap - 1;
-    this.shift = 32 - Math.log2(cap);
+    this.shift = (32 - Math.log2(cap)) | 0;
     this.count = 0;
     for (let i = 0; i < oldKeys.length; i++) if (oldValues[i] !== EMPTY) this.set(oldKeys[i], oldValues[i]);
   }

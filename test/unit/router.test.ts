@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
-import { arpPacket, ethernet, icmpEcho, ipv4Packet, mac, parse, udpPayload } from '../helpers/frames.js';
+import { arpPacket, ethernet, icmpEcho, ip, ipv4Packet, mac, parse, udpPayload } from '../helpers/frames.js';
 import { TWO_NETS, testRouter, type TestRouter } from '../helpers/memory-router.js';
 
 const LAN_MAC = mac('02:00:00:00:01:01');
@@ -263,6 +263,19 @@ fwd('frames for another MAC, or sent as link broadcast, are not forwarded', () =
   t.inject(0, udpFrame({ dstMac: BROADCAST_MAC }));
   assert.is(t.take(1).length, 0);
   assert.is(t.router.counters.eth_other_host, 1);
+  assert.is(t.router.counters.ip_broadcast, 1);
+});
+
+fwd('a directed broadcast to another of our networks is not forwarded, nor its address learnt as a neighbour (RFC 2644)', () => {
+  const t = testRouter(TWO_NETS);
+  learnNeighbours(t);
+  // A host asking for us from the wan's broadcast address: answered, not learnt.
+  const liar = mac('02:66:00:00:00:01');
+  t.inject(1, ethernet(BROADCAST_MAC, liar, 0x0806, arpPacket(1, liar, '10.2.0.255', ZERO_MAC, '10.2.0.1')));
+  t.take(1);
+  assert.is(t.router.neighbours(t.router.interfaces[1]).get(ip('10.2.0.255')), undefined, 'no neighbour for a broadcast address');
+  t.inject(0, udpFrame({ dst: '10.2.0.255' }));
+  assert.is(t.take(1).length, 0, 'nothing sent onto the wan, not even an ARP request');
   assert.is(t.router.counters.ip_broadcast, 1);
 });
 
