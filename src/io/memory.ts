@@ -99,7 +99,32 @@ export class MemoryBackend implements Backend {
     return true;
   }
 
+  /**
+   * While set, a kick only marks the port: its "thread" sends and completes when
+   * releaseTransmits() says. A benchmark times the JavaScript side alone this way, since in
+   * the daemon that work is the port thread's (native code), not JavaScript's.
+   */
+  holdTransmits = false;
+  private readonly kicked: boolean[] = [];
+
+  releaseTransmits(): void {
+    for (let p = 0; p < this.kicked.length; p++) {
+      if (!this.kicked[p]) continue;
+      this.kicked[p] = false;
+      this.send(p);
+    }
+  }
+
   kick(port: number): void {
+    if (this.holdTransmits) {
+      this.kicked[port] = true;
+      return;
+    }
+    this.send(port);
+  }
+
+  /** The port thread's TX work: each frame to its peer, listener or nowhere, then completed. */
+  private send(port: number): void {
     const tx = this.rings[port][RingId.Tx];
     const comp = this.rings[port][RingId.Comp];
     const n = Math.min(tx.available(), comp.free());
