@@ -1,5 +1,5 @@
 // The forwarding fast path: a plain routed IPv4 unicast frame (no options, for no address of
-// ours, to a resolved next hop, fitting the egress MTU, no super-frame or partial checksum)
+// ours, to a resolved next hop, fitting the egress MTU, not a super-frame)
 // checked and forwarded in one pass over the frame's 16-bit words. Byte by byte, this work costs
 // JavaScript about twice what it costs in words; the checks are the router's own, in its order.
 //
@@ -10,6 +10,7 @@
 
 import type { PacketEngine } from '../io/engine.js';
 import { VNET_HEADER_BYTES } from '../io/layout.js';
+import { VNET_F_NEEDS_CSUM } from '../packet/vnet.js';
 import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTable } from '../l2/neighbours.js';
 import type { L4Director } from '../router.js';
@@ -33,8 +34,6 @@ export interface FastPathTables {
 /** Host-order 16-bit words of the network-order values the path compares. */
 const ETHERTYPE_IPV4_WORD = 0x0008;
 const VERSION_IHL_5 = 0x45;
-/** gso_type, and flags' NEEDS_CSUM bit (DATA_VALID may be set: the full path forwards it as is too). */
-const PLAIN_VNET_MASK = 0xff01;
 
 export class FastPath {
   /** The clock as of this batch (the router's): a used neighbour's timestamp. */
@@ -62,8 +61,10 @@ export class FastPath {
     if (iface === undefined || length < 34 || (at & 1) !== 0) return false;
     const h = this.h;
     const w = at >>> 1;
-    // The virtio-net header's first word, flags | gso_type << 8: no GSO, no partial checksum.
-    if (this.vnetWords !== 0 && (h[w - this.vnetWords] & PLAIN_VNET_MASK) !== 0) return false;
+    // The virtio-net header (with offloads): its first word is flags | gso_type << 8.
+    const vnet = w - this.vnetWords;
+    const vnetFlags = this.vnetWords !== 0 ? h[vnet] : 0;
+    if (vnetFlags >>> 8 !== 0) return false; // a super-frame
     const mac = iface.mac;
     if (h[w] !== (mac[0] | (mac[1] << 8)) || h[w + 1] !== (mac[2] | (mac[3] << 8)) || h[w + 2] !== (mac[4] | (mac[5] << 8))) return false;
     if (h[w + 6] !== ETHERTYPE_IPV4_WORD) return false;
@@ -72,6 +73,9 @@ export class FastPath {
     const total = ((totalWord & 0xff) << 8) | (totalWord >>> 8);
     const ttlProtocol = h[ip + 4];
     if ((h[ip] & 0xff) !== VERSION_IHL_5 || total < 20 || total > length - 14 || (ttlProtocol & 0xff) <= 1) return false;
+    // A partial checksum goes on as it is (the kernel completes it), if it lies inside the
+    // transport header; a lying one is the full path's counted drop.
+    if ((vnetFlags & VNET_F_NEEDS_CSUM) !== 0 && (h[vnet + 3] < 34 || h[vnet + 3] + h[vnet + 4] + 2 > 14 + total)) return false;
     // The one's-complement sum does not care which byte order the words are read in (RFC 1071).
     let sum = h[ip] + h[ip + 1] + h[ip + 2] + h[ip + 3] + ttlProtocol + h[ip + 5] + h[ip + 6] + h[ip + 7] + h[ip + 8] + h[ip + 9];
     sum = (sum & 0xffff) + (sum >>> 16);

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
-import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, writeVnet } from '../../src/packet/vnet.js';
+import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, writeVnet } from '../../src/packet/vnet.js';
 import { arpPacket, ethernet, ipv4Packet, mac, tcpSegment, udpPayload } from '../helpers/frames.js';
 import { testRouter, type TestRouter } from '../helpers/memory-router.js';
 
@@ -51,9 +51,10 @@ interface Case {
   after?: number;
 }
 
-function vnet(flags: number): Uint8Array {
+/** A virtio-net header without GSO; a partial checksum is UDP's (at 34 + 6) unless told. */
+function vnet(flags: number, csumStart = flags & VNET_F_NEEDS_CSUM ? 34 : 0): Uint8Array {
   const v = new Uint8Array(10);
-  writeVnet(v, 0, { flags, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: flags & VNET_F_NEEDS_CSUM ? 34 : 0, csumOffset: flags & VNET_F_NEEDS_CSUM ? 6 : 0 });
+  writeVnet(v, 0, { flags, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart, csumOffset: flags & VNET_F_NEEDS_CSUM ? 6 : 0 });
   return v;
 }
 
@@ -96,7 +97,10 @@ function cases(offload: boolean): Case[] {
   ];
   if (offload) {
     list.push(
-      { name: 'partial checksum', port: 0, frame: plain, vnet: vnet(VNET_F_NEEDS_CSUM), fast: false },
+      { name: 'partial checksum', port: 0, frame: plain, vnet: vnet(VNET_F_NEEDS_CSUM), fast: true },
+      { name: 'partial checksum past the packet', port: 0, frame: plain, vnet: vnet(VNET_F_NEEDS_CSUM, 100), fast: false },
+      { name: 'partial checksum in the IP header', port: 0, frame: plain, vnet: vnet(VNET_F_NEEDS_CSUM, 20), fast: false },
+      { name: 'a super-frame header on a small frame', port: 0, frame: plain, vnet: Uint8Array.from([VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, 0, 0, 0, 0, 34, 0, 6, 0]), fast: false },
       { name: 'checksum verified (DATA_VALID)', port: 0, frame: plain, vnet: vnet(VNET_F_DATA_VALID), fast: true },
     );
   }
@@ -149,6 +153,7 @@ for (const offload of [false, true]) {
       assert.equal(countedFast, countedFull, `${c.name}: the counters`);
     }
     assert.ok(fast.router.counters.lvs_nat_out > 0, 'the NAT reply was rewritten on the fast path');
+    if (offload) assert.is(fast.router.counters.vnet_malformed, 3, 'the lying virtio-net headers counted');
     console.log(`fast path${offload ? ' (offloads)' : ''}: took ${tookFast} of ${cases(offload).length} frames, the same bytes and counters as the full path`);
     fast.engine.destroy();
     full.engine.destroy();
