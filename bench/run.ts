@@ -272,6 +272,26 @@ function printTcp(anchor: { gbps1: number; gbps4: number }, tcpRuns: TcpRun[], r
   console.log(`IPv6 beside IPv4 (1 stream, offloads): routing ${fmt(ratios['tcp ipv6/ipv4 routing'], 2)}x, a DR service ${fmt(ratios['tcp ipv6/ipv4 dr'], 2)}x the IPv4 figure (x kernel above is against the IPv4 anchor)`);
 }
 
+/** The JavaScript per-frame figure, and the same work in C, each the best of three trials. */
+async function perFrameAgainstC(): Promise<{ micro: MicroResult; trials: MicroResult[]; cNsPerFrame: number; cTrials: number[] }> {
+  console.log(`micro: JavaScript work per frame over the in-memory port ...`);
+  // Three trials; the lowest median is the least disturbed by the other tenants of this machine.
+  const trials = await microFromBundle(3);
+  const micro = trials.reduce((best, t) => (t.nsPerFrame < best.nsPerFrame ? t : best));
+  // The same per-frame work in C over the same frames, best of three: the reference for that figure.
+  const cTrials = [0, 1, 2].map(() => lastJson(sh(join(bin, 'perframe'), ['64', '2000000'])).nsPerFrame);
+  return { micro, trials, cNsPerFrame: Math.min(...cTrials), cTrials };
+}
+
+/** Prints the per-frame comparison (`BENCH_ONLY=micro npm run bench` prints only this); returns JavaScript/C. */
+function printPerFrame(micro: MicroResult, trials: MicroResult[], cNsPerFrame: number, cTrials: number[]): number {
+  const ratio = micro.nsPerFrame / cNsPerFrame;
+  console.log(
+    `JavaScript per frame (median of 512-frame rounds, best of ${trials.map((t) => fmt(t.nsPerFrame, 1)).join(' / ')}): ${fmt(micro.nsPerFrame, 1)} ns; the same work in C (bench/c/perframe.c, best of ${cTrials.map((n) => fmt(n, 1)).join(' / ')}): ${fmt(cNsPerFrame, 1)} ns; JavaScript/C = ${fmt(ratio, 2)} (target <= 2.0); heap growth ${fmt(micro.heapGrowthBytesPerFrame, 3)} bytes/frame`,
+  );
+  return ratio;
+}
+
 /** `BENCH_ONLY=tcp npm run bench`: the TCP table alone, for work on that path. */
 async function tcpOnly(): Promise<void> {
   await labDown(PREFIX);
@@ -303,13 +323,11 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark builds namespaces and TAPs: run it as root');
   buildTools();
   if (process.env.BENCH_ONLY === 'tcp') return tcpOnly();
-  console.log(`micro: JavaScript work per frame over the in-memory port ...`);
-  // Three trials; the lowest median is the least disturbed by the other tenants of this machine.
-  const trials = await microFromBundle(3);
-  const micro = trials.reduce((best, t) => (t.nsPerFrame < best.nsPerFrame ? t : best));
-  // The same per-frame work in C over the same frames, best of three: the reference for that figure.
-  const cTrials = [0, 1, 2].map(() => lastJson(sh(join(bin, 'perframe'), ['64', '2000000'])).nsPerFrame);
-  const cNsPerFrame = Math.min(...cTrials);
+  const { micro, trials, cNsPerFrame, cTrials } = await perFrameAgainstC();
+  if (process.env.BENCH_ONLY === 'micro') {
+    printPerFrame(micro, trials, cNsPerFrame, cTrials);
+    return;
+  }
   console.log('connection table: 100k, 1M and 4M entries ...');
   const tables = [100_000, 1_000_000, 4_000_000].map((n) => tableBench(n, join(bin, 'memlat')));
   console.log('new connections through the director (in-memory port) ...');
@@ -359,10 +377,7 @@ async function main(): Promise<void> {
     ratios[`cpu c/a ${p}`] = cpu('cbridge', p) / cpu('native', p);
     console.log(`${p} B: CPU per forwarded frame, tapvs/native = ${fmt(ratios[`cpu b/a ${p}`], 2)} (target <= 1.3)   cbridge/native = ${fmt(ratios[`cpu c/a ${p}`], 2)}`);
   }
-  ratios['js/c per frame'] = micro.nsPerFrame / cNsPerFrame;
-  console.log(
-    `JavaScript per frame (median of 512-frame rounds, best of ${trials.map((t) => fmt(t.nsPerFrame, 1)).join(' / ')}): ${fmt(micro.nsPerFrame, 1)} ns; the same work in C (bench/c/perframe.c, best of ${cTrials.map((n) => fmt(n, 1)).join(' / ')}): ${fmt(cNsPerFrame, 1)} ns; JavaScript/C = ${fmt(ratios['js/c per frame'], 2)} (target <= 2.0); heap growth ${fmt(micro.heapGrowthBytesPerFrame, 3)} bytes/frame`,
-  );
+  ratios['js/c per frame'] = printPerFrame(micro, trials, cNsPerFrame, cTrials);
   const heapChange = (heap.after - heap.before) / heap.before;
   console.log(`tapvs heap before/after a ${HEAP_FLOOD_SECONDS} s flood: ${fmt(heap.before / 2 ** 20, 2)} / ${fmt(heap.after / 2 ** 20, 2)} MiB (${fmt(heapChange * 100, 1)}%, target within 5%)`);
   console.log(`tapvs frames per JavaScript wake-up during that flood: ${fmt(heap.framesPerWakeup, 1)}`);
