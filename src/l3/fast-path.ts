@@ -1,7 +1,7 @@
 // The forwarding fast path: a plain routed IPv4 unicast frame (no options, for no address of
-// ours, to a resolved next hop, fitting the egress MTU, not a super-frame)
-// checked and forwarded in one pass over the frame's 16-bit words. Byte by byte, this work costs
-// JavaScript about twice what it costs in words; the checks are the router's own, in its order.
+// ours, to a resolved next hop, fitting the egress MTU, not a super-frame) checked and
+// forwarded in one pass over the frame's 16-bit words. Byte by byte, this work costs JavaScript
+// about twice what it costs in words; the checks are the router's own.
 //
 // It only ever declines or forwards. Everything else, including every frame that the full path
 // would drop, count, answer, trace or park, is declined before a byte changes, and the router's
@@ -31,7 +31,7 @@ export interface FastPathTables {
   stats: Float64Array;
 }
 
-/** Host-order 16-bit words of the network-order values the path compares. */
+/** EtherType 0x0800 as the word reads on a little-endian host; and version 4, IHL 5 (the first byte). */
 const ETHERTYPE_IPV4_WORD = 0x0008;
 const VERSION_IHL_5 = 0x45;
 

@@ -35,7 +35,7 @@ export class U32Map {
     return this.count;
   }
 
-  /** `key` as int32. */
+  /** The bucket a key (an int32) hashes to. */
   private home(key: number): number {
     return (this.keyed ? keyedHash1(key) : Math.imul(key, 0x9e3779b1)) >>> this.shift; // top bits
   }
