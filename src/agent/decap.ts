@@ -8,7 +8,7 @@
 
 import type { FrameHandler, PacketEngine } from '../io/engine.js';
 import { readIpv4 } from '../packet/address.js';
-import { IPV6_BYTES, ipv6Equals, type Ipv6 } from '../packet/address6.js';
+import { IPV6_BYTES, includes6, type Ipv6 } from '../packet/address6.js';
 import { PROTO_IPIP } from '../packet/ipv4.js';
 import { IPV6_HEADER } from '../packet/ipv6.js';
 
@@ -90,7 +90,7 @@ export class Decapsulator implements FrameHandler {
       this.counters.malformed++;
       return e.release(slot);
     }
-    if (!this.anyDirector && !listed(this.six.directors, b, at)) {
+    if (!this.anyDirector && !includes6(this.six.directors, b, at)) {
       this.counters.foreign_director++;
       return e.release(slot);
     }
@@ -99,16 +99,11 @@ export class Decapsulator implements FrameHandler {
       this.counters.malformed++;
       return e.release(slot);
     }
-    if (!listed(this.six.vips, b, inner + 24)) {
+    if (!includes6(this.six.vips, b, inner + 24)) {
       this.counters.not_for_vip++;
       return e.release(slot);
     }
     this.counters.decapsulated++;
     e.transmit(TUN_PORT, slot, offset + IPV6_BYTES, innerLength);
   }
-}
-
-function listed(addresses: readonly Ipv6[], b: Uint8Array, o: number): boolean {
-  for (const a of addresses) if (ipv6Equals(a, 0, b, o)) return true;
-  return false;
 }

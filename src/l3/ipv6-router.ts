@@ -16,7 +16,7 @@ import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTimers } from '../l2/neighbours.js';
 import { Neighbour6Table, type Neighbour6 } from '../l2/neighbours6.js';
 import { formatMac, macEquals } from '../packet/address.js';
-import { IPV6_BYTES, formatIpv6, inPrefix6, ipv6Equals, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, multicastMac6, solicitedNode, type Cidr6, type Ipv6 } from '../packet/address6.js';
+import { IPV6_BYTES, formatIpv6, inPrefix6, includes6, indexOf6, ipv6Equals, isLinkLocal6, isLoopback6, isMulticast6, isUnspecified6, multicastMac6, solicitedNode, type Cidr6, type Ipv6 } from '../packet/address6.js';
 import { patchChecksum } from '../packet/checksum.js';
 import { ETH_HEADER, EthernetView } from '../packet/ethernet.js';
 import {
@@ -217,13 +217,12 @@ export class Ipv6Router {
     if (this.inGroupOf(link.linkLocal, dstAt)) return true;
     for (const a of link.addresses) if (this.inGroupOf(a.address, dstAt)) return true;
     for (const v of link.vips) if (this.inGroupOf(v, dstAt)) return true;
-    for (const g of this.groups) if (ipv6Equals(b, dstAt, g, 0)) return true;
-    return false;
+    return includes6(this.groups, b, dstAt);
   }
 
   /** A group a protocol of ours listens on (VRRP's ff02::12), on every link. */
   join(group: Ipv6): void {
-    if (!this.groups.some((g) => ipv6Equals(g, 0, group, 0))) this.groups.push(group);
+    if (!includes6(this.groups, group)) this.groups.push(group);
   }
 
   private inGroupOf(address: Ipv6, dstAt: number): boolean {
@@ -247,8 +246,7 @@ export class Ipv6Router {
   }
 
   private isStandby(b: Uint8Array, o: number): boolean {
-    for (const a of this.standby) if (ipv6Equals(b, o, a, 0)) return true;
-    return false;
+    return includes6(this.standby, b, o);
   }
 
   // ---- forwarding
@@ -552,7 +550,7 @@ export class Ipv6Router {
   /** A VIP on `iface`'s link: answered in neighbour discovery from now on, checked and announced. */
   addVip(iface: Interface, vip: Ipv6): void {
     const link = this.byPort[iface.port];
-    if (link === undefined || link.vips.some((v) => ipv6Equals(v, 0, vip, 0))) return;
+    if (link === undefined || includes6(link.vips, vip)) return;
     link.vips.push(vip);
     if (!this.started || this.isStandby(vip, 0)) return; // announce() checks it with the rest; a VRRP backup's is its master's to announce
     this.checkAndAnnounce(link, vip, this.router.clock);
@@ -568,9 +566,9 @@ export class Ipv6Router {
   setVrrpAddress(iface: Interface, address: Ipv6, active: boolean): void {
     const link = this.byPort[iface.port];
     if (link === undefined) return;
-    if (!link.vips.some((v) => ipv6Equals(v, 0, address, 0))) link.vips.push(address);
-    if (!this.moved.some((a) => ipv6Equals(a, 0, address, 0))) this.moved.push(address);
-    const i = this.standby.findIndex((a) => ipv6Equals(a, 0, address, 0));
+    if (!includes6(link.vips, address)) link.vips.push(address);
+    if (!includes6(this.moved, address)) this.moved.push(address);
+    const i = indexOf6(this.standby, address);
     if (active && i >= 0) this.standby.splice(i, 1);
     else if (!active && i < 0) this.standby.push(address);
   }
@@ -582,9 +580,9 @@ export class Ipv6Router {
   }
 
   removeVip(vip: Ipv6): void {
-    if (this.moved.some((a) => ipv6Equals(a, 0, vip, 0))) return; // VRRP still moves it
+    if (includes6(this.moved, vip)) return; // VRRP still moves it
     for (const l of this.links) {
-      const i = l.vips.findIndex((v) => ipv6Equals(v, 0, vip, 0));
+      const i = indexOf6(l.vips, vip);
       if (i >= 0) l.vips.splice(i, 1);
     }
   }

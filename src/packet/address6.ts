@@ -79,6 +79,15 @@ export function ipv6Equals(a: Uint8Array, ao: number, b: Uint8Array, bo: number)
   return true;
 }
 
+/** Where in `list` the address `b[o..]` is, or -1: for the short lists of our own addresses. */
+export function indexOf6(list: readonly Uint8Array[], b: Uint8Array, o = 0): number {
+  for (let i = 0; i < list.length; i++) if (ipv6Equals(list[i], 0, b, o)) return i;
+  return -1;
+}
+
+/** Whether the address `b[o..]` is in `list`. */
+export const includes6 = (list: readonly Uint8Array[], b: Uint8Array, o = 0): boolean => indexOf6(list, b, o) >= 0;
+
 /** fe80::/10: link-local unicast, never forwarded (RFC 4291 2.5.6). */
 export const isLinkLocal6 = (b: Uint8Array, o: number): boolean => b[o] === 0xfe && (b[o + 1] & 0xc0) === 0x80;
 /** ff00::/8. */
