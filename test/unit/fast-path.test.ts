@@ -5,6 +5,7 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PacketTracer, parseTraceFilter, type TraceRecord } from '../../src/control/trace.js';
 import { BROADCAST_MAC, ZERO_MAC } from '../../src/packet/address.js';
 import { VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, writeVnet } from '../../src/packet/vnet.js';
 import { arpPacket, ethernet, ipv4Packet, mac, tcpSegment, udpPayload } from '../helpers/frames.js';
@@ -157,6 +158,25 @@ for (const offload of [false, true]) {
     console.log(`fast path${offload ? ' (offloads)' : ''}: took ${tookFast} of ${cases(offload).length} frames, the same bytes and counters as the full path`);
     fast.engine.destroy();
     full.engine.destroy();
+  });
+
+  test('gives way to the full path while a trace runs, so traced frames show every decision', () => {
+    const t = testRouter(CONFIG, 256, { offload });
+    learnHosts(t);
+    const tracer = new PacketTracer();
+    t.router.tracer = tracer;
+    const records: TraceRecord[] = [];
+    tracer.watch(parseTraceFilter('192.168.2.2'), (r) => records.push(r));
+    t.inject(0, udp({ dst: '192.168.2.2' }));
+    assert.is(t.take(1).length, 1, 'forwarded');
+    assert.is(t.router.counters.fast_path, 0, 'not by the fast path');
+    assert.is(records.length, 1);
+    assert.ok(records[0].decisions.some((d) => d.startsWith('route 192.168.2.0/24')), records[0].decisions.join(' | '));
+    assert.ok(records[0].decisions.some((d) => d.startsWith('send wan to 192.168.2.2')), records[0].decisions.join(' | '));
+    t.router.tracer = null;
+    t.inject(0, udp({ dst: '192.168.2.2' }));
+    assert.is(t.router.counters.fast_path, 1, 'the fast path again once the trace ends');
+    t.engine.destroy();
   });
 
   test('turns off and on', () => {
