@@ -143,6 +143,7 @@ for (const offload of [false, true]) {
       tookFast += took;
       let sent = 0;
       for (const port of [0, 1]) {
+        if (offload) assert.equal(hex(fast.sentVnet[port].map((v) => v!)), hex(full.sentVnet[port].map((v) => v!)), `${c.name}: the virtio-net headers port ${port} sent`);
         const sentFast = fast.take(port), sentFull = full.take(port);
         assert.equal(hex(sentFast), hex(sentFull), `${c.name}: what port ${port} sent`);
         sent += sentFast.length;
