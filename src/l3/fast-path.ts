@@ -10,6 +10,7 @@
 
 import type { PacketEngine } from '../io/engine.js';
 import { VNET_HEADER_BYTES } from '../io/layout.js';
+import { isMartian } from '../packet/address.js';
 import { VNET_F_NEEDS_CSUM } from '../packet/vnet.js';
 import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTable } from '../l2/neighbours.js';
@@ -83,9 +84,8 @@ export class FastPath {
     const s0 = h[ip + 6], s1 = h[ip + 7], d0 = h[ip + 8], d1 = h[ip + 9];
     const src = (((s0 & 0xff) << 24) | ((s0 >>> 8) << 16) | ((s1 & 0xff) << 8) | (s1 >>> 8)) >>> 0;
     const dst = (((d0 & 0xff) << 24) | ((d0 >>> 8) << 16) | ((d1 & 0xff) << 8) | (d1 >>> 8)) >>> 0;
-    const srcTop = src >>> 24;
     // Martian sources, multicast and broadcast destinations, and our own addresses are the full path's.
-    if (srcTop >= 224 || srcTop === 0 || srcTop === 127 || dst >>> 28 >= 0xe || iface.isSubnetBroadcast(src) || iface.isSubnetBroadcast(dst)) return false;
+    if (isMartian(src) || dst >>> 28 >= 0xe || iface.isSubnetBroadcast(src) || iface.isSubnetBroadcast(dst)) return false;
     if (t.local.get(dst) >= 0) return false;
     const route = t.routes.lookup(dst);
     if (route === undefined) return false;
