@@ -8,7 +8,7 @@
 // one host sending 100 TTL=1 packets a second takes only its own share.
 
 import { TokenBucket } from './ratelimit.js';
-import { keyedHash1 } from '../util/hash.js';
+import { keyedBucket1 } from '../util/hash.js';
 
 export const enum IcmpKind {
   Error = 0,
@@ -26,6 +26,8 @@ export interface IcmpBudgetConfig {
 
 /** Per-destination buckets: collisions share one, memory stays fixed. */
 const DEST_BUCKETS = 1024;
+/** keyedBucket1's shift for DEST_BUCKETS buckets. */
+const DEST_BUCKET_SHIFT = 32 - Math.log2(DEST_BUCKETS);
 /** frag-needed's global budget, as a multiple of the errors' one. */
 const FRAG_NEEDED_FACTOR = 10;
 
@@ -50,7 +52,7 @@ export class IcmpBudget {
 
   /** May one more of `kind` go to `dst` now? Takes a token from both budgets when it may. */
   take(kind: IcmpKind, dst: number, now: number): boolean {
-    const i = keyedHash1((dst ^ Math.imul(kind + 1, 0x9e3779b9)) >>> 0) & (DEST_BUCKETS - 1);
+    const i = keyedBucket1(dst ^ Math.imul(kind + 1, 0x9e3779b9), DEST_BUCKET_SHIFT);
     let t = this.tokens[i];
     if (now > this.last[i]) {
       t = Math.min(this.burst, t + ((now - this.last[i]) * this.rate) / 1000);

@@ -3,16 +3,20 @@
 // - keyed, for every table an attacker can fill (connections, neighbours, address maps, ICMP
 //   budgets): each key word is first multiplied by a per-process secret odd number and offset
 //   by another, so input differences that collide in plain murmur do not collide here, and no
-//   outsider can aim packets at one bucket;
+//   outsider can aim packets at one bucket (a one-word key takes the final mix alone);
 // - stable (a fixed seed), where every process must agree: Maglev and the source hashes, whose
 //   tables must be the same on every director behind one VIP.
 
 import { randomInt } from 'node:crypto';
 
 const secretWord = () => randomInt(0, 2 ** 32) >>> 0;
-/** Per process, per start: odd multiplier, offset and seed; int32, so V8 holds them as small integers, not doubles. */
-const SECRET_MUL = secretWord() | 1;
-const SECRET_ADD = secretWord() | 0;
+/**
+ * Per process, per start: odd multiplier, offset and seed; int32, so V8 holds them as small
+ * integers, not doubles. A table probed per frame copies the first two into its own fields
+ * (util/u32map.ts): read from here in a loop, each use is a context load and a conversion.
+ */
+export const SECRET_MUL = secretWord() | 1;
+export const SECRET_ADD = secretWord() | 0;
 export const SECRET_SEED = secretWord() | 0;
 
 /** Folds one 32-bit word into a running hash. */
@@ -48,9 +52,9 @@ export function keyed(w: number): number {
   return (Math.imul(w, SECRET_MUL) + SECRET_ADD) | 0;
 }
 
-/** Keyed hash of one word (addresses): signed 32 bits, for a mask or a shift (see avalanche). */
-export function keyedHash1(a: number): number {
-  return avalanche(mixWord(SECRET_SEED, keyed(a)));
+/** The bucket of one word (an address) in a keyed table of 2^(32 - shift) buckets: the final mix of the word with the secret in it. */
+export function keyedBucket1(a: number, shift: number): number {
+  return avalanche(keyed(a)) >>> shift;
 }
 
 /** The same on every director: for schedulers that must agree across processes. */

@@ -7,9 +7,18 @@
 // held and compared as int32: an address above 2^31 as a uint32 is a double to V8, which
 // slows every comparison and boxes it wherever it crosses a call.
 
-import { keyedHash1 } from './hash.js';
+import { SECRET_ADD, SECRET_MUL, avalanche } from './hash.js';
 
-const EMPTY = -1;
+// Numbers the lookups use are const enums, which the bundle writes as literals: V8 (node 20)
+// reads a module-level const from its context at each use, as a double if it is not a small
+// integer, and converts it back for Math.imul.
+const enum Slot {
+  Empty = -1,
+}
+/** 2^32 / golden ratio, odd: Fibonacci hashing for the maps whose keys only the operator sets. */
+const enum Fibonacci {
+  Multiplier = 0x9e3779b1 | 0,
+}
 
 export class U32Map {
   private keys: Int32Array;
@@ -17,16 +26,21 @@ export class U32Map {
   private mask: number;
   private shift: number;
   private count = 0;
+  /** A key's hash is avalanche(key * mul + add) when keyed (util/hash.ts's keyed word), else key * mul. Fields, not module constants (see Slot). */
+  private readonly mul: number;
+  private readonly add: number;
 
   /** `keyed`: the keys come from packets, so an outsider must not be able to aim at one run. */
   constructor(
     initialCapacity = 16,
     private readonly keyed = false,
   ) {
+    this.mul = keyed ? SECRET_MUL : Fibonacci.Multiplier;
+    this.add = keyed ? SECRET_ADD : 0;
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
     this.keys = new Int32Array(cap);
-    this.values = new Int32Array(cap).fill(EMPTY);
+    this.values = new Int32Array(cap).fill(Slot.Empty);
     this.mask = cap - 1;
     this.shift = (32 - Math.log2(cap)) | 0;
   }
@@ -35,9 +49,10 @@ export class U32Map {
     return this.count;
   }
 
-  /** The bucket a key (an int32) hashes to. */
+  /** The bucket a key (an int32) hashes to: the hash's top bits. */
   private home(key: number): number {
-    return (this.keyed ? keyedHash1(key) : Math.imul(key, 0x9e3779b1)) >>> this.shift; // top bits
+    const h = (Math.imul(key, this.mul) + this.add) | 0;
+    return (this.keyed ? avalanche(h) : h) >>> this.shift;
   }
 
   /** The value for `key`, or -1. */
@@ -46,13 +61,13 @@ export class U32Map {
     const keys = this.keys, values = this.values, mask = this.mask;
     for (let i = this.home(key); ; i = (i + 1) & mask) {
       const v = values[i];
-      if (v === EMPTY) return EMPTY;
+      if (v === Slot.Empty) return Slot.Empty;
       if (keys[i] === key) return v;
     }
   }
 
   has(key: number): boolean {
-    return this.get(key) !== EMPTY;
+    return this.get(key) !== Slot.Empty;
   }
 
   set(key: number, value: number): void {
@@ -61,7 +76,7 @@ export class U32Map {
     if ((this.count + 1) * 2 > this.keys.length) this.grow();
     const keys = this.keys, values = this.values, mask = this.mask;
     for (let i = this.home(key); ; i = (i + 1) & mask) {
-      if (values[i] === EMPTY) {
+      if (values[i] === Slot.Empty) {
         keys[i] = key;
         values[i] = value;
         this.count++;
@@ -78,11 +93,11 @@ export class U32Map {
     key |= 0;
     const keys = this.keys, values = this.values, mask = this.mask;
     let i = this.home(key);
-    while (values[i] !== EMPTY && keys[i] !== key) i = (i + 1) & mask;
-    if (values[i] === EMPTY) return false;
+    while (values[i] !== Slot.Empty && keys[i] !== key) i = (i + 1) & mask;
+    if (values[i] === Slot.Empty) return false;
     // Backward shift: pull later members of the probe run into the hole if their home allows.
     let hole = i;
-    for (let j = (i + 1) & mask; values[j] !== EMPTY; j = (j + 1) & mask) {
+    for (let j = (i + 1) & mask; values[j] !== Slot.Empty; j = (j + 1) & mask) {
       const h = this.home(keys[j]);
       if (((j - h) & mask) >= ((j - hole) & mask)) {
         keys[hole] = keys[j];
@@ -90,23 +105,23 @@ export class U32Map {
         hole = j;
       }
     }
-    values[hole] = EMPTY;
+    values[hole] = Slot.Empty;
     this.count--;
     return true;
   }
 
   forEach(fn: (key: number, value: number) => void): void {
-    for (let i = 0; i < this.keys.length; i++) if (this.values[i] !== EMPTY) fn(this.keys[i] >>> 0, this.values[i]);
+    for (let i = 0; i < this.keys.length; i++) if (this.values[i] !== Slot.Empty) fn(this.keys[i] >>> 0, this.values[i]);
   }
 
   private grow(): void {
     const oldKeys = this.keys, oldValues = this.values;
     const cap = oldKeys.length * 2;
     this.keys = new Int32Array(cap);
-    this.values = new Int32Array(cap).fill(EMPTY);
+    this.values = new Int32Array(cap).fill(Slot.Empty);
     this.mask = cap - 1;
     this.shift = (32 - Math.log2(cap)) | 0;
     this.count = 0;
-    for (let i = 0; i < oldKeys.length; i++) if (oldValues[i] !== EMPTY) this.set(oldKeys[i], oldValues[i]);
+    for (let i = 0; i < oldKeys.length; i++) if (oldValues[i] !== Slot.Empty) this.set(oldKeys[i], oldValues[i]);
   }
 }
