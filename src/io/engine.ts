@@ -4,7 +4,7 @@
 // native code per frame: the only native calls are kicks of sleeping port threads.
 
 import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
-import { JS_SLEEPING_BYTE, OFFSET_BITS, OFFSET_MASK, PORT_COUNTERS, RING_COUNT, VNET_HEADER_BYTES, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
+import { Descriptor, JS_SLEEPING_BYTE, PORT_COUNTERS, RING_COUNT, VNET_HEADER_BYTES, PORT_WORDS, PortWord, RingId, readLayout, type Layout, type PortCounterName } from './layout.js';
 import { Ring } from './ring.js';
 
 export interface FrameHandler {
@@ -12,6 +12,52 @@ export interface FrameHandler {
   beginBatch?(): void;
   /** The handler now owns `slot`: it must transmit() it, release() it, or keep it for later. */
   receive(port: number, slot: number, offset: number, length: number): void;
+  /**
+   * A port's whole run of received frames, in order, instead of a receive() call each: a loop
+   * over them keeps its tables in locals, where a call per frame must load them all again. The
+   * handler owns every frame of the burst, as with receive().
+   */
+  receiveBurst?(burst: RxBurst): void;
+}
+
+/**
+ * The frames one port received, read in place from its RX ring: frame i is in slot(i), at
+ * offset(i), length(i) bytes. A per-frame loop reads the descriptor words itself (words at
+ * descriptor(i), see layout.ts), one index computation for all three. One object per engine,
+ * re-pointed at each port's run; valid only during receiveBurst().
+ */
+export class RxBurst {
+  port = 0;
+  count = 0;
+  /** The RX ring's entries: its descriptor words, its consumer index and its size - 1. */
+  private base = 0;
+  private first = 0;
+  private mask = 0;
+
+  constructor(readonly words: Uint32Array) {}
+
+  point(port: number, ring: Ring, count: number): void {
+    this.port = port;
+    this.count = count;
+    this.base = ring.entryWord;
+    this.first = ring.consumerIndex;
+    this.mask = ring.size - 1;
+  }
+
+  slot(i: number): number {
+    return this.words[this.descriptor(i)];
+  }
+  offset(i: number): number {
+    return this.words[this.descriptor(i) + 1] & Descriptor.OffsetMask;
+  }
+  length(i: number): number {
+    return this.words[this.descriptor(i) + 1] >>> Descriptor.OffsetBits;
+  }
+
+  /** Frame i's descriptor, in words: its slot, then length << Descriptor.OffsetBits | offset. */
+  descriptor(i: number): number {
+    return this.base + (((this.first + i) & this.mask) << 1);
+  }
 }
 
 /** Slots kept back from the fill rings so the router can always build an ARP or ICMP frame. */
@@ -20,6 +66,16 @@ export const LOCAL_RESERVE = 64;
 const FRAMES_PER_TURN = 8192;
 /** Large slots a port with offloads holds ready to receive into; the rest wait in flight or free. */
 const LARGE_FILL_PER_PORT = 32;
+/**
+ * A port's state: closed; open, its frames ours; or open and handed to the native forwarder.
+ * A const enum, so transmit() compares with a literal: V8 (node 20) loads a module-level const
+ * from its context at every use.
+ */
+const enum PortState {
+  Closed = 0,
+  Served = 1,
+  Native = 2,
+}
 
 export interface EngineCounters {
   tx_ring_full: number;
@@ -50,13 +106,14 @@ export class PacketEngine {
   private largeTop = 0;
   /** Bytes of virtio-net header before each frame of a port (0 without offloads). */
   private readonly vnet: Uint8Array;
-  private readonly open: boolean[];
-  private readonly native: boolean[];
+  /** Per port, a PortState. */
+  private readonly state: Uint8Array;
   /** Frames taken off a port's RX ring since its last flush: room its stalled thread can use. */
-  private readonly rxTaken: boolean[];
+  private readonly rxTaken: Uint8Array;
   /** Completions taken back this batch: a port that stopped sending for want of completion-ring room may go on. */
-  private readonly compFreed: boolean[];
+  private readonly compFreed: Uint8Array;
   private readonly jsSleepingWord = JS_SLEEPING_BYTE >>> 2;
+  private readonly burst: RxBurst;
   private destroyed = false;
   private turnScheduled = false;
 
@@ -66,6 +123,7 @@ export class PacketEngine {
     this.layout = readLayout(buffer);
     this.bytes = new Uint8Array(buffer);
     this.words = new Uint32Array(buffer, 0, this.layout.slotsOffset >>> 2);
+    this.burst = new RxBurst(this.words);
     this.handler = handler;
     const l = this.layout;
     this.slotsOffset = l.slotsOffset;
@@ -77,10 +135,9 @@ export class PacketEngine {
       this.portWordBase.push((base + l.portControlOffset) >>> 2);
       this.portCounterViews.push(new Float64Array(buffer, base + l.portControlOffset + PORT_WORDS * 4, PORT_COUNTERS.length));
     }
-    this.open = new Array(l.maxPorts).fill(false);
-    this.native = new Array(l.maxPorts).fill(false);
-    this.rxTaken = new Array(l.maxPorts).fill(false);
-    this.compFreed = new Array(l.maxPorts).fill(false);
+    this.state = new Uint8Array(l.maxPorts);
+    this.rxTaken = new Uint8Array(l.maxPorts);
+    this.compFreed = new Uint8Array(l.maxPorts);
     this.freeSlots = new Uint32Array(l.slotCount);
     for (let s = l.slotCount - 1; s >= 0; s--) this.freeSlots[this.freeTop++] = s;
     this.firstLarge = l.slotCount;
@@ -126,10 +183,10 @@ export class PacketEngine {
 
   private openPort(port: number, open: () => TapInfo): TapInfo {
     this.checkPort(port);
-    if (this.open[port]) throw new Error(`port ${port} is already open`);
+    if (this.state[port] !== PortState.Closed) throw new Error(`port ${port} is already open`);
     for (const ring of this.rings[port]) ring.reset();
     const info = open();
-    this.open[port] = true;
+    this.state[port] = PortState.Served;
     this.vnet[port] = info.vnetHeader;
     this.refill(port);
     this.rings[port][RingId.Fill].publish();
@@ -140,10 +197,9 @@ export class PacketEngine {
 
   closePort(port: number): void {
     this.checkPort(port);
-    if (!this.open[port]) return;
+    if (this.state[port] === PortState.Closed) return;
     this.backend.closePort(port);
-    this.open[port] = false;
-    this.native[port] = false;
+    this.state[port] = PortState.Closed;
     this.vnet[port] = 0;
     // The thread is gone: every slot still queued on this port's rings comes home.
     for (const ring of this.rings[port]) {
@@ -166,8 +222,7 @@ export class PacketEngine {
     this.vnet[a] = this.backend.openTap(a, tapA, 'attach', 'tap', offload).vnetHeader;
     this.vnet[b] = this.backend.openTap(b, tapB, 'attach', 'tap', offload).vnetHeader;
     for (const p of [a, b]) {
-      this.open[p] = true;
-      this.native[p] = true;
+      this.state[p] = PortState.Native;
       this.refill(p);
       this.rings[p][RingId.Fill].publish();
       this.rings[p][RingId.FillLarge].publish();
@@ -193,8 +248,8 @@ export class PacketEngine {
     // Only a large slot's first number is ever used: its others count as present.
     for (let k = 0; k < l.largeSlotCount; k++) seen.fill(1, l.slotCount + k * l.largeSlotSpan + 1, l.slotCount + (k + 1) * l.largeSlotSpan);
     let onRings = 0;
-    for (let p = 0; p < this.open.length; p++) {
-      if (!this.open[p]) continue;
+    for (let p = 0; p < this.state.length; p++) {
+      if (this.state[p] === PortState.Closed) continue;
       for (const ring of this.rings[p]) ring.forEachSlot((s) => (onRings++, mark(s)));
     }
     const missing = seen.reduce((n, v) => n + (v === 0 ? 1 : 0), 0);
@@ -226,7 +281,7 @@ export class PacketEngine {
   /** Queues a frame for transmission; the slot is the port's until it completes. */
   transmit(port: number, slot: number, offset: number, length: number): boolean {
     const tx = this.txRings[port];
-    if (!this.open[port] || tx.free() === 0) {
+    if (this.state[port] === PortState.Closed || tx.free() === 0) {
       this.counters.tx_ring_full++;
       this.release(slot);
       return false;
@@ -250,22 +305,27 @@ export class PacketEngine {
     for (let round = 0; handled < limit; round++) {
       let thisRound = 0;
       this.handler.beginBatch?.();
-      for (let p = 0; p < this.open.length; p++) if (this.open[p] && !this.native[p]) this.reclaimCompleted(p);
+      for (let p = 0; p < this.state.length; p++) if (this.state[p] === PortState.Served) this.reclaimCompleted(p);
       let budget = this.txBudget();
-      for (let p = 0; p < this.open.length && budget > 0; p++) {
-        if (!this.open[p] || this.native[p]) continue;
+      for (let p = 0; p < this.state.length && budget > 0; p++) {
+        if (this.state[p] !== PortState.Served) continue;
         const rx = this.rings[p][RingId.Rx];
         const n = Math.min(rx.available(), budget);
         budget -= n;
-        for (let i = 0; i < n; i++) {
-          const w = rx.peekWord(i);
-          const packed = this.words[w + 1];
-          this.handler.receive(p, this.words[w], packed & OFFSET_MASK, packed >>> OFFSET_BITS);
+        if (n === 0) continue;
+        const handler = this.handler;
+        if (handler.receiveBurst !== undefined) {
+          this.burst.point(p, rx, n);
+          handler.receiveBurst(this.burst);
+        } else {
+          for (let i = 0; i < n; i++) {
+            const w = rx.peekWord(i);
+            const packed = this.words[w + 1];
+            handler.receive(p, this.words[w], packed & Descriptor.OffsetMask, packed >>> Descriptor.OffsetBits);
+          }
         }
-        if (n) {
-          rx.consume(n);
-          this.rxTaken[p] = true;
-        }
+        rx.consume(n);
+        this.rxTaken[p] = 1;
         thisRound += n;
       }
       handled += thisRound;
@@ -278,8 +338,8 @@ export class PacketEngine {
   /** Room in the fullest TX ring: how many frames this round may take. */
   private txBudget(): number {
     let budget = this.layout.ringSize;
-    for (let p = 0; p < this.open.length; p++) {
-      if (this.open[p] && !this.native[p]) budget = Math.min(budget, this.txRings[p].freeNow());
+    for (let p = 0; p < this.state.length; p++) {
+      if (this.state[p] === PortState.Served) budget = Math.min(budget, this.txRings[p].freeNow());
     }
     return budget;
   }
@@ -290,17 +350,17 @@ export class PacketEngine {
    * ring room (without the kick it would sleep until its poll() backstop).
    */
   flush(): void {
-    for (let p = 0; p < this.open.length; p++) {
-      if (!this.open[p] || this.native[p]) continue;
+    for (let p = 0; p < this.state.length; p++) {
+      if (this.state[p] !== PortState.Served) continue;
       const sent = this.txRings[p].publish();
       this.refill(p);
       const filled = this.rings[p][RingId.Fill].publish() + this.rings[p][RingId.FillLarge].publish();
       const roomMade = filled || this.rxTaken[p];
-      this.rxTaken[p] = false;
+      this.rxTaken[p] = 0;
       // Frames still waiting in TX after completions were taken: the port stopped on a full
       // completion ring and has nothing new to wake it (with TX full, poll() takes no more RX).
-      const unstuck = this.compFreed[p] && this.txRings[p].freeNow() < this.layout.ringSize;
-      this.compFreed[p] = false;
+      const unstuck = this.compFreed[p] !== 0 && this.txRings[p].freeNow() < this.layout.ringSize;
+      this.compFreed[p] = 0;
       const w = this.portWordBase[p];
       if (!(sent || roomMade || unstuck) || !Atomics.load(this.words, w + PortWord.Sleeping)) continue;
       if (sent || unstuck || Atomics.load(this.words, w + PortWord.RxStalled)) this.backend.kick(p);
@@ -310,11 +370,18 @@ export class PacketEngine {
   private reclaimCompleted(port: number): void {
     const comp = this.rings[port][RingId.Comp];
     const n = comp.available();
-    for (let i = 0; i < n; i++) this.release(this.words[comp.peekWord(i)]);
-    if (n) {
-      comp.consume(n);
-      this.compFreed[port] = true;
+    if (n === 0) return;
+    // release(), with the stack top in a local: this runs once per frame sent.
+    const words = this.words, freeSlots = this.freeSlots, firstLarge = this.firstLarge;
+    let top = this.freeTop;
+    for (let i = 0; i < n; i++) {
+      const slot = words[comp.peekWord(i)];
+      if (slot < firstLarge) freeSlots[top++] = slot;
+      else this.freeLarge[this.largeTop++] = slot;
     }
+    this.freeTop = top;
+    comp.consume(n);
+    this.compFreed[port] = 1;
   }
 
   /**
@@ -327,7 +394,10 @@ export class PacketEngine {
     if (spare <= 0) return;
     let n = fill.free();
     if (n * this.openPorts > spare) n = Math.min(n, Math.ceil(spare / this.openPorts));
-    while (n-- > 0) fill.put(this.freeSlots[--this.freeTop], 0, 0);
+    const freeSlots = this.freeSlots;
+    let top = this.freeTop;
+    while (n-- > 0) fill.put(freeSlots[--top], 0, 0);
+    this.freeTop = top;
     if (this.vnet[port] === 0) return;
     const large = this.rings[port][RingId.FillLarge];
     let m = Math.min(this.largeTop, LARGE_FILL_PER_PORT - (this.layout.ringSize - large.freeNow()));
@@ -336,15 +406,15 @@ export class PacketEngine {
 
   private get openPorts(): number {
     let n = 0;
-    for (let p = 0; p < this.open.length; p++) if (this.open[p] && !this.native[p]) n++;
+    for (let p = 0; p < this.state.length; p++) if (this.state[p] === PortState.Served) n++;
     return n;
   }
 
   /** Work that is ours now: completions, or frames we have TX room for. */
   private pending(): boolean {
     const canSend = this.txBudget() > 0;
-    for (let p = 0; p < this.open.length; p++) {
-      if (!this.open[p] || this.native[p]) continue;
+    for (let p = 0; p < this.state.length; p++) {
+      if (this.state[p] !== PortState.Served) continue;
       if (this.rings[p][RingId.Comp].available() || (canSend && this.rings[p][RingId.Rx].available())) return true;
     }
     return false;
@@ -379,7 +449,7 @@ export class PacketEngine {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (let p = 0; p < this.open.length; p++) if (this.open[p]) this.closePort(p);
+    for (let p = 0; p < this.state.length; p++) if (this.state[p] !== PortState.Closed) this.closePort(p);
     this.backend.destroy();
   }
 

@@ -3,9 +3,15 @@
 
 export const MAGIC = 0x31535654; // "TVS1"
 export const LAYOUT_VERSION = 2;
-/** A descriptor's second word is length << OFFSET_BITS | offset: offsets below 2048, lengths to 2 MiB. */
-export const OFFSET_BITS = 11;
-export const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
+/**
+ * A descriptor's second word is length << Descriptor.OffsetBits | offset: offsets below 2048,
+ * lengths to 2 MiB. A const enum, so per-frame code has literals: V8 (node 20) loads a
+ * module-level const from its context at every use.
+ */
+export const enum Descriptor {
+  OffsetBits = 11,
+  OffsetMask = (1 << 11) - 1,
+}
 /** struct virtio_net_hdr, before every frame of a TAP opened with offloads (addon/src/tap.h). */
 export const VNET_HEADER_BYTES = 10;
 
@@ -205,7 +211,7 @@ export function checkNativeLayout(n: NativeLayoutConstants): void {
     portWordSleeping: PortWord.Sleeping,
     portWordRxStalled: PortWord.RxStalled,
     portCounters: PORT_COUNTERS.length,
-    offsetBits: OFFSET_BITS,
+    offsetBits: Descriptor.OffsetBits,
     vnetHeaderBytes: VNET_HEADER_BYTES,
   };
   const differ = (Object.keys(ours) as (keyof NativeLayoutConstants)[]).filter((k) => n[k] !== ours[k]);

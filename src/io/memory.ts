@@ -3,7 +3,7 @@
 // engine transmits are handed to the port's listener (or to a connected port) when kicked.
 
 import type { Backend, TapInfo, TapKind, TapMode } from './backend.js';
-import { DEFAULT_LAYOUT, OFFSET_BITS, OFFSET_MASK, PortWord, RING_COUNT, VNET_HEADER_BYTES, RingId, computeLayout, writeHeader, type Layout, type LayoutOptions } from './layout.js';
+import { DEFAULT_LAYOUT, Descriptor, PortWord, RING_COUNT, VNET_HEADER_BYTES, RingId, computeLayout, writeHeader, type Layout, type LayoutOptions } from './layout.js';
 import { Ring } from './ring.js';
 
 export type WireListener = (frame: Uint8Array, vnet: Uint8Array | null) => void;
@@ -131,8 +131,8 @@ export class MemoryBackend implements Backend {
     for (let i = 0; i < n; i++) {
       const w = tx.peekWord(i);
       const slot = this.words[w];
-      const offset = this.words[w + 1] & OFFSET_MASK;
-      const length = this.words[w + 1] >>> OFFSET_BITS;
+      const offset = this.words[w + 1] & Descriptor.OffsetMask;
+      const length = this.words[w + 1] >>> Descriptor.OffsetBits;
       comp.put(slot, 0, 0);
       const peer = this.links[port];
       const listener = this.listeners[port];

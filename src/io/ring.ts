@@ -1,18 +1,19 @@
 // JavaScript side of one single-producer/single-consumer descriptor ring in the shared region.
-// Indices are free-running u32 counters; a descriptor is [slot, length << OFFSET_BITS | offset].
+// Indices are free-running u32 counters; a descriptor is [slot, length << Descriptor.OffsetBits | offset].
 //
 // JavaScript is only ever one side of a ring, so it keeps its own index in a field and reads
 // the other side's index from shared memory only when its cached copy says the ring is
 // empty (consumer) or full (producer). Index stores use Atomics (sequentially consistent) so
 // a producer's store cannot pass its following load of the native thread's sleeping flag.
 
-import { OFFSET_BITS, RING_CONSUMER_BYTE, RING_ENTRIES_BYTE, RING_PRODUCER_BYTE } from './layout.js';
+import { Descriptor, RING_CONSUMER_BYTE, RING_ENTRIES_BYTE, RING_PRODUCER_BYTE } from './layout.js';
 
 export class Ring {
   private readonly words: Uint32Array;
   private readonly prodWord: number;
   private readonly consWord: number;
-  private readonly entryWord: number;
+  /** Where the descriptors start, in words: entry i (modulo size) is at entryWord + 2i. */
+  readonly entryWord: number;
   private readonly mask: number;
   readonly size: number;
   /** Our own index (consumer or producer, whichever side we are), mirrored from memory. */
@@ -35,6 +36,10 @@ export class Ring {
   }
 
   // ---- consumer side
+  /** The consumer index (free-running): the next entry to take is at (consumerIndex & size - 1). */
+  get consumerIndex(): number {
+    return this.consumer;
+  }
   available(): number {
     this.seenProducer = Atomics.load(this.words, this.prodWord);
     return (this.seenProducer - this.consumer) >>> 0;
@@ -49,13 +54,10 @@ export class Ring {
   }
 
   // ---- producer side
+  /** Free space by the consumer index last read; read afresh (freeNow) only when that says full. Small: it inlines into per-frame loops. */
   free(): number {
-    let free = this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
-    if (free === 0) {
-      this.seenConsumer = Atomics.load(this.words, this.consWord);
-      free = this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
-    }
-    return free;
+    const free = this.size - ((this.producer + this.staged - this.seenConsumer) >>> 0);
+    return free !== 0 ? free : this.freeNow();
   }
   /** Free space with the consumer index read afresh (once per batch, not per frame). */
   freeNow(): number {
@@ -65,7 +67,7 @@ export class Ring {
   put(slot: number, offset: number, length: number): void {
     const w = this.entryWord + (((this.producer + this.staged) & this.mask) << 1);
     this.words[w] = slot;
-    this.words[w + 1] = ((length << OFFSET_BITS) | offset) >>> 0;
+    this.words[w + 1] = ((length << Descriptor.OffsetBits) | offset) >>> 0;
     this.staged++;
   }
   /** Makes staged entries visible; returns how many were published. */
