@@ -12,7 +12,7 @@ import { ArpParking } from './l2/parking.js';
 import { IcmpBudget, IcmpKind } from './l3/icmp-budget.js';
 import { RouteTable } from './l3/routes.js';
 import { FAST_PATH_SUPPORTED, FastPath } from './l3/fast-path.js';
-import type { PacketEngine, FrameHandler } from './io/engine.js';
+import type { PacketEngine, FrameHandler, RxBurst } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
 import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
 import { checksum, checksumValid, headerChecksumValid, patchChecksum } from './packet/checksum.js';
@@ -327,15 +327,21 @@ export class Router implements FrameHandler {
 
   receive(port: number, slot: number, offset: number, length: number): void {
     const tracer = this.tracer;
-    if (tracer === null) {
-      const fast = this.fast;
-      if (fast !== null && fast.forward(port, slot, offset, length)) return;
-      return this.process(port, slot, offset, length);
-    }
+    if (tracer === null) return this.process(port, slot, offset, length);
     tracer.begin(this.b, this.engine.slotOffset(slot) + offset, length, this.ifaceByPort[port]?.name ?? `port ${port}`);
     this.process(port, slot, offset, length);
     tracer.end();
   }
+
+  /** A port's burst: plain routed frames through the fast path, the rest (or all, while tracing) frame by frame. */
+  receiveBurst(burst: RxBurst): void {
+    const fast = this.fast;
+    if (fast !== null && this.tracer === null) return fast.forwardBurst(burst, this.fullPath);
+    for (let i = 0; i < burst.count; i++) this.receive(burst.port, burst.slot(i), burst.offset(i), burst.length(i));
+  }
+
+  /** The full path, for the frames the fast path declines. */
+  private readonly fullPath = (port: number, slot: number, offset: number, length: number): void => this.process(port, slot, offset, length);
 
   /** A note for `tapvs trace`, when the current frame is traced. */
   trace(decision: string): void {

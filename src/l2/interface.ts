@@ -17,7 +17,7 @@ export interface InterfaceAddress {
 
 export class Interface {
   /** Directed broadcast addresses of our subnets, precomputed: checked for every packet. */
-  private readonly broadcasts: Uint32Array;
+  readonly broadcasts: Uint32Array;
   /** The VRRP virtual MAC (00:00:5e:00:01:VRID) while we are its master and it is in use. */
   vmac: Mac | null;
 

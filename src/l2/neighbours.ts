@@ -47,6 +47,8 @@ export interface PendingFrame {
 export class Neighbour {
   state = NeighbourState.Incomplete;
   readonly mac = new Uint8Array(6);
+  /** The same MAC as three 16-bit words in the host's byte order: as a frame's words hold it (l3/fast-path.ts). */
+  readonly macWords = new Uint16Array(this.mac.buffer);
   confirmedAt = 0;
   usedAt = 0;
   /** Requests sent since the last confirmation; 0 when not probing. */

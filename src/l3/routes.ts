@@ -14,9 +14,15 @@ export interface Route {
 }
 
 export class RouteTable {
-  /** One map (network -> route number) per prefix length in use, longest first: at most 33 probes. Masks are int32 (see util/u32map.ts). */
+  /** One map (network -> route id) per prefix length in use, longest first: at most 33 probes. */
   private byLength: { length: number; mask: number; routes: U32Map }[] = [];
+  /** The same, flat, for the per-frame lookup: masks (int32, see util/u32map.ts) and their maps. */
+  private masks = new Int32Array(0);
+  private maps: U32Map[] = [];
   private readonly routes: Route[] = [];
+  /** Per route id, for the fast path: the egress port, and the next hop as int32 (0: on-link). */
+  private ports = new Int32Array(0);
+  private vias = new Int32Array(0);
 
   add(route: Route): void {
     const mask = prefixMask(route.length);
@@ -26,6 +32,8 @@ export class RouteTable {
       bucket = { length: route.length, mask: mask | 0, routes: new U32Map() };
       this.byLength.push(bucket);
       this.byLength.sort((a, b) => b.length - a.length);
+      this.masks = Int32Array.from(this.byLength, (b) => b.mask);
+      this.maps = this.byLength.map((b) => b.routes);
     }
     const id = bucket.routes.get(network);
     const existing = id < 0 ? undefined : this.routes[id];
@@ -38,15 +46,32 @@ export class RouteTable {
       bucket.routes.set(network, this.routes.length);
       this.routes.push({ ...route, network });
     }
+    this.ports = Int32Array.from(this.routes, (r) => r.iface.port);
+    this.vias = Int32Array.from(this.routes, (r) => r.via | 0);
+  }
+
+  /** The id of the longest-prefix route to `dst`, or -1. */
+  lookupId(dst: Ipv4): number {
+    const masks = this.masks, maps = this.maps;
+    for (let i = 0; i < masks.length; i++) {
+      const id = maps[i].get(dst & masks[i]);
+      if (id >= 0) return id;
+    }
+    return -1;
   }
 
   lookup(dst: Ipv4): Route | undefined {
-    for (let i = 0; i < this.byLength.length; i++) {
-      const b = this.byLength[i];
-      const id = b.routes.get(dst & b.mask);
-      if (id >= 0) return this.routes[id];
-    }
-    return undefined;
+    const id = this.lookupId(dst);
+    return id < 0 ? undefined : this.routes[id];
+  }
+
+  /** Route `id`'s egress port. */
+  portOf(id: number): number {
+    return this.ports[id];
+  }
+  /** Route `id`'s next hop, as int32; 0 when the destination is on-link. */
+  viaOf(id: number): number {
+    return this.vias[id];
   }
 
   /** Longest prefix first. */

@@ -161,6 +161,35 @@ for (const offload of [false, true]) {
     full.engine.destroy();
   });
 
+  test('a burst of plain and declined frames, taken in one poll: the same bytes, in the same order, as the full path', () => {
+    const fast = testRouter(CONFIG, 256, { offload });
+    const full = testRouter(CONFIG, 256, { offload });
+    full.router.fastPath = false;
+    // Every case that needs no clock step, each port's frames one burst: declined frames go to
+    // the full path in their turn, between the fast path's.
+    const burst = cases(offload).filter((c) => !c.after);
+    for (const t of [fast, full]) {
+      learnHosts(t);
+      t.inject(0, burst.find((c) => c.name === 'for the VIP')!.frame);
+      t.take(0);
+      t.take(1);
+      for (const c of burst) if (!t.backend.inject(c.port, c.frame, c.vnet)) throw new Error(`${c.name}: no slot`);
+      t.engine.poll();
+    }
+    const plain = burst.filter((c) => c.fast).length;
+    assert.is(fast.router.counters.fast_path, plain, `the ${plain} plain routed frames of ${burst.length} took the fast path`);
+    for (const port of [0, 1]) {
+      if (offload) assert.equal(hex(fast.sentVnet[port].map((v) => v!)), hex(full.sentVnet[port].map((v) => v!)), `the virtio-net headers port ${port} sent`);
+      assert.equal(hex(fast.take(port)), hex(full.take(port)), `what port ${port} sent, in order`);
+    }
+    const { fast_path: _f, ...countedFast } = fast.router.counters;
+    const { fast_path: _n, ...countedFull } = full.router.counters;
+    assert.equal(countedFast, countedFull, 'the counters');
+    assert.equal(fast.engine.slotCensus(), full.engine.slotCensus(), 'every slot accounted for, as on the full path');
+    fast.engine.destroy();
+    full.engine.destroy();
+  });
+
   test('gives way to the full path while a trace runs, so traced frames show every decision', () => {
     const t = testRouter(CONFIG, 256, { offload });
     learnHosts(t);
