@@ -1,25 +1,42 @@
-// The router's per-frame work in C, over the same in-memory frames the JavaScript
-// microbenchmark (bench/micro.ts) forwards: the reference that makes its figure a ratio.
-// Per frame, as src/router.ts does for a routed packet: read the RX descriptor, check the
-// destination MAC and EtherType, validate the IPv4 header (version, lengths, checksum), refuse a
-// martian source, probe the local-address map, look the route up (one open-addressed map per
-// prefix length, longest first, Fibonacci-hashed as util/u32map.ts), check TTL and MTU,
-// decrement TTL with the incremental checksum, look the next hop up in the neighbour map
-// (keyed hash), write the Ethernet header, write the TX descriptor. Rounds of 512 frames;
-// prints the median ns per frame.
+// The JavaScript per-frame work in C, over the same in-memory frames the JavaScript
+// microbenchmark (bench/micro.ts) forwards: the reference that makes its figure a ratio. It
+// does what the timed JavaScript does (engine.poll() with the router's fast path), step for step,
+// so that the ratio says what JavaScript costs, not what a cheaper algorithm saves:
+//
+// - per round, as PacketEngine.poll: read the clock; take the TX completions back into the
+//   free-slot stack; read each TX ring's consumer index for the round's budget;
+// - per frame, as l3/fast-path.ts: read the RX descriptor; check the destination MAC and the
+//   EtherType in 16-bit words; validate the IPv4 header (version and IHL, lengths, TTL,
+//   checksum); refuse martian sources, multicast, and the ingress's subnet broadcasts; probe the
+//   local-address map; look the route up (one open-addressed map per prefix length, longest
+//   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU and its subnet broadcast;
+//   look the next hop up in the neighbour map (the keyed murmur hash of util/hash.ts) and check
+//   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
+//   write the Ethernet header; stage the TX descriptor (ring room checked);
+// - per round: publish the RX consumer and the TX producer (sequentially consistent stores, as
+//   Atomics.store), refill the fill ring from the free stack, and publish it.
+//
+// The port "thread" (frames into slots, TX into completions) runs outside the timed region, as
+// the in-memory backend's does in the JavaScript benchmark. Rounds of 512 frames; prints the
+// median ns per frame.
 //
 //   perframe PAYLOAD_BYTES FRAMES
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #define SLOT 2048
 #define HEADROOM 64
 #define RING 1024
+#define SLOTS (4 * RING)
 #define BATCH 512
-#define EMPTY 0xffffffffu
+#define LOCAL_RESERVE 64 /* io/engine.ts */
+#define OFFSET_BITS 11
+#define OFFSET_MASK ((1u << OFFSET_BITS) - 1)
 
 static double now_ns(void) {
   struct timespec t;
@@ -27,23 +44,75 @@ static double now_ns(void) {
   return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
-/** Open addressing over u32 keys, as util/u32map.ts (16 slots, linear probing). */
+/* ---- a single-producer/single-consumer descriptor ring, as io/ring.ts */
+typedef struct {
+  _Atomic uint32_t producer;
+  char pad1[60];
+  _Atomic uint32_t consumer;
+  char pad2[60];
+  uint32_t entries[2 * RING]; /* slot, length << OFFSET_BITS | offset */
+  /* the JavaScript side's mirror of its own index, staged entries, and the other side's index */
+  uint32_t mine, staged, seen;
+} ring;
+
+static inline uint32_t ring_available(ring *r) {
+  r->seen = atomic_load(&r->producer);
+  return r->seen - r->mine;
+}
+static inline uint32_t *ring_peek(ring *r, uint32_t ahead) { return &r->entries[((r->mine + ahead) & (RING - 1)) << 1]; }
+static inline void ring_consume(ring *r, uint32_t n) {
+  r->mine += n;
+  atomic_store(&r->consumer, r->mine);
+}
+static inline uint32_t ring_free_now(ring *r) {
+  r->seen = atomic_load(&r->consumer);
+  return RING - (r->mine + r->staged - r->seen);
+}
+/** Free space by the consumer index last read, read afresh only when that says full. */
+static inline uint32_t ring_free(ring *r) {
+  uint32_t free = RING - (r->mine + r->staged - r->seen);
+  return free ? free : ring_free_now(r);
+}
+static inline void ring_put(ring *r, uint32_t slot, uint32_t offset, uint32_t length) {
+  uint32_t *e = &r->entries[((r->mine + r->staged) & (RING - 1)) << 1];
+  e[0] = slot, e[1] = length << OFFSET_BITS | offset;
+  r->staged++;
+}
+static inline uint32_t ring_publish(ring *r) {
+  uint32_t n = r->staged;
+  if (n == 0) return 0;
+  r->staged = 0;
+  r->mine += n;
+  atomic_store(&r->producer, r->mine);
+  return n;
+}
+
+/* ---- the hashes of util/hash.ts and util/u32map.ts */
+static uint32_t secret_mul, secret_add, secret_seed;
+
+static inline uint32_t rotl(uint32_t x, int r) { return x << r | x >> (32 - r); }
+/** keyedBucket1: avalanche(mixWord(SECRET_SEED, keyed(a))) >> shift. */
+static inline uint32_t keyed_bucket(uint32_t a, int shift) {
+  uint32_t w = (a * secret_mul + secret_add) * 0xcc9e2d51u;
+  w = rotl(w, 15) * 0x1b873593u;
+  uint32_t h = rotl(secret_seed ^ w, 13) * 5 + 0xe6546b64u;
+  h = (h ^ h >> 16) * 0x85ebca6bu;
+  h = (h ^ h >> 13) * 0xc2b2ae35u;
+  return (h ^ h >> 16) >> shift;
+}
+
+/** U32Map: open addressing, linear probing, 16 buckets (as small as the JavaScript maps here). */
 typedef struct {
   uint32_t keys[16];
   int32_t values[16];
-  uint32_t seed; /* 0: Fibonacci, else keyed (the neighbour table) */
+  int keyed;
 } u32map;
 
-static inline uint32_t home(const u32map *m, uint32_t key) {
-  uint32_t h = m->seed ? (key ^ m->seed) * 0xcc9e2d51u : key * 0x9e3779b1u;
-  if (m->seed) h ^= h >> 15, h *= 0x1b873593u;
-  return h >> 28;
-}
+static inline uint32_t home(const u32map *m, uint32_t key) { return m->keyed ? keyed_bucket(key, 28) : (key * 0x9e3779b1u) >> 28; }
 static void map_set(u32map *m, uint32_t key, int32_t v) {
   for (uint32_t i = home(m, key);; i = (i + 1) & 15)
     if (m->values[i] < 0 || m->keys[i] == key) {
-      m->keys[i] = key;
-      m->values[i] = v;
+      m->keys[i] = key, m->values[i] = v;
       return;
     }
 }
@@ -53,29 +122,42 @@ static inline int32_t map_get(const u32map *m, uint32_t key) {
     if (m->keys[i] == key) return m->values[i];
   }
 }
-static void map_init(u32map *m, uint32_t seed) {
+static void map_init(u32map *m, int keyed) {
   memset(m->keys, 0, sizeof m->keys);
   for (int i = 0; i < 16; i++) m->values[i] = -1;
-  m->seed = seed;
+  m->keyed = keyed;
 }
 
-static inline uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+/* ---- the router's tables, as the fast path reads them */
+typedef struct {
+  uint16_t mac[3]; /* as 16-bit words read from the frame */
+  int port, mtu;
+  uint32_t broadcasts[4];
+  int broadcast_count;
+} iface;
+typedef struct {
+  uint32_t network_mask;
+  u32map routes; /* network -> route */
+} prefix;
+typedef struct {
+  uint32_t via;
+  int egress;
+} route;
+enum { INCOMPLETE, REACHABLE, STALE };
+typedef struct {
+  int state, probes;
+  uint16_t mac[3];
+  double used_at;
+} neighbour;
 
-static int header_ok(const uint8_t *ip, int ihl) {
-  uint32_t s = 0;
-  for (int i = 0; i < ihl; i += 2) s += (uint32_t)ip[i] << 8 | ip[i + 1];
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return s == 0xffff;
+static inline int is_subnet_broadcast(const iface *i, uint32_t a) {
+  for (int k = 0; k < i->broadcast_count; k++)
+    if (i->broadcasts[k] == a) return 1;
+  return 0;
 }
+static inline uint32_t swap16(uint16_t w) { return (uint32_t)(w & 0xff) << 8 | w >> 8; }
 
-static void put_checksum(uint8_t *ip) {
-  ip[10] = ip[11] = 0;
-  uint32_t s = 0;
-  for (int i = 0; i < 20; i += 2) s += (uint32_t)ip[i] << 8 | ip[i + 1];
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  s = ~s & 0xffff;
-  ip[10] = s >> 8, ip[11] = s & 0xff;
-}
+enum { RX_FRAMES, FORWARDED, FAST_PATH, STAT_COUNT };
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -84,65 +166,167 @@ int main(int argc, char **argv) {
   }
   int payload = atoi(argv[1]);
   long frames = atol(argv[2]);
-  static const uint8_t in_mac[6] = {2, 0, 0, 0, 1, 1}, out_mac[6] = {2, 0, 0, 0, 2, 1}, client[6] = {2, 0xaa, 0, 0, 0, 2}, server[6] = {2, 0xbb, 0, 0, 0, 2};
-  const uint32_t dst = 0x0a020002, src = 0x0a010002;
+  if (getrandom(&secret_mul, 4, 0) != 4 || getrandom(&secret_add, 4, 0) != 4 || getrandom(&secret_seed, 4, 0) != 4) return 1;
+  secret_mul |= 1;
+
+  /* the frame: 02:00:00:00:01:01 <- client, 10.1.0.2 -> 10.2.0.2, UDP */
+  static const uint8_t in_mac[6] = {2, 0, 0, 0, 1, 1}, client[6] = {2, 0xaa, 0, 0, 0, 2};
   int length = 14 + 20 + 8 + payload;
   uint8_t frame[1600] = {0};
   memcpy(frame, in_mac, 6), memcpy(frame + 6, client, 6), frame[12] = 8;
   uint8_t *ip = frame + 14;
   ip[0] = 0x45, ip[2] = (20 + 8 + payload) >> 8, ip[3] = (20 + 8 + payload) & 0xff, ip[8] = 64, ip[9] = 17;
-  for (int i = 0; i < 4; i++) ip[12 + i] = src >> (24 - 8 * i), ip[16 + i] = dst >> (24 - 8 * i);
-  put_checksum(ip);
+  const uint8_t addrs[8] = {10, 1, 0, 2, 10, 2, 0, 2};
+  memcpy(ip + 12, addrs, 8);
+  uint32_t s = 0;
+  for (int i = 0; i < 20; i += 2) s += (uint32_t)ip[i] << 8 | ip[i + 1];
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  s = ~s & 0xffff, ip[10] = s >> 8, ip[11] = s & 0xff;
 
-  uint8_t *slots = aligned_alloc(64, (size_t)2 * RING * SLOT);
-  uint32_t rx[RING * 2], tx[RING * 2]; /* descriptors: slot, length << 11 | offset (src/io/layout.ts) */
-  u32map local, routes24, neighbours;
-  map_init(&local, 0), map_init(&routes24, 0), map_init(&neighbours, 0x5bd1e995u);
+  /* the region: slots, and each port's fill, RX, TX and completion rings */
+  uint8_t *slots = aligned_alloc(64, (size_t)SLOTS * SLOT);
+  uint16_t *h = (uint16_t *)slots;
+  ring *rings = aligned_alloc(64, 2 * 4 * sizeof(ring));
+  memset(rings, 0, 2 * 4 * sizeof(ring));
+  enum { FILL, RX, TX, COMP };
+#define R(port, id) (&rings[(port) * 4 + (id)])
+  uint32_t free_slots[SLOTS], free_top = 0;
+  for (int k = SLOTS - 1; k >= 0; k--) free_slots[free_top++] = k;
+  int open[2] = {1, 1};
+  for (int p = 0; p < 2; p++) { /* openTap: each port's fill ring full */
+    while (ring_free(R(p, FILL)) > 0) ring_put(R(p, FILL), free_slots[--free_top], 0, 0);
+    ring_publish(R(p, FILL));
+  }
+
+  iface ifaces[2] = {
+      {{0x0002, 0x0000, 0x0101}, 0, 1500, {0x0a0100ff}, 1},
+      {{0x0002, 0x0000, 0x0102}, 1, 1500, {0x0a0200ff}, 1},
+  };
+  u32map local;
+  map_init(&local, 0);
   map_set(&local, 0x0a010001, 0), map_set(&local, 0x0a020001, 1);
-  map_set(&routes24, 0x0a010000, 0), map_set(&routes24, 0x0a020000, 1);
-  map_set(&neighbours, dst, 0);
-  const uint8_t *neighbour_mac[1] = {server};
-  const int mtu = 1500;
+  prefix prefixes[1] = {{0xffffff00u}};
+  map_init(&prefixes[0].routes, 0);
+  route routes[2] = {{0, 0}, {0, 1}};
+  map_set(&prefixes[0].routes, 0x0a010000, 0), map_set(&prefixes[0].routes, 0x0a020000, 1);
+  int prefix_count = 1;
+  u32map neighbour_index[2];
+  map_init(&neighbour_index[0], 1), map_init(&neighbour_index[1], 1);
+  neighbour neighbours[1] = {{REACHABLE, 0, {0xbb02, 0x0000, 0x0200}, 0}};
+  map_set(&neighbour_index[1], 0x0a020002, 0);
+  double stats[STAT_COUNT] = {0};
+  void *director = NULL; /* none: the JavaScript reads router.director and finds null */
 
   long rounds = frames / BATCH;
-  double *per_round = malloc(sizeof(double) * (rounds + 2000));
-  long dropped = 0;
-  double stats[2] = {0, 0}; /* counters, as the router's Float64Array */
+  double *per_round = malloc(sizeof(double) * rounds);
   for (long r = -2000; r < rounds; r++) {
-    for (int i = 0; i < BATCH; i++) { /* the backend's copy: outside the timed region */
-      memcpy(slots + (size_t)i * SLOT + HEADROOM, frame, length);
-      rx[2 * i] = i, rx[2 * i + 1] = (uint32_t)length << 11 | HEADROOM;
+    /* the port threads, outside the timed region: port 1 completes what it was given to send,
+       port 0 receives BATCH frames into slots from its fill ring */
+    ring *tx1 = R(1, TX), *comp1 = R(1, COMP), *fill0 = R(0, FILL), *rx0 = R(0, RX);
+    for (uint32_t c = atomic_load(&tx1->consumer), p = atomic_load(&tx1->producer); c != p; c++) {
+      uint32_t cp = atomic_load(&comp1->producer);
+      comp1->entries[(cp & (RING - 1)) << 1] = tx1->entries[(c & (RING - 1)) << 1];
+      atomic_store(&comp1->producer, cp + 1);
+      atomic_store(&tx1->consumer, c + 1);
     }
-    double t0 = now_ns();
-    int sent = 0;
     for (int i = 0; i < BATCH; i++) {
-      uint32_t slot = rx[2 * i], len = rx[2 * i + 1] >> 11, off = rx[2 * i + 1] & 0x7ff;
-      stats[0]++; /* rx_frames */
-      uint8_t *f = slots + (size_t)slot * SLOT + off;
-      if (len < 14 || memcmp(f, in_mac, 6) != 0 || f[12] != 8 || f[13] != 0) { dropped++; continue; }
-      uint8_t *h = f + 14;
-      int ihl = (h[0] & 15) * 4, total = h[2] << 8 | h[3];
-      if ((h[0] >> 4) != 4 || ihl < 20 || total < ihl || total > (int)len - 14 || !header_ok(h, ihl)) { dropped++; continue; }
-      uint32_t s = rd32(h + 12), d = rd32(h + 16);
-      if ((s >> 24) == 0 || (s >> 24) == 127 || (s >> 28) >= 0xe) { dropped++; continue; }
-      if (map_get(&local, d) >= 0) { dropped++; continue; }
-      if (d >> 28 == 0xe) { dropped++; continue; }
-      int port = map_get(&routes24, d & 0xffffff00u);
-      if (port < 0 || h[8] <= 1 || total > mtu) { dropped++; continue; }
-      h[8]--;
-      uint32_t c = ((uint32_t)h[10] << 8 | h[11]) + 0x0100;
-      if (c >= 0xffff) c -= 0xffff;
-      h[10] = c >> 8, h[11] = c & 0xff;
-      int n = map_get(&neighbours, d);
-      if (n < 0) { dropped++; continue; }
-      memcpy(f, neighbour_mac[n], 6), memcpy(f + 6, out_mac, 6);
-      tx[2 * sent] = slot, tx[2 * sent + 1] = (uint32_t)(14 + total) << 11 | off;
-      stats[1]++; /* forwarded */
-      sent++;
+      uint32_t fc = atomic_load(&fill0->consumer), rp = atomic_load(&rx0->producer);
+      if (fc == atomic_load(&fill0->producer)) { fprintf(stderr, "perframe: fill ring empty\n"); return 1; }
+      uint32_t slot = fill0->entries[(fc & (RING - 1)) << 1];
+      atomic_store(&fill0->consumer, fc + 1);
+      memcpy(slots + (size_t)slot * SLOT + HEADROOM, frame, length);
+      rx0->entries[(rp & (RING - 1)) << 1] = slot, rx0->entries[((rp & (RING - 1)) << 1) + 1] = (uint32_t)length << OFFSET_BITS | HEADROOM;
+      atomic_store(&rx0->producer, rp + 1);
+    }
+
+    double t0 = now_ns();
+    /* PacketEngine.poll, one round (the next finds nothing, as in the JavaScript) */
+    for (int round = 0;; round++) {
+      double now = now_ns() / 1e6; /* beginBatch: the clock, once per batch */
+      for (int p = 0; p < 2; p++) { /* reclaimCompleted */
+        ring *comp = R(p, COMP);
+        uint32_t n = ring_available(comp);
+        for (uint32_t i = 0; i < n; i++) free_slots[free_top++] = ring_peek(comp, i)[0];
+        if (n) ring_consume(comp, n);
+      }
+      uint32_t budget = RING; /* txBudget */
+      for (int p = 0; p < 2; p++) {
+        uint32_t f = ring_free_now(R(p, TX));
+        if (f < budget) budget = f;
+      }
+      uint32_t this_round = 0;
+      for (int p = 0; p < 2 && budget > 0; p++) {
+        ring *rx = R(p, RX);
+        uint32_t n = ring_available(rx);
+        if (n > budget) n = budget;
+        budget -= n;
+        const iface *in = &ifaces[p];
+        for (uint32_t i = 0; i < n; i++) {
+          uint32_t *d = ring_peek(rx, i);
+          uint32_t slot = d[0], offset = d[1] & OFFSET_MASK, len = d[1] >> OFFSET_BITS;
+          /* FastPath.forward */
+          size_t at = (size_t)slot * SLOT + offset;
+          if (len < 34 || (at & 1)) goto slow;
+          size_t w = at >> 1, q = w + 7;
+          if (h[w] != in->mac[0] || h[w + 1] != in->mac[1] || h[w + 2] != in->mac[2] || h[w + 6] != 0x0008) goto slow;
+          uint32_t total = swap16(h[q + 1]), ttl_protocol = h[q + 4];
+          if ((h[q] & 0xff) != 0x45 || total < 20 || total > len - 14 || (ttl_protocol & 0xff) <= 1) goto slow;
+          uint32_t sum = h[q] + h[q + 1] + h[q + 2] + h[q + 3] + ttl_protocol + h[q + 5] + h[q + 6] + h[q + 7] + h[q + 8] + h[q + 9];
+          sum = (sum & 0xffff) + (sum >> 16);
+          if ((sum & 0xffff) + (sum >> 16) != 0xffff) goto slow;
+          uint32_t src = swap16(h[q + 6]) << 16 | swap16(h[q + 7]), dst = swap16(h[q + 8]) << 16 | swap16(h[q + 9]);
+          uint32_t top = src >> 24;
+          if (top >= 224 || top == 0 || top == 127 || dst >> 28 >= 0xe || is_subnet_broadcast(in, src) || is_subnet_broadcast(in, dst)) goto slow;
+          if (map_get(&local, dst) >= 0) goto slow;
+          const route *rt = NULL;
+          for (int k = 0; k < prefix_count; k++) {
+            int32_t id = map_get(&prefixes[k].routes, dst & prefixes[k].network_mask);
+            if (id >= 0) { rt = &routes[id]; break; }
+          }
+          if (rt == NULL) goto slow;
+          const iface *out = &ifaces[rt->egress];
+          if (total > (uint32_t)out->mtu || is_subnet_broadcast(out, dst)) goto slow;
+          int32_t nid = map_get(&neighbour_index[out->port], rt->via ? rt->via : dst);
+          if (nid < 0) goto slow;
+          neighbour *nb = &neighbours[nid];
+          if (nb->state == INCOMPLETE || (nb->state == STALE && nb->probes == 0)) goto slow;
+          stats[RX_FRAMES]++;
+          if (director != NULL) goto slow;
+          h[q + 4] = ttl_protocol - 1;
+          uint32_t c = h[q + 5] + 1u;
+          if (c >= 0xffff) c -= 0xffff;
+          h[q + 5] = c;
+          stats[FORWARDED]++;
+          stats[FAST_PATH]++;
+          nb->used_at = now;
+          h[w] = nb->mac[0], h[w + 1] = nb->mac[1], h[w + 2] = nb->mac[2];
+          h[w + 3] = out->mac[0], h[w + 4] = out->mac[1], h[w + 5] = out->mac[2];
+          ring *tx = R(out->port, TX); /* PacketEngine.transmit */
+          if (!open[out->port] || ring_free(tx) == 0) { free_slots[free_top++] = slot; continue; }
+          ring_put(tx, slot, offset, 14 + total);
+          continue;
+        slow:
+          fprintf(stderr, "perframe: a frame left the fast path\n");
+          return 1;
+        }
+        if (n) ring_consume(rx, n);
+        this_round += n;
+      }
+      for (int p = 0; p < 2; p++) { /* flush: publish TX, refill and publish the fill ring */
+        ring_publish(R(p, TX));
+        ring *fill = R(p, FILL);
+        int spare = (int)free_top - LOCAL_RESERVE;
+        if (spare > 0) {
+          uint32_t n = ring_free(fill);
+          if (n * 2 > (uint32_t)spare) n = (spare + 1) / 2;
+          while (n-- > 0) ring_put(fill, free_slots[--free_top], 0, 0);
+        }
+        ring_publish(fill);
+      }
+      if (this_round == 0) break;
     }
     double ns = now_ns() - t0;
     if (r >= 0) per_round[r] = ns;
-    if (sent != BATCH) { fprintf(stderr, "perframe: %d of %d forwarded\n", sent, BATCH); return 1; }
   }
   /* median */
   for (long i = 1; i < rounds; i++) {
@@ -151,8 +335,10 @@ int main(int argc, char **argv) {
     while (j >= 0 && per_round[j] > v) per_round[j + 1] = per_round[j], j--;
     per_round[j + 1] = v;
   }
-  volatile uint32_t keep = tx[1] + (uint32_t)stats[1];
-  (void)keep;
-  printf("{\"nsPerFrame\":%.2f,\"frames\":%ld,\"dropped\":%ld}\n", per_round[rounds / 2] / BATCH, rounds * BATCH, dropped);
+  if (stats[FORWARDED] != (double)(rounds + 2000) * BATCH) {
+    fprintf(stderr, "perframe: %.0f forwarded of %ld\n", stats[FORWARDED], (rounds + 2000) * BATCH);
+    return 1;
+  }
+  printf("{\"nsPerFrame\":%.2f,\"frames\":%ld,\"dropped\":0}\n", per_round[rounds / 2] / BATCH, rounds * BATCH);
   return 0;
 }
