@@ -371,16 +371,21 @@ export class PacketEngine {
     const comp = this.rings[port][RingId.Comp];
     const n = comp.available();
     if (n === 0) return;
-    // release(), with the stack top in a local: this runs once per frame sent.
-    const words = this.words, freeSlots = this.freeSlots, firstLarge = this.firstLarge;
-    let top = this.freeTop;
-    for (let i = 0; i < n; i++) {
-      const slot = words[comp.peekWord(i)];
-      if (slot < firstLarge) freeSlots[top++] = slot;
-      else this.freeLarge[this.largeTop++] = slot;
+    // release() for each, in bulk: this runs once per frame sent.
+    const from = this.freeTop;
+    let top = comp.takeSlots(n, this.freeSlots, from);
+    if (this.freeLarge.length > 0) {
+      // A super-frame's large slot goes to its own stack.
+      const freeSlots = this.freeSlots, firstLarge = this.firstLarge;
+      for (let i = from; i < top; ) {
+        if (freeSlots[i] < firstLarge) i++;
+        else {
+          this.freeLarge[this.largeTop++] = freeSlots[i];
+          freeSlots[i] = freeSlots[--top];
+        }
+      }
     }
     this.freeTop = top;
-    comp.consume(n);
     this.compFreed[port] = 1;
   }
 
@@ -394,10 +399,7 @@ export class PacketEngine {
     if (spare <= 0) return;
     let n = fill.free();
     if (n * this.openPorts > spare) n = Math.min(n, Math.ceil(spare / this.openPorts));
-    const freeSlots = this.freeSlots;
-    let top = this.freeTop;
-    while (n-- > 0) fill.put(freeSlots[--top], 0, 0);
-    this.freeTop = top;
+    if (n > 0) this.freeTop = fill.putSlots(n, this.freeSlots, this.freeTop);
     if (this.vnet[port] === 0) return;
     const large = this.rings[port][RingId.FillLarge];
     let m = Math.min(this.largeTop, LARGE_FILL_PER_PORT - (this.layout.ringSize - large.freeNow()));

@@ -48,6 +48,13 @@ export class Ring {
   peekWord(ahead: number): number {
     return this.entryWord + (((this.consumer + ahead) & this.mask) << 1);
   }
+  /** Takes n entries' slots (all of them available) onto `stack` from `top`; returns the new top. One loop, for completions. */
+  takeSlots(n: number, stack: Uint32Array, top: number): number {
+    const words = this.words, base = this.entryWord, mask = this.mask, first = this.consumer;
+    for (let i = 0; i < n; i++) stack[top++] = words[base + (((first + i) & mask) << 1)];
+    this.consume(n);
+    return top;
+  }
   consume(n: number): void {
     this.consumer = (this.consumer + n) >>> 0;
     Atomics.store(this.words, this.consWord, this.consumer);
@@ -69,6 +76,17 @@ export class Ring {
     this.words[w] = slot;
     this.words[w + 1] = ((length << Descriptor.OffsetBits) | offset) >>> 0;
     this.staged++;
+  }
+  /** Stages n slots (with no frame: offset and length 0) popped off `stack` from `top`; returns the new top. One loop, for fill rings. */
+  putSlots(n: number, stack: Uint32Array, top: number): number {
+    const words = this.words, base = this.entryWord, mask = this.mask, at = this.producer + this.staged;
+    for (let i = 0; i < n; i++) {
+      const w = base + (((at + i) & mask) << 1);
+      words[w] = stack[--top];
+      words[w + 1] = 0;
+    }
+    this.staged += n;
+    return top;
   }
   /** Makes staged entries visible; returns how many were published. */
   publish(): number {
