@@ -2,7 +2,7 @@
 // frames waiting for resolution. It decides; the router sends (see Router.neighbourEvents).
 
 import type { Ipv4 } from '../packet/address.js';
-import { U32Map } from '../util/u32map.js';
+import { KeyedU32Map } from '../util/u32map.js';
 
 export const enum NeighbourState {
   /** Requests sent, no answer yet; frames wait in `pending`. */
@@ -64,7 +64,7 @@ const EVICTION_SCAN = 32;
 export class NeighbourTable {
   /** Address to entry number; entries are few, long-lived objects (not per-frame state). */
   /** Keyed: a scan chooses the addresses that land here. */
-  private readonly index = new U32Map(16, true);
+  private readonly index = new KeyedU32Map(16);
   private readonly entries: (Neighbour | undefined)[] = [];
   private readonly freeIds: number[] = [];
   constructor(public timers: NeighbourTimers) {}

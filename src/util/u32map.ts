@@ -1,11 +1,13 @@
-// A hash map from unsigned 32-bit keys (IPv4 addresses) to non-negative int32 values, in
+// Hash maps from unsigned 32-bit keys (IPv4 addresses) to non-negative int32 values, in
 // typed arrays: open addressing, linear probing, backward-shift deletion (no tombstones).
-// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; this does neither. A map
-// whose keys come off the wire (the neighbour table) is keyed with the process secret
-// (util/hash.ts); one whose keys only the operator sets (routes, local addresses, VIPs) keeps
-// a one-multiply Fibonacci hash, since it is probed several times for every frame. Keys are
-// held and compared as int32: an address above 2^31 as a uint32 is a double to V8, which
-// slows every comparison and boxes it wherever it crosses a call.
+// JavaScript's Map boxes keys above 2^30 and hashes them as doubles; these do neither. A map
+// whose keys come off the wire (the neighbour table) is a KeyedU32Map, keyed with the process
+// secret (util/hash.ts); one whose keys only the operator sets (routes, local addresses, VIPs)
+// is a U32Map, with a one-multiply Fibonacci hash, since it is probed several times for every
+// frame. Two classes, not a flag: each lookup site then inlines one hash, and the per-frame
+// loop stays inside V8's inlining budget. Keys are held and compared as int32: an address
+// above 2^31 as a uint32 is a double to V8, which slows every comparison and boxes it wherever
+// it crosses a call.
 
 import { SECRET_ADD, SECRET_MUL, avalanche } from './hash.js';
 
@@ -20,23 +22,15 @@ const enum Fibonacci {
   Multiplier = 0x9e3779b1 | 0,
 }
 
-export class U32Map {
-  private keys: Int32Array;
-  private values: Int32Array;
-  private mask: number;
-  private shift: number;
+/** The table; a subclass says where each key's probe run starts (home). */
+abstract class OpenMap {
+  protected keys: Int32Array;
+  protected values: Int32Array;
+  protected mask: number;
+  protected shift: number;
   private count = 0;
-  /** A key's hash is avalanche(key * mul + add) when keyed (util/hash.ts's keyed word), else key * mul. Fields, not module constants (see Slot). */
-  private readonly mul: number;
-  private readonly add: number;
 
-  /** `keyed`: the keys come from packets, so an outsider must not be able to aim at one run. */
-  constructor(
-    initialCapacity = 16,
-    private readonly keyed = false,
-  ) {
-    this.mul = keyed ? SECRET_MUL : Fibonacci.Multiplier;
-    this.add = keyed ? SECRET_ADD : 0;
+  constructor(initialCapacity: number) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
     this.keys = new Int32Array(cap);
@@ -50,16 +44,15 @@ export class U32Map {
   }
 
   /** The bucket a key (an int32) hashes to: the hash's top bits. */
-  private home(key: number): number {
-    const h = (Math.imul(key, this.mul) + this.add) | 0;
-    return (this.keyed ? avalanche(h) : h) >>> this.shift;
-  }
+  protected abstract home(key: number): number;
 
   /** The value for `key`, or -1. */
-  get(key: number): number {
-    key |= 0;
+  abstract get(key: number): number;
+
+  /** get(), probing from `start`, the key's home: each class's get() passes its own, so a caller inlines one hash. */
+  protected find(key: number, start: number): number {
     const keys = this.keys, values = this.values, mask = this.mask;
-    for (let i = this.home(key); ; i = (i + 1) & mask) {
+    for (let i = start; ; i = (i + 1) & mask) {
       const v = values[i];
       if (v === Slot.Empty) return Slot.Empty;
       if (keys[i] === key) return v;
@@ -123,5 +116,44 @@ export class U32Map {
     this.shift = (32 - Math.log2(cap)) | 0;
     this.count = 0;
     for (let i = 0; i < oldKeys.length; i++) if (oldValues[i] !== Slot.Empty) this.set(oldKeys[i], oldValues[i]);
+  }
+}
+
+/** Keys only the operator sets: Fibonacci hashing. */
+export class U32Map extends OpenMap {
+  constructor(initialCapacity = 16) {
+    super(initialCapacity);
+  }
+
+  protected home(key: number): number {
+    return Math.imul(key, Fibonacci.Multiplier) >>> this.shift;
+  }
+
+  get(key: number): number {
+    key |= 0;
+    return this.find(key, this.home(key));
+  }
+}
+
+/**
+ * Keys that come from packets, so an outsider must not be able to aim at one run: the key
+ * word with the process secret in it, then murmur's final mix (util/hash.ts's keyedBucket1).
+ */
+export class KeyedU32Map extends OpenMap {
+  /** The secret's multiplier and offset, in int32 fields: a module constant read in a loop costs a context load and a conversion (see Slot). */
+  private readonly mul = SECRET_MUL;
+  private readonly add = SECRET_ADD;
+
+  constructor(initialCapacity = 16) {
+    super(initialCapacity);
+  }
+
+  protected home(key: number): number {
+    return avalanche((Math.imul(key, this.mul) + this.add) | 0) >>> this.shift;
+  }
+
+  get(key: number): number {
+    key |= 0;
+    return this.find(key, this.home(key));
   }
 }

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { U32Map } from '../../src/util/u32map.js';
+import { KeyedU32Map, U32Map } from '../../src/util/u32map.js';
 
-test('behaves like Map under random inserts, overwrites and deletes (high keys included)', () => {
-  const m = new U32Map(4);
+for (const [name, make] of [['U32Map', () => new U32Map(4)], ['KeyedU32Map', () => new KeyedU32Map(4)]] as const) test(`${name} behaves like Map under random inserts, overwrites and deletes (high keys included)`, () => {
+  const m = make();
   const ref = new Map<number, number>();
   let seed = 12345;
   const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
@@ -28,10 +28,12 @@ test('behaves like Map under random inserts, overwrites and deletes (high keys i
   });
   assert.is(seen, ref.size);
   assert.is(m.get(0x12345678), -1);
+  assert.ok(m.has(ref.keys().next().value!), 'has() a key it holds');
 });
 
 test('negative values are refused', () => {
   assert.throws(() => new U32Map().set(1, -1), /values must be >= 0/);
+  assert.throws(() => new KeyedU32Map().set(1, -1), /values must be >= 0/);
 });
 
 test.run();
