@@ -150,7 +150,7 @@ export class FastPath {
         const director = this.router.director;
         if (director !== null && director.hasNat && director.outbound(slot, at)) stats[natOut]++;
         // TTL down by one: the checksum up by 0x0100 in network order, 1 in these words (RFC 1624).
-        h[ip + 4] = ttlProtocol - 1;
+        h[ip + 4] = h[ip + 4] - 1;
         let c = h[ip + 5] + 1;
         if (c >= 0xffff) c -= 0xffff;
         h[ip + 5] = c;

@@ -21,8 +21,8 @@ export class RouteTable {
   private maps: U32Map[] = [];
   private readonly routes: Route[] = [];
   /** Per route id, for the fast path: the egress port, and the next hop as int32 (0: on-link). */
-  private ports = new Int32Array(0);
-  private vias = new Int32Array(0);
+  private ports = new Int32Array(16);
+  private vias = new Int32Array(16);
 
   add(route: Route): void {
     const mask = prefixMask(route.length);
@@ -40,14 +40,24 @@ export class RouteTable {
     if (existing && existing.kind === 'connected' && route.kind === 'static') {
       throw new Error(`route ${formatIpv4(network)}/${route.length} is already a connected network of ${existing.iface.name}`);
     }
+    let at = id;
     if (existing) {
       this.routes[id] = { ...route, network };
     } else {
-      bucket.routes.set(network, this.routes.length);
+      at = this.routes.length;
+      bucket.routes.set(network, at);
       this.routes.push({ ...route, network });
+      if (at === this.ports.length) {
+        // Doubling, so that a config of many routes builds in linear time.
+        const ports = new Int32Array(2 * at), vias = new Int32Array(2 * at);
+        ports.set(this.ports);
+        vias.set(this.vias);
+        this.ports = ports;
+        this.vias = vias;
+      }
     }
-    this.ports = Int32Array.from(this.routes, (r) => r.iface.port);
-    this.vias = Int32Array.from(this.routes, (r) => r.via | 0);
+    this.ports[at] = route.iface.port;
+    this.vias[at] = route.via | 0;
   }
 
   /** The id of the longest-prefix route to `dst`, or -1. */

@@ -26,6 +26,25 @@ test('host bits of a route network are ignored; no default means no route', () =
   assert.is(t.lookup(ip('10.0.1.1')), undefined);
 });
 
+test("the fast path's form of a lookup (route id, egress port, next hop) agrees with lookup(), past the arrays' first growth and after a route is replaced", () => {
+  const t = new RouteTable();
+  t.add({ network: ip('10.0.0.0'), length: 24, via: 0, iface: a, kind: 'connected' });
+  t.add({ network: ip('10.1.0.0'), length: 24, via: 0, iface: b, kind: 'connected' });
+  for (let i = 0; i < 40; i++) t.add({ network: ip(`172.16.${i}.0`), length: 24, via: ip(i % 2 ? '10.1.0.9' : '10.0.0.9'), iface: i % 2 ? b : a, kind: 'static' });
+  t.add({ network: ip('172.16.7.0'), length: 24, via: ip('10.0.0.77'), iface: a, kind: 'static' }); // replaces the one to 10.1.0.9
+  for (const dst of ['10.0.0.5', '10.1.0.5', '172.16.0.1', '172.16.7.1', '172.16.39.200', '8.8.8.8']) {
+    const route = t.lookup(ip(dst));
+    const id = t.lookupId(ip(dst) | 0);
+    if (route === undefined) {
+      assert.is(id, -1, dst);
+      continue;
+    }
+    assert.is(t.portOf(id), route.iface.port, `${dst}: egress port`);
+    assert.is(t.viaOf(id) >>> 0, route.via, `${dst}: next hop`);
+  }
+  assert.is(t.viaOf(t.lookupId(ip('172.16.7.1') | 0)) >>> 0, ip('10.0.0.77'), 'the replacement, not the first');
+});
+
 test('a static route cannot replace a connected network', () => {
   const t = new RouteTable();
   t.add({ network: ip('10.0.0.0'), length: 24, via: 0, iface: a, kind: 'connected' });
