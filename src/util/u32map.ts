@@ -30,7 +30,7 @@ abstract class OpenMap {
   protected shift: number;
   private count = 0;
 
-  constructor(initialCapacity: number) {
+  constructor(initialCapacity = 16) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
     this.keys = new Int32Array(cap);
@@ -121,10 +121,6 @@ abstract class OpenMap {
 
 /** Keys only the operator sets: Fibonacci hashing. */
 export class U32Map extends OpenMap {
-  constructor(initialCapacity = 16) {
-    super(initialCapacity);
-  }
-
   protected home(key: number): number {
     return Math.imul(key, Fibonacci.Multiplier) >>> this.shift;
   }
@@ -143,10 +139,6 @@ export class KeyedU32Map extends OpenMap {
   /** The secret's multiplier and offset, in int32 fields: a module constant read in a loop costs a context load and a conversion (see Slot). */
   private readonly mul = SECRET_MUL;
   private readonly add = SECRET_ADD;
-
-  constructor(initialCapacity = 16) {
-    super(initialCapacity);
-  }
 
   protected home(key: number): number {
     return avalanche((Math.imul(key, this.mul) + this.add) | 0) >>> this.shift;
