@@ -10,7 +10,7 @@
 //   checksum); refuse martian sources, multicast, and the ingress's subnet broadcasts; probe the
 //   local-address map; look the route up (one open-addressed map per prefix length, longest
 //   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU and its subnet broadcast;
-//   look the next hop up in the neighbour map (the keyed murmur hash of util/hash.ts) and check
+//   look the next hop up in the neighbour map (keyed with the secret, as util/hash.ts) and check
 //   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
 //   write the Ethernet header; stage the TX descriptor (ring room checked);
 // - per round: publish the RX consumer and the TX producer (sequentially consistent stores, as
@@ -88,44 +88,52 @@ static inline uint32_t ring_publish(ring *r) {
 }
 
 /* ---- the hashes of util/hash.ts and util/u32map.ts */
-static uint32_t secret_mul, secret_add, secret_seed;
+static uint32_t secret_mul, secret_add;
 
-static inline uint32_t rotl(uint32_t x, int r) { return x << r | x >> (32 - r); }
-/** keyedBucket1: avalanche(mixWord(SECRET_SEED, keyed(a))) >> shift. */
+/** keyedBucket1: avalanche(keyed(a)) >> shift, murmur3's final mix of the word with the secret in it. */
 static inline uint32_t keyed_bucket(uint32_t a, int shift) {
-  uint32_t w = (a * secret_mul + secret_add) * 0xcc9e2d51u;
-  w = rotl(w, 15) * 0x1b873593u;
-  uint32_t h = rotl(secret_seed ^ w, 13) * 5 + 0xe6546b64u;
+  uint32_t h = a * secret_mul + secret_add;
   h = (h ^ h >> 16) * 0x85ebca6bu;
   h = (h ^ h >> 13) * 0xc2b2ae35u;
   return (h ^ h >> 16) >> shift;
 }
 
-/** U32Map: open addressing, linear probing, 16 buckets (as small as the JavaScript maps here). */
+/**
+ * U32Map and KeyedU32Map: open addressing, linear probing, sized at run time as the JavaScript
+ * maps are (an initial capacity of 16 keys makes 32 buckets), so the table, its mask and its
+ * shift are read through the map as there.
+ */
 typedef struct {
-  uint32_t keys[16];
-  int32_t values[16];
-  int keyed;
+  uint32_t *keys;
+  int32_t *values;
+  uint32_t mask;
+  int shift;
 } u32map;
 
-static inline uint32_t home(const u32map *m, uint32_t key) { return m->keyed ? keyed_bucket(key, 28) : (key * 0x9e3779b1u) >> 28; }
-static void map_set(u32map *m, uint32_t key, int32_t v) {
-  for (uint32_t i = home(m, key);; i = (i + 1) & 15)
-    if (m->values[i] < 0 || m->keys[i] == key) {
-      m->keys[i] = key, m->values[i] = v;
-      return;
-    }
+static void map_init(u32map *m, int capacity) {
+  uint32_t buckets = 16;
+  while (buckets < 2u * capacity) buckets *= 2;
+  m->keys = calloc(buckets, sizeof *m->keys);
+  m->values = malloc(buckets * sizeof *m->values);
+  for (uint32_t i = 0; i < buckets; i++) m->values[i] = -1;
+  m->mask = buckets - 1;
+  m->shift = 32 - __builtin_ctz(buckets);
 }
-static inline int32_t map_get(const u32map *m, uint32_t key) {
-  for (uint32_t i = home(m, key);; i = (i + 1) & 15) {
+static inline uint32_t fibonacci_bucket(const u32map *m, uint32_t key) { return (key * 0x9e3779b1u) >> m->shift; }
+static inline int32_t map_find(const u32map *m, uint32_t key, uint32_t i) {
+  for (;; i = (i + 1) & m->mask) {
     if (m->values[i] < 0) return -1;
     if (m->keys[i] == key) return m->values[i];
   }
 }
-static void map_init(u32map *m, int keyed) {
-  memset(m->keys, 0, sizeof m->keys);
-  for (int i = 0; i < 16; i++) m->values[i] = -1;
-  m->keyed = keyed;
+static inline int32_t map_get(const u32map *m, uint32_t key) { return map_find(m, key, fibonacci_bucket(m, key)); }
+static inline int32_t keyed_map_get(const u32map *m, uint32_t key) { return map_find(m, key, keyed_bucket(key, m->shift)); }
+static void map_set(u32map *m, uint32_t key, int32_t v, int keyed) {
+  for (uint32_t i = keyed ? keyed_bucket(key, m->shift) : fibonacci_bucket(m, key);; i = (i + 1) & m->mask)
+    if (m->values[i] < 0 || m->keys[i] == key) {
+      m->keys[i] = key, m->values[i] = v;
+      return;
+    }
 }
 
 /* ---- the router's tables, as the fast path reads them */
@@ -166,7 +174,7 @@ int main(int argc, char **argv) {
   }
   int payload = atoi(argv[1]);
   long frames = atol(argv[2]);
-  if (getrandom(&secret_mul, 4, 0) != 4 || getrandom(&secret_add, 4, 0) != 4 || getrandom(&secret_seed, 4, 0) != 4) return 1;
+  if (getrandom(&secret_mul, 4, 0) != 4 || getrandom(&secret_add, 4, 0) != 4) return 1;
   secret_mul |= 1;
 
   /* the frame: 02:00:00:00:01:01 <- client, 10.1.0.2 -> 10.2.0.2, UDP */
@@ -203,17 +211,17 @@ int main(int argc, char **argv) {
       {{0x0002, 0x0000, 0x0102}, 1, 1500, {0x0a0200ff}, 1},
   };
   u32map local;
-  map_init(&local, 0);
-  map_set(&local, 0x0a010001, 0), map_set(&local, 0x0a020001, 1);
+  map_init(&local, 16);
+  map_set(&local, 0x0a010001, 0, 0), map_set(&local, 0x0a020001, 1, 0);
   prefix prefixes[1] = {{0xffffff00u}};
-  map_init(&prefixes[0].routes, 0);
+  map_init(&prefixes[0].routes, 16);
   route routes[2] = {{0, 0}, {0, 1}};
-  map_set(&prefixes[0].routes, 0x0a010000, 0), map_set(&prefixes[0].routes, 0x0a020000, 1);
+  map_set(&prefixes[0].routes, 0x0a010000, 0, 0), map_set(&prefixes[0].routes, 0x0a020000, 1, 0);
   int prefix_count = 1;
   u32map neighbour_index[2];
-  map_init(&neighbour_index[0], 1), map_init(&neighbour_index[1], 1);
+  map_init(&neighbour_index[0], 16), map_init(&neighbour_index[1], 16);
   neighbour neighbours[1] = {{REACHABLE, 0, {0xbb02, 0x0000, 0x0200}, 0}};
-  map_set(&neighbour_index[1], 0x0a020002, 0);
+  map_set(&neighbour_index[1], 0x0a020002, 0, 1);
   double stats[STAT_COUNT] = {0};
   void *director = NULL; /* none: the JavaScript reads router.director and finds null */
 
@@ -286,7 +294,7 @@ int main(int argc, char **argv) {
           if (rt == NULL) goto slow;
           const iface *out = &ifaces[rt->egress];
           if (total > (uint32_t)out->mtu || is_subnet_broadcast(out, dst)) goto slow;
-          int32_t nid = map_get(&neighbour_index[out->port], rt->via ? rt->via : dst);
+          int32_t nid = keyed_map_get(&neighbour_index[out->port], rt->via ? rt->via : dst);
           if (nid < 0) goto slow;
           neighbour *nb = &neighbours[nid];
           if (nb->state == INCOMPLETE || (nb->state == STALE && nb->probes == 0)) goto slow;
