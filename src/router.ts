@@ -11,7 +11,7 @@ import { U32Map } from './util/u32map.js';
 import { ArpParking } from './l2/parking.js';
 import { IcmpBudget, IcmpKind } from './l3/icmp-budget.js';
 import { RouteTable } from './l3/routes.js';
-import { FAST_PATH_SUPPORTED, FastPath } from './l3/fast-path.js';
+import { FastPath } from './l3/fast-path.js';
 import type { PacketEngine, FrameHandler, RxBurst } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
 import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
@@ -216,7 +216,7 @@ export class Router implements FrameHandler {
       for (const a of iface.addresses) this.local.set(a.address, iface.port);
     }
     this.now = opts.now();
-    this.fastPath = FAST_PATH_SUPPORTED;
+    this.fastPath = true;
     this.icmpBudget = new IcmpBudget(budgetConfig(opts), this.now);
     this.parking = new ArpParking(Math.max(16, Math.floor(engine.layout.slotCount * PARKED_SHARE)), (slot, reason) => this.drop(slot, reason), { queueFull: C.arp_queue_full, overCap: C.arp_parked_over_cap });
   }
@@ -243,7 +243,7 @@ export class Router implements FrameHandler {
     return this.fast !== null;
   }
   set fastPath(on: boolean) {
-    this.fast = on && FAST_PATH_SUPPORTED ? new FastPath(this.engine, { ifaceByPort: this.ifaceByPort, neighboursByPort: this.neighboursByPort, local: this.local, routes: this.routes, stats: this.stats }, this) : null;
+    this.fast = on ? new FastPath(this.engine, { ifaceByPort: this.ifaceByPort, neighboursByPort: this.neighboursByPort, local: this.local, routes: this.routes, stats: this.stats }, this) : null;
     if (this.fast !== null) this.fast.now = this.now;
   }
 

@@ -5,14 +5,15 @@
 //
 // - per round, as PacketEngine.poll: read the clock; take the TX completions back into the
 //   free-slot stack; read each TX ring's consumer index for the round's budget;
-// - per frame, as l3/fast-path.ts: read the RX descriptor; check the destination MAC and the
-//   EtherType in 16-bit words; validate the IPv4 header (version and IHL, lengths, TTL,
-//   checksum); refuse martian sources, multicast, and the ingress's subnet broadcasts; probe the
-//   local-address map; look the route up (one open-addressed map per prefix length, longest
-//   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU and its subnet broadcast;
+// - per frame, as l3/fast-path.ts: read the RX descriptor; read the headers as 32-bit words in
+//   network order (as its DataView does); check the destination MAC and the EtherType; validate
+//   the IPv4 header (version and IHL, lengths, TTL, checksum); refuse martian sources,
+//   multicast, and the ingress's subnet broadcasts; probe the local-address map; look the route
+//   up (one open-addressed map per prefix length, longest first, Fibonacci-hashed as
+//   util/u32map.ts); check the egress MTU and its subnet broadcast;
 //   look the next hop up in the neighbour map (keyed with the secret, as util/hash.ts) and check
 //   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
-//   write the Ethernet header; stage the TX descriptor (ring room checked);
+//   write the Ethernet header in three words; stage the TX descriptor (ring room checked);
 // - per round: publish the RX consumer and the TX producer (sequentially consistent stores, as
 //   Atomics.store), refill the fill ring from the free stack, and publish it.
 //
@@ -138,7 +139,7 @@ static void map_set(u32map *m, uint32_t key, int32_t v, int keyed) {
 
 /* ---- the router's tables, as the fast path reads them */
 typedef struct {
-  uint16_t mac[3]; /* as 16-bit words read from the frame */
+  uint32_t mac_high, mac_low; /* as FastPath's port rows */
   int port, mtu;
   uint32_t broadcasts[4];
   int broadcast_count;
@@ -154,7 +155,8 @@ typedef struct {
 enum { INCOMPLETE, REACHABLE, STALE };
 typedef struct {
   int state, probes;
-  uint16_t mac[3];
+  uint32_t mac_high; /* the MAC's first four bytes, then its last two, as numbers (Neighbour.macHigh, macLow) */
+  uint32_t mac_low;
   double used_at;
 } neighbour;
 
@@ -163,7 +165,21 @@ static inline int is_subnet_broadcast(const iface *i, uint32_t a) {
     if (i->broadcasts[k] == a) return 1;
   return 0;
 }
-static inline uint32_t swap16(uint16_t w) { return (uint32_t)(w & 0xff) << 8 | w >> 8; }
+/* the DataView's getInt32, getUint16 and setInt32 in network order: a load or store and a byte swap */
+static inline uint32_t get32(const uint8_t *p) {
+  uint32_t x;
+  memcpy(&x, p, 4);
+  return __builtin_bswap32(x);
+}
+static inline uint32_t get16(const uint8_t *p) {
+  uint16_t x;
+  memcpy(&x, p, 2);
+  return __builtin_bswap16(x);
+}
+static inline void set32(uint8_t *p, uint32_t v) {
+  v = __builtin_bswap32(v);
+  memcpy(p, &v, 4);
+}
 
 enum { RX_FRAMES, FORWARDED, FAST_PATH, STAT_COUNT };
 
@@ -193,7 +209,6 @@ int main(int argc, char **argv) {
 
   /* the region: slots, and each port's fill, RX, TX and completion rings */
   uint8_t *slots = aligned_alloc(64, (size_t)SLOTS * SLOT);
-  uint16_t *h = (uint16_t *)slots;
   ring *rings = aligned_alloc(64, 2 * 4 * sizeof(ring));
   memset(rings, 0, 2 * 4 * sizeof(ring));
   enum { FILL, RX, TX, COMP };
@@ -207,8 +222,8 @@ int main(int argc, char **argv) {
   }
 
   iface ifaces[2] = {
-      {{0x0002, 0x0000, 0x0101}, 0, 1500, {0x0a0100ff}, 1},
-      {{0x0002, 0x0000, 0x0102}, 1, 1500, {0x0a0200ff}, 1},
+      {0x02000000, 0x0101, 0, 1500, {0x0a0100ff}, 1},
+      {0x02000000, 0x0201, 1, 1500, {0x0a0200ff}, 1},
   };
   u32map local;
   map_init(&local, 16);
@@ -220,7 +235,7 @@ int main(int argc, char **argv) {
   int prefix_count = 1;
   u32map neighbour_index[2];
   map_init(&neighbour_index[0], 16), map_init(&neighbour_index[1], 16);
-  neighbour neighbours[1] = {{REACHABLE, 0, {0xbb02, 0x0000, 0x0200}, 0}};
+  neighbour neighbours[1] = {{REACHABLE, 0, 0x02bb0000, 0x0002, 0}};
   map_set(&neighbour_index[1], 0x0a020002, 0, 1);
   double stats[STAT_COUNT] = {0};
   void *director = NULL; /* none: the JavaScript reads router.director and finds null */
@@ -273,16 +288,16 @@ int main(int argc, char **argv) {
           uint32_t *d = ring_peek(rx, i);
           uint32_t slot = d[0], offset = d[1] & OFFSET_MASK, len = d[1] >> OFFSET_BITS;
           /* FastPath.forward */
-          size_t at = (size_t)slot * SLOT + offset;
-          if (len < 34 || (at & 1)) goto slow;
-          size_t w = at >> 1, q = w + 7;
-          if (h[w] != in->mac[0] || h[w + 1] != in->mac[1] || h[w + 2] != in->mac[2] || h[w + 6] != 0x0008) goto slow;
-          uint32_t total = swap16(h[q + 1]), ttl_protocol = h[q + 4];
-          if ((h[q] & 0xff) != 0x45 || total < 20 || total > len - 14 || (ttl_protocol & 0xff) <= 1) goto slow;
-          uint32_t sum = h[q] + h[q + 1] + h[q + 2] + h[q + 3] + ttl_protocol + h[q + 5] + h[q + 6] + h[q + 7] + h[q + 8] + h[q + 9];
+          uint8_t *f = slots + (size_t)slot * SLOT + offset;
+          if (len < 34) goto slow;
+          if (get32(f) != in->mac_high || get16(f + 4) != in->mac_low || get16(f + 12) != 0x0800) goto slow;
+          uint8_t *ip = f + 14;
+          uint32_t w0 = get32(ip), w1 = get32(ip + 4), w2 = get32(ip + 8), src = get32(ip + 12), dst = get32(ip + 16);
+          uint32_t total = w0 & 0xffff;
+          if (w0 >> 24 != 0x45 || total < 20 || total > len - 14 || w2 >> 24 <= 1) goto slow;
+          uint32_t sum = (w0 >> 16) + total + (w1 >> 16) + (w1 & 0xffff) + (w2 >> 16) + (w2 & 0xffff) + (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
           sum = (sum & 0xffff) + (sum >> 16);
           if ((sum & 0xffff) + (sum >> 16) != 0xffff) goto slow;
-          uint32_t src = swap16(h[q + 6]) << 16 | swap16(h[q + 7]), dst = swap16(h[q + 8]) << 16 | swap16(h[q + 9]);
           uint32_t top = src >> 24;
           if (top >= 224 || top == 0 || top == 127 || dst >> 28 >= 0xe || is_subnet_broadcast(in, src) || is_subnet_broadcast(in, dst)) goto slow;
           if (map_get(&local, dst) >= 0) goto slow;
@@ -300,15 +315,15 @@ int main(int argc, char **argv) {
           if (nb->state == INCOMPLETE || (nb->state == STALE && nb->probes == 0)) goto slow;
           stats[RX_FRAMES]++;
           if (director != NULL) goto slow;
-          h[q + 4] = ttl_protocol - 1;
-          uint32_t c = h[q + 5] + 1u;
+          uint32_t ttl = get32(ip + 8), c = (ttl & 0xffff) + 0x100;
           if (c >= 0xffff) c -= 0xffff;
-          h[q + 5] = c;
+          set32(ip + 8, ((ttl >> 16) - 0x100) << 16 | c);
           stats[FORWARDED]++;
           stats[FAST_PATH]++;
           nb->used_at = now;
-          h[w] = nb->mac[0], h[w + 1] = nb->mac[1], h[w + 2] = nb->mac[2];
-          h[w + 3] = out->mac[0], h[w + 4] = out->mac[1], h[w + 5] = out->mac[2];
+          set32(f, nb->mac_high);
+          set32(f + 4, nb->mac_low << 16 | out->mac_high >> 16);
+          set32(f + 8, out->mac_high << 16 | out->mac_low);
           ring *tx = R(out->port, TX); /* PacketEngine.transmit */
           if (!open[out->port] || ring_free(tx) == 0) { free_slots[free_top++] = slot; continue; }
           ring_put(tx, slot, offset, 14 + total);

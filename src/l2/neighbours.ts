@@ -47,8 +47,9 @@ export interface PendingFrame {
 export class Neighbour {
   state = NeighbourState.Incomplete;
   readonly mac = new Uint8Array(6);
-  /** The same MAC as three 16-bit words in the host's byte order: as a frame's words hold it (l3/fast-path.ts). */
-  readonly macWords = new Uint16Array(this.mac.buffer);
+  /** The same MAC as numbers, for the fast path's 32- and 16-bit writes: its first four bytes in network order (int32) and its last two. */
+  macHigh = 0;
+  macLow = 0;
   confirmedAt = 0;
   usedAt = 0;
   /** Requests sent since the last confirmation; 0 when not probing. */
@@ -131,6 +132,8 @@ export class NeighbourTable {
   /** An ARP packet from `ip` proved its MAC. */
   confirm(n: Neighbour, mac: Uint8Array, macOffset: number, now: number): void {
     for (let i = 0; i < 6; i++) n.mac[i] = mac[macOffset + i];
+    n.macHigh = (n.mac[0] << 24) | (n.mac[1] << 16) | (n.mac[2] << 8) | n.mac[3];
+    n.macLow = (n.mac[4] << 8) | n.mac[5];
     n.state = NeighbourState.Reachable;
     n.confirmedAt = now;
     n.probes = 0;
