@@ -280,14 +280,10 @@ export class PacketEngine {
 
   /** Queues a frame for transmission; the slot is the port's until it completes. */
   transmit(port: number, slot: number, offset: number, length: number): boolean {
-    const tx = this.txRings[port];
-    if (this.state[port] === PortState.Closed || tx.free() === 0) {
-      this.counters.tx_ring_full++;
-      this.release(slot);
-      return false;
-    }
-    tx.put(slot, offset, length);
-    return true;
+    if (this.state[port] !== PortState.Closed && this.txRings[port].tryPut(slot, offset, length)) return true;
+    this.counters.tx_ring_full++;
+    this.release(slot);
+    return false;
   }
 
   // ---- batches
