@@ -53,6 +53,23 @@ test('the slot pool balances: allocate, transmit, complete, reclaim', () => {
   assert.is(engine.freeSlotCount, before);
 });
 
+test('a full TX ring is a counted drop that returns the slot, and takes frames again once the thread drains it', () => {
+  const { engine, backend, out } = echoEngine(16);
+  backend.holdTransmits = true;
+  for (let i = 0; i < 16; i++) assert.ok(engine.transmit(1, engine.allocate(), 128, 60), `frame ${i} fits`);
+  engine.flush(); // published; the "thread" has not sent yet
+  const before = engine.freeSlotCount;
+  assert.not.ok(engine.transmit(1, engine.allocate(), 128, 60));
+  assert.is(engine.counters.tx_ring_full, 1);
+  assert.is(engine.freeSlotCount, before);
+  backend.releaseTransmits(); // sent and completed: the consumer index moved on
+  assert.ok(engine.transmit(1, engine.allocate(), 128, 60));
+  engine.poll(); // takes the 16 completions back, publishes the 17th
+  backend.releaseTransmits();
+  assert.is(out.length, 17);
+  assert.is(engine.counters.tx_ring_full, 1);
+});
+
 test('transmit on a closed port is a counted drop that returns the slot', () => {
   const { engine } = echoEngine();
   engine.closePort(1);
