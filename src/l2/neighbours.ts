@@ -2,6 +2,7 @@
 // frames waiting for resolution. It decides; the router sends (see Router.neighbourEvents).
 
 import type { Ipv4 } from '../packet/address.js';
+import { get16, get32 } from '../packet/bytes.js';
 import { KeyedU32Map } from '../util/u32map.js';
 
 export const enum NeighbourState {
@@ -132,8 +133,8 @@ export class NeighbourTable {
   /** An ARP packet from `ip` proved its MAC. */
   confirm(n: Neighbour, mac: Uint8Array, macOffset: number, now: number): void {
     for (let i = 0; i < 6; i++) n.mac[i] = mac[macOffset + i];
-    n.macHigh = (n.mac[0] << 24) | (n.mac[1] << 16) | (n.mac[2] << 8) | n.mac[3];
-    n.macLow = (n.mac[4] << 8) | n.mac[5];
+    n.macHigh = get32(n.mac, 0) | 0;
+    n.macLow = get16(n.mac, 4);
     n.state = NeighbourState.Reachable;
     n.confirmedAt = now;
     n.probes = 0;

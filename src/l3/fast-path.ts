@@ -12,6 +12,7 @@
 import type { PacketEngine, RxBurst } from '../io/engine.js';
 import { Descriptor } from '../io/layout.js';
 import { isMartian } from '../packet/address.js';
+import { get16, get32 } from '../packet/bytes.js';
 import { VNET_F_NEEDS_CSUM } from '../packet/vnet.js';
 import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTable } from '../l2/neighbours.js';
@@ -102,8 +103,8 @@ export class FastPath {
     t.ifaceByPort.forEach((iface, port) => {
       if (iface === undefined) return;
       const row = port * Row.Size, mac = iface.mac;
-      this.ports[row + Row.MacHigh] = (mac[0] << 24) | (mac[1] << 16) | (mac[2] << 8) | mac[3];
-      this.ports[row + Row.MacLow] = (mac[4] << 8) | mac[5];
+      this.ports[row + Row.MacHigh] = get32(mac, 0);
+      this.ports[row + Row.MacLow] = get16(mac, 4);
       this.ports[row + Row.Mtu] = iface.mtu;
       this.ports[row + Row.Broadcasts] = broadcasts.length;
       for (const b of iface.broadcasts) broadcasts.push(b | 0);
