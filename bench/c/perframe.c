@@ -8,9 +8,9 @@
 // - per frame, as l3/fast-path.ts: read the RX descriptor; read the headers as 32-bit words in
 //   network order (as its DataView does); check the destination MAC and the EtherType; validate
 //   the IPv4 header (version and IHL, lengths, TTL, checksum); refuse martian sources,
-//   multicast, and the ingress's subnet broadcasts; probe the local-address map; look the route
-//   up (one open-addressed map per prefix length, longest first, Fibonacci-hashed as
-//   util/u32map.ts); check the egress MTU and its subnet broadcast;
+//   multicast, and any subnet broadcast of ours (the AND of them all first); probe the
+//   local-address map; look the route up (one open-addressed map per prefix length, longest
+//   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU;
 //   look the next hop up in the neighbour map (keyed with the secret, as util/hash.ts) and check
 //   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
 //   write the Ethernet header in three words; stage the TX descriptor (ring room checked);
@@ -141,8 +141,6 @@ static void map_set(u32map *m, uint32_t key, int32_t v, int keyed) {
 typedef struct {
   uint32_t mac_high, mac_low; /* as FastPath's port rows */
   int port, mtu;
-  uint32_t broadcasts[4];
-  int broadcast_count;
 } iface;
 typedef struct {
   uint32_t network_mask;
@@ -160,9 +158,16 @@ typedef struct {
   double used_at;
 } neighbour;
 
-static inline int is_subnet_broadcast(const iface *i, uint32_t a) {
-  for (int k = 0; k < i->broadcast_count; k++)
-    if (i->broadcasts[k] == a) return 1;
+/* every interface's subnet broadcasts, and their bitwise AND (FastPath.broadcasts, broadcastBits) */
+typedef struct {
+  uint32_t list[8];
+  int count;
+  uint32_t bits;
+} broadcast_set;
+static inline int either_is_broadcast(const broadcast_set *b, uint32_t x, uint32_t y) {
+  if ((x & b->bits) != b->bits && (y & b->bits) != b->bits) return 0;
+  for (int k = 0; k < b->count; k++)
+    if (b->list[k] == x || b->list[k] == y) return 1;
   return 0;
 }
 /* the DataView's getInt32, getUint16 and setInt32 in network order: a load or store and a byte swap */
@@ -222,9 +227,10 @@ int main(int argc, char **argv) {
   }
 
   iface ifaces[2] = {
-      {0x02000000, 0x0101, 0, 1500, {0x0a0100ff}, 1},
-      {0x02000000, 0x0201, 1, 1500, {0x0a0200ff}, 1},
+      {0x02000000, 0x0101, 0, 1500},
+      {0x02000000, 0x0201, 1, 1500},
   };
+  broadcast_set broadcasts = {{0x0a0100ff, 0x0a0200ff}, 2, 0x0a0100ff & 0x0a0200ff};
   u32map local;
   map_init(&local, 16);
   map_set(&local, 0x0a010001, 0, 0), map_set(&local, 0x0a020001, 1, 0);
@@ -299,7 +305,7 @@ int main(int argc, char **argv) {
           sum = (sum & 0xffff) + (sum >> 16);
           if ((sum & 0xffff) + (sum >> 16) != 0xffff) goto slow;
           uint32_t top = src >> 24;
-          if (top >= 224 || top == 0 || top == 127 || dst >> 28 >= 0xe || is_subnet_broadcast(in, src) || is_subnet_broadcast(in, dst)) goto slow;
+          if (top >= 224 || top == 0 || top == 127 || dst >> 28 >= 0xe || either_is_broadcast(&broadcasts, src, dst)) goto slow;
           if (map_get(&local, dst) >= 0) goto slow;
           const route *rt = NULL;
           for (int k = 0; k < prefix_count; k++) {
@@ -308,7 +314,7 @@ int main(int argc, char **argv) {
           }
           if (rt == NULL) goto slow;
           const iface *out = &ifaces[rt->egress];
-          if (total > (uint32_t)out->mtu || is_subnet_broadcast(out, dst)) goto slow;
+          if (total > (uint32_t)out->mtu) goto slow;
           int32_t nid = keyed_map_get(&neighbour_index[out->port], rt->via ? rt->via : dst);
           if (nid < 0) goto slow;
           neighbour *nb = &neighbours[nid];

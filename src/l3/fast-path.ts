@@ -65,15 +65,13 @@ const enum Field {
 
 /**
  * A port's row in FastPath.ports: its MAC (the first four bytes as an int32 in network order,
- * then the last two), its MTU, and its broadcasts' range.
+ * then the last two) and its MTU.
  */
 const enum Row {
   MacHigh = 0,
   MacLow = 1,
   Mtu = 2,
-  Broadcasts = 3,
-  BroadcastsEnd = 4,
-  Size = 5,
+  Size = 3,
 }
 /** No frame's last two MAC bytes read as this (a uint16): a port without an interface declines every frame on its MAC check. */
 const NO_MAC = -1;
@@ -86,8 +84,13 @@ export class FastPath {
   private readonly hasVnet: boolean;
   /** Per port, Row.Size numbers (see Row): the interfaces, flat, read per frame without an object in the way. */
   private readonly ports: Int32Array;
-  /** Every interface's directed broadcast addresses (int32), each port's between its row's two bounds. */
+  /** Every interface's directed broadcast addresses (int32). */
   private readonly broadcasts: Int32Array;
+  /**
+   * Their bitwise AND: every bit each of them has. An address without all of these is none of
+   * them, so one AND and compare clears nearly every address without a look at the list.
+   */
+  private readonly broadcastBits: number;
 
   constructor(
     private readonly engine: PacketEngine,
@@ -106,11 +109,10 @@ export class FastPath {
       this.ports[row + Row.MacHigh] = get32(mac, 0);
       this.ports[row + Row.MacLow] = get16(mac, 4);
       this.ports[row + Row.Mtu] = iface.mtu;
-      this.ports[row + Row.Broadcasts] = broadcasts.length;
       for (const b of iface.broadcasts) broadcasts.push(b | 0);
-      this.ports[row + Row.BroadcastsEnd] = broadcasts.length;
     });
     this.broadcasts = Int32Array.from(broadcasts);
+    this.broadcastBits = broadcasts.reduce((bits, b) => bits & b, -1);
   }
 
   /**
@@ -120,13 +122,13 @@ export class FastPath {
    * neighbour learnt, a map grown) is read afresh per frame through its table.
    */
   forwardBurst(burst: RxBurst, fullPath: FullPath): void {
-    const t = this.t, v = this.view, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports, broadcasts = this.broadcasts;
+    const t = this.t, v = this.view, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
+    const broadcasts = this.broadcasts, broadcastBits = this.broadcastBits;
     const port = burst.port, count = burst.count, words = burst.words, hasVnet = this.hasVnet;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
     const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
     const row = port * Row.Size;
     const macHigh = ports[row + Row.MacHigh], macLow = ports[row + Row.MacLow];
-    const inFrom = ports[row + Row.Broadcasts], inTo = ports[row + Row.BroadcastsEnd];
     for (let i = 0; i < count; i++) {
       const d = burst.descriptor(i);
       const slot = words[d], offset = words[d + 1] & Descriptor.OffsetMask, length = words[d + 1] >>> Descriptor.OffsetBits;
@@ -148,14 +150,17 @@ export class FastPath {
         let sum = (w0 >>> 16) + total + (w1 >>> 16) + (w1 & 0xffff) + (w2 >>> 16) + (w2 & 0xffff) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
         sum = (sum & 0xffff) + (sum >>> 16);
         if ((sum & 0xffff) + (sum >>> 16) !== 0xffff) break declined;
-        // Martian sources, multicast and broadcast destinations, and our own addresses are the full path's.
-        if (isMartian(src) || dst >>> 28 >= 0xe || includesEither(broadcasts, inFrom, inTo, src, dst)) break declined;
+        // Martian sources, multicast destinations, any subnet broadcast of ours (as source or
+        // destination, on any interface: more than the full path refuses, never less), and our
+        // own addresses are the full path's.
+        if (isMartian(src) || dst >>> 28 >= 0xe) break declined;
+        if (((src & broadcastBits) === broadcastBits || (dst & broadcastBits) === broadcastBits) && includesEither(broadcasts, src, dst)) break declined;
         if (t.local.get(dst) >= 0) break declined;
         const route = routes.lookupId(dst);
         if (route < 0) break declined;
         const egress = routes.portOf(route);
         const out = egress * Row.Size;
-        if (total > ports[out + Row.Mtu] || includes(broadcasts, ports[out + Row.Broadcasts], ports[out + Row.BroadcastsEnd], dst)) break declined;
+        if (total > ports[out + Row.Mtu]) break declined;
         const n = t.neighboursByPort[egress]!.get(routes.viaOf(route) || dst);
         // Unresolved, or stale and due a probe: the full path sends the request.
         if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) break declined;
@@ -183,14 +188,8 @@ export class FastPath {
   }
 }
 
-/** Is `a` among list[from..to)? (A port's broadcasts: one or two.) */
-function includes(list: Int32Array, from: number, to: number, a: number): boolean {
-  for (let i = from; i < to; i++) if (list[i] === a) return true;
-  return false;
-}
-
-/** Is `a` or `b` among list[from..to)? */
-function includesEither(list: Int32Array, from: number, to: number, a: number, b: number): boolean {
-  for (let i = from; i < to; i++) if (list[i] === a || list[i] === b) return true;
+/** Is `a` or `b` in `list`? */
+function includesEither(list: Int32Array, a: number, b: number): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i] === a || list[i] === b) return true;
   return false;
 }

@@ -83,6 +83,11 @@ function cases(offload: boolean): Case[] {
     { name: 'multicast', port: 0, frame: udp({ dst: '224.0.0.5' }), fast: false },
     { name: 'loopback source', port: 0, frame: udp({ src: '127.0.0.1', dst: '192.168.2.2' }), fast: false },
     { name: 'source is a subnet broadcast', port: 0, frame: udp({ src: '10.1.0.255', dst: '192.168.2.2' }), fast: false },
+    { name: 'the ingress network\'s broadcast', port: 0, frame: udp({ dst: '10.1.0.255' }), fast: false },
+    // Any subnet broadcast of ours is the full path's, from any interface: this one it forwards.
+    { name: 'source is the other network\'s broadcast', port: 1, frame: udp({ src: '10.1.0.255', dst: '10.1.0.2', to: WAN_MAC, from: mac(HOSTS[1][0]) }), fast: false },
+    // Ends in .255 like both broadcasts (it has every bit they share), but is none of them.
+    { name: 'an address like a broadcast', port: 0, frame: udp({ dst: '172.20.1.255' }), fast: true },
     { name: 'unresolved next hop: parked, ARP asked', port: 0, frame: udp({ dst: '192.168.2.77' }), fast: false },
     { name: 'no route', port: 0, frame: udp({ dst: '8.8.8.8' }), fast: false },
     { name: 'too big with DF', port: 0, frame: udp({ dst: '192.168.2.2', bytes: 1400, df: true }), fast: false },
