@@ -5,8 +5,9 @@
 //
 // - per round, as PacketEngine.poll: read the clock; take the TX completions back into the
 //   free-slot stack; read each TX ring's consumer index for the round's budget;
-// - per frame, as l3/fast-path.ts: read the RX descriptor; read the headers as 32-bit words in
-//   network order (as its DataView does); check the destination MAC and the EtherType; validate
+// - per frame, as l3/fast-path.ts: read the RX descriptor; check for a virtio-net header (none
+//   here, as in the JavaScript's in-memory port); read the headers as 32-bit words in network
+//   order (as its DataView does); check the destination MAC and the EtherType; validate
 //   the IPv4 header (version and IHL, lengths, TTL, checksum); refuse martian sources,
 //   multicast, and any subnet broadcast of ours (the AND of them all first); probe the
 //   local-address map; look the route up (one open-addressed map per prefix length, longest
@@ -187,6 +188,7 @@ static inline void set32(uint8_t *p, uint32_t v) {
 }
 
 enum { RX_FRAMES, FORWARDED, FAST_PATH, STAT_COUNT };
+#define VNET_F_NEEDS_CSUM 1
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -244,6 +246,8 @@ int main(int argc, char **argv) {
   neighbour neighbours[1] = {{REACHABLE, 0, 0x02bb0000, 0x0002, 0}};
   map_set(&neighbour_index[1], 0x0a020002, 0, 1);
   double stats[STAT_COUNT] = {0};
+  /* no offloads on the in-memory port (the JavaScript's layout has no large slots), read at run time as the JavaScript reads it */
+  static volatile int large_slot_count = 0;
   void *director = NULL; /* none: the JavaScript reads router.director and finds null */
 
   long rounds = frames / BATCH;
@@ -290,17 +294,25 @@ int main(int argc, char **argv) {
         if (n > budget) n = budget;
         budget -= n;
         const iface *in = &ifaces[p];
+        const int has_vnet = large_slot_count > 0;
         for (uint32_t i = 0; i < n; i++) {
           uint32_t *d = ring_peek(rx, i);
           uint32_t slot = d[0], offset = d[1] & OFFSET_MASK, len = d[1] >> OFFSET_BITS;
           /* FastPath.forward */
           uint8_t *f = slots + (size_t)slot * SLOT + offset;
           if (len < 34) goto slow;
+          /* the virtio-net header, with offloads: a super-frame, or a partial checksum inside the transport header */
+          uint8_t vnet_flags = has_vnet ? f[-10] : 0;
+          if (has_vnet && f[-9] != 0) goto slow;
           if (get32(f) != in->mac_high || get16(f + 4) != in->mac_low || get16(f + 12) != 0x0800) goto slow;
           uint8_t *ip = f + 14;
           uint32_t w0 = get32(ip), w1 = get32(ip + 4), w2 = get32(ip + 8), src = get32(ip + 12), dst = get32(ip + 16);
           uint32_t total = w0 & 0xffff;
           if (w0 >> 24 != 0x45 || total < 20 || total > len - 14 || w2 >> 24 <= 1) goto slow;
+          if (vnet_flags & VNET_F_NEEDS_CSUM) {
+            uint32_t start = f[-4] | f[-3] << 8;
+            if (start < 34 || start + (f[-2] | f[-1] << 8) + 2 > 14 + total) goto slow;
+          }
           uint32_t sum = (w0 >> 16) + total + (w1 >> 16) + (w1 & 0xffff) + (w2 >> 16) + (w2 & 0xffff) + (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
           sum = (sum & 0xffff) + (sum >> 16);
           if ((sum & 0xffff) + (sum >> 16) != 0xffff) goto slow;
