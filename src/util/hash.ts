@@ -12,8 +12,8 @@ import { randomInt } from 'node:crypto';
 const secretWord = () => randomInt(0, 2 ** 32) >>> 0;
 /**
  * Per process, per start: odd multiplier, offset and seed; int32, so V8 holds them as small
- * integers, not doubles. A table probed per frame copies the first two into its own fields
- * (util/u32map.ts): read from here in a loop, each use is a context load and a conversion.
+ * integers, not doubles (read in a loop, each use is a context load and a small-integer check,
+ * off the chain of loads that finds a table).
  */
 export const SECRET_MUL = secretWord() | 1;
 export const SECRET_ADD = secretWord() | 0;

@@ -136,12 +136,10 @@ export class U32Map extends OpenMap {
  * word with the process secret in it, then murmur's final mix (util/hash.ts's keyedBucket1).
  */
 export class KeyedU32Map extends OpenMap {
-  /** The secret's multiplier and offset, in int32 fields: a module constant read in a loop costs a context load and a conversion (see Slot). */
-  private readonly mul = SECRET_MUL;
-  private readonly add = SECRET_ADD;
-
   protected home(key: number): number {
-    return avalanche((Math.imul(key, this.mul) + this.add) | 0) >>> this.shift;
+    // The secret from the module, not copied into fields: the table's fields are a chain of
+    // loads away (the neighbour table, then its map), and the hash need not wait for them.
+    return avalanche((Math.imul(key, SECRET_MUL) + SECRET_ADD) | 0) >>> this.shift;
   }
 
   get(key: number): number {

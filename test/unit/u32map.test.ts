@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { keyedBucket1 } from '../../src/util/hash.js';
 import { KeyedU32Map, U32Map } from '../../src/util/u32map.js';
 
 for (const [name, make] of [['U32Map', () => new U32Map(4)], ['KeyedU32Map', () => new KeyedU32Map(4)]] as const) test(`${name} behaves like Map under random inserts, overwrites and deletes (high keys included)`, () => {
@@ -29,6 +30,19 @@ for (const [name, make] of [['U32Map', () => new U32Map(4)], ['KeyedU32Map', () 
   assert.is(seen, ref.size);
   assert.is(m.get(0x12345678), -1);
   assert.ok(m.has(ref.keys().next().value!), 'has() a key it holds');
+});
+
+test('a keyed map homes each key where the process secret puts it (util/hash.ts keyedBucket1)', () => {
+  class Probe extends KeyedU32Map {
+    homeOf(key: number): [number, number] {
+      return [this.home(key), this.shift];
+    }
+  }
+  const m = new Probe(100);
+  for (const key of [0, 1, 0x0a000001, 0xc0a80101, 0xffffffff]) {
+    const [home, shift] = m.homeOf(key | 0);
+    assert.is(home, keyedBucket1(key, shift), `key ${key}`);
+  }
 });
 
 test('negative values are refused', () => {
