@@ -9,7 +9,7 @@
 // above 2^31 as a uint32 is a double to V8, which slows every comparison and boxes it wherever
 // it crosses a call.
 
-import { SECRET_ADD, SECRET_MUL, avalanche } from './hash.js';
+import { keyedBucket1 } from './hash.js';
 
 // Numbers the lookups use are const enums, which the bundle writes as literals: V8 (node 20)
 // reads a module-level const from its context at each use, as a double if it is not a small
@@ -137,9 +137,7 @@ export class U32Map extends OpenMap {
  */
 export class KeyedU32Map extends OpenMap {
   protected home(key: number): number {
-    // The secret from the module, not copied into fields: the table's fields are a chain of
-    // loads away (the neighbour table, then its map), and the hash need not wait for them.
-    return avalanche((Math.imul(key, SECRET_MUL) + SECRET_ADD) | 0) >>> this.shift;
+    return keyedBucket1(key, this.shift);
   }
 
   get(key: number): number {
