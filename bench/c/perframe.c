@@ -108,9 +108,9 @@ static inline uint32_t ring_publish(ring *r) {
 /* ---- the hashes of util/hash.ts and util/u32map.ts */
 static uint32_t secret_mul, secret_add;
 
-/** keyedBucket1: avalanche(keyed(a)) >> shift, murmur3's final mix of the word with the secret in it. */
+/** keyedBucket1: avalanche(keyed(a)) >> shift, murmur3's final mix of the word with the secret in it (times one secret, XOR the other). */
 static inline uint32_t keyed_bucket(uint32_t a, int shift) {
-  uint32_t h = a * secret_mul + secret_add;
+  uint32_t h = a * secret_mul ^ secret_add;
   h = (h ^ h >> 16) * 0x85ebca6bu;
   h = (h ^ h >> 13) * 0xc2b2ae35u;
   return (h ^ h >> 16) >> shift;
