@@ -12,6 +12,7 @@ import { ArpParking } from './l2/parking.js';
 import { IcmpBudget, IcmpKind } from './l3/icmp-budget.js';
 import { RouteTable } from './l3/routes.js';
 import { FastPath } from './l3/fast-path.js';
+import { HOST_LITTLE_ENDIAN } from './packet/bytes.js';
 import type { PacketEngine, FrameHandler, RxBurst } from './io/engine.js';
 import { BROADCAST_MAC, ZERO_MAC, formatIpv4, formatMac, isMartian, macEquals, writeIpv4, type Ipv4 } from './packet/address.js';
 import { ARP_LENGTH, ARP_REPLY, ARP_REQUEST, ArpView } from './packet/arp.js';
@@ -238,12 +239,12 @@ export class Router implements FrameHandler {
     if (this.fast !== null) this.fast.now = this.now;
   }
 
-  /** Whether plain routed frames take the fast path; off, every frame takes the full one (the fast path's test compares the two). */
+  /** Whether plain routed frames take the fast path (a little-endian host's only); off, every frame takes the full one (the fast path's test compares the two). */
   get fastPath(): boolean {
     return this.fast !== null;
   }
   set fastPath(on: boolean) {
-    this.fast = on ? new FastPath(this.engine, { ifaceByPort: this.ifaceByPort, neighboursByPort: this.neighboursByPort, local: this.local, routes: this.routes, stats: this.stats }, this) : null;
+    this.fast = on && HOST_LITTLE_ENDIAN ? new FastPath(this.engine, { ifaceByPort: this.ifaceByPort, neighboursByPort: this.neighboursByPort, local: this.local, routes: this.routes, stats: this.stats }, this) : null;
     if (this.fast !== null) this.fast.now = this.now;
   }
 

@@ -7,21 +7,23 @@
 //   free-slot stack; read each TX ring's consumer index for the round's budget;
 // - per frame, as l3/fast-path.ts: read the RX descriptor; check for a virtio-net header (none
 //   here, as in the JavaScript's in-memory port); read the headers as 32-bit words in network
-//   order (as its DataView does); check the destination MAC and the EtherType; validate
+//   order (as its DataView does), the Ethernet addresses as host-order words (as its Int32Array
+//   does); check the destination MAC and the EtherType; validate
 //   the IPv4 header (version and IHL, lengths, TTL, checksum); refuse martian sources,
 //   multicast, and any subnet broadcast of ours (the AND of them all first); probe the
 //   local-address map; look the route up (one open-addressed map per prefix length, longest
 //   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU;
 //   look the next hop up in the neighbour map (keyed with the secret, as util/hash.ts) and check
 //   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
-//   write the Ethernet header in three words; stage the TX descriptor (ring room checked);
+//   write the Ethernet addresses in three words; stage the TX descriptor (ring room checked);
 // - per round: publish the RX consumer and the TX producer (sequentially consistent stores, as
 //   Atomics.store), refill the fill ring from the free stack, and publish it.
 //
 // What the JavaScript reads from memory, the C reads from memory: the ring and slot sizes, the
 // interfaces, routes, neighbours and broadcasts are built at run time, and the counters live in
 // the router's state (the compiler may neither fold the configuration into the code nor drop
-// two counters that nothing in this program reads).
+// two counters that nothing in this program reads). What the JavaScript holds in locals for a
+// run of frames (the ring's geometry, the slots', the local map's arrays), so does the C.
 //
 // The port "thread" (frames into slots, TX into completions) runs outside the timed region, as
 // the in-memory backend's does in the JavaScript benchmark. Rounds of 512 frames; prints the
@@ -155,8 +157,11 @@ static void map_set(u32map *m, uint32_t key, int32_t v, int keyed) {
 }
 
 /* ---- the router's tables, as the fast path reads them */
+/* as FastPath's port rows: its MAC as a frame's first three words hold it (little-endian, as an
+   Int32Array reads them), to this port (word 0, word 1's low half) and from it (word 1's high
+   half, word 2) */
 typedef struct {
-  uint32_t mac_high, mac_low; /* as FastPath's port rows */
+  uint32_t destination_head, destination_tail, source_head, source_tail;
   int port, mtu;
 } iface;
 typedef struct {
@@ -170,8 +175,8 @@ typedef struct {
 enum { INCOMPLETE, REACHABLE, STALE };
 typedef struct {
   int state, probes;
-  uint32_t mac_high; /* the MAC's first four bytes, then its last two, as numbers (Neighbour.macHigh, macLow) */
-  uint32_t mac_low;
+  uint32_t mac_head; /* the MAC's first four bytes, then its last two, little-endian (Neighbour.macHead, macTail) */
+  uint32_t mac_tail;
   double used_at;
 } neighbour;
 
@@ -187,7 +192,8 @@ static inline int either_is_broadcast(const broadcast_set *b, uint32_t x, uint32
     if (b->list[k] == x || b->list[k] == y) return 1;
   return 0;
 }
-/* the DataView's getInt32, getUint16 and setInt32 in network order: a load or store and a byte swap */
+/* the DataView's getInt32, getUint16 and setInt32 in network order: a load or store and a byte swap;
+   and the Int32Array's load and store: the host's own order */
 static inline uint32_t get32(const uint8_t *p) {
   uint32_t x;
   memcpy(&x, p, 4);
@@ -202,6 +208,14 @@ static inline void set32(uint8_t *p, uint32_t v) {
   v = __builtin_bswap32(v);
   memcpy(p, &v, 4);
 }
+static inline uint32_t load32(const uint8_t *p) {
+  uint32_t x;
+  memcpy(&x, p, 4);
+  return x;
+}
+static inline void store32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline uint32_t le32(const uint8_t *b) { return b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24; }
+static inline uint32_t le16(const uint8_t *b) { return b[0] | b[1] << 8; }
 
 enum { RX_FRAMES, FORWARDED, FAST_PATH, STAT_COUNT };
 #define VNET_F_NEEDS_CSUM 1
@@ -229,10 +243,14 @@ struct router {
 } router;
 
 /* The two interfaces of bench/micro.ts, a route for each, and the server's neighbour entry. */
+static iface interface(const uint8_t mac[6], int port, int mtu) {
+  return (iface){le32(mac), le16(mac + 4), le16(mac) << 16, le32(mac + 2), port, mtu};
+}
 static void configure(void) {
   struct router *r = &router;
-  r->ifaces[0] = (iface){0x02000000, 0x0101, 0, 1500};
-  r->ifaces[1] = (iface){0x02000000, 0x0201, 1, 1500};
+  static const uint8_t in_mac[6] = {2, 0, 0, 0, 1, 1}, out_mac[6] = {2, 0, 0, 0, 2, 1}, server[6] = {2, 0xbb, 0, 0, 0, 2};
+  r->ifaces[0] = interface(in_mac, 0, 1500);
+  r->ifaces[1] = interface(out_mac, 1, 1500);
   r->open[0] = r->open[1] = 1;
   r->broadcasts = (broadcast_set){{0x0a0100ff, 0x0a0200ff}, 2, 0x0a0100ff & 0x0a0200ff};
   map_init(&r->local, 16);
@@ -243,7 +261,7 @@ static void configure(void) {
   r->routes[0] = (route){0, 0}, r->routes[1] = (route){0, 1};
   map_set(&r->prefixes[0].routes, 0x0a010000, 0, 0), map_set(&r->prefixes[0].routes, 0x0a020000, 1, 0);
   map_init(&r->neighbour_index[0], 16), map_init(&r->neighbour_index[1], 16);
-  r->neighbours[0] = (neighbour){REACHABLE, 0, 0x02bb0000, 0x0002, 0};
+  r->neighbours[0] = (neighbour){REACHABLE, 0, le32(server), le16(server + 4), 0};
   map_set(&r->neighbour_index[1], 0x0a020002, 0, 1);
 }
 
@@ -332,20 +350,27 @@ int main(int argc, char **argv) {
         uint32_t n = ring_available(rx);
         if (n > budget) n = budget;
         budget -= n;
-        /* what FastPath.forwardBurst holds in locals for the burst */
-        const uint32_t in_mac_high = router.ifaces[p].mac_high, in_mac_low = router.ifaces[p].mac_low;
+        /* what FastPath.forwardRun holds in locals for a run: the ring's geometry, the slots',
+           the port's MAC, the local map's arrays */
+        const uint32_t *rx_entries = rx->entries, rx_first = rx->mine, rx_mask = rx->mask;
+        uint8_t *const slot_base = slots;
+        const uint32_t slot_size = region_layout.slot_size;
+        const uint32_t in_head = router.ifaces[p].destination_head, in_tail = router.ifaces[p].destination_tail;
+        const uint32_t *local_keys = router.local.keys, local_mask = router.local.mask;
+        const int32_t *local_values = router.local.values;
+        const int local_shift = router.local.shift;
         const int has_vnet = router.large_slot_count > 0;
         double *stats = router.stats;
         for (uint32_t i = 0; i < n; i++) {
-          uint32_t *d = ring_peek(rx, i);
+          const uint32_t *d = &rx_entries[((rx_first + i) & rx_mask) << 1];
           uint32_t slot = d[0], offset = d[1] & OFFSET_MASK, len = d[1] >> OFFSET_BITS;
-          /* FastPath.forward */
-          uint8_t *f = slots + (size_t)slot * region_layout.slot_size + offset;
+          /* FastPath.forwardRun */
+          uint8_t *f = slot_base + (size_t)slot * slot_size + offset;
           if (len < 34) goto slow;
           /* the virtio-net header, with offloads: a super-frame, or a partial checksum inside the transport header */
           uint8_t vnet_flags = has_vnet ? f[-10] : 0;
           if (has_vnet && f[-9] != 0) goto slow;
-          if (get32(f) != in_mac_high || get16(f + 4) != in_mac_low || get16(f + 12) != 0x0800) goto slow;
+          if (((uintptr_t)f & 3) != 0 || load32(f) != in_head || (load32(f + 4) & 0xffff) != in_tail || get16(f + 12) != 0x0800) goto slow;
           uint8_t *ip = f + 14;
           uint32_t w0 = get32(ip), w1 = get32(ip + 4), w2 = get32(ip + 8), src = get32(ip + 12), dst = get32(ip + 16);
           uint32_t total = w0 & 0xffff;
@@ -359,7 +384,8 @@ int main(int argc, char **argv) {
           if ((sum & 0xffff) + (sum >> 16) != 0xffff) goto slow;
           uint32_t top = src >> 24;
           if (top >= 224 || top == 0 || top == 127 || dst >> 28 >= 0xe || either_is_broadcast(&router.broadcasts, src, dst)) goto slow;
-          if (map_get(&router.local, dst) >= 0) goto slow;
+          for (uint32_t k = (dst * 0x9e3779b1u) >> local_shift; local_values[k] >= 0; k = (k + 1) & local_mask)
+            if (local_keys[k] == dst) goto slow;
           const route *rt = NULL;
           for (int k = 0; k < router.prefix_count; k++) {
             int32_t id = map_get(&router.prefixes[k].routes, dst & router.prefixes[k].network_mask);
@@ -380,9 +406,9 @@ int main(int argc, char **argv) {
           stats[FORWARDED]++;
           stats[FAST_PATH]++;
           nb->used_at = now;
-          set32(f, nb->mac_high);
-          set32(f + 4, nb->mac_low << 16 | out->mac_high >> 16);
-          set32(f + 8, out->mac_high << 16 | out->mac_low);
+          store32(f, nb->mac_head);
+          store32(f + 4, nb->mac_tail | out->source_head);
+          store32(f + 8, out->source_tail);
           ring *tx = R(out->port, TX); /* PacketEngine.transmit */
           if (!router.open[out->port] || ring_free(tx) == 0) { free_slots[free_top++] = slot; continue; }
           ring_put(tx, slot, offset, 14 + total);

@@ -23,16 +23,17 @@ export interface FrameHandler {
 /**
  * The frames one port received, read in place from its RX ring: frame i is in slot(i), at
  * offset(i), length(i) bytes. A per-frame loop reads the descriptor words itself (words at
- * descriptor(i), see layout.ts), one index computation for all three. One object per engine,
- * re-pointed at each port's run; valid only during receiveBurst().
+ * descriptor(i), see layout.ts), one index computation for all three; a loop that holds the
+ * ring's geometry in locals computes descriptor(i) itself from base, first and mask. One object
+ * per engine, re-pointed at each port's run; valid only during receiveBurst().
  */
 export class RxBurst {
   port = 0;
   count = 0;
-  /** The RX ring's entries: its descriptor words, its consumer index and its size - 1. */
-  private base = 0;
-  private first = 0;
-  private mask = 0;
+  /** The RX ring's entries (set by point(), read-only to handlers): its descriptor words, its consumer index and its size - 1. */
+  base = 0;
+  first = 0;
+  mask = 0;
 
   constructor(readonly words: Uint32Array) {}
 

@@ -2,7 +2,7 @@
 // frames waiting for resolution. It decides; the router sends (see Router.neighbourEvents).
 
 import type { Ipv4 } from '../packet/address.js';
-import { get16, get32 } from '../packet/bytes.js';
+import { getLe16, getLe32 } from '../packet/bytes.js';
 import { KeyedU32Map } from '../util/u32map.js';
 
 export const enum NeighbourState {
@@ -48,9 +48,9 @@ export interface PendingFrame {
 export class Neighbour {
   state = NeighbourState.Incomplete;
   readonly mac = new Uint8Array(6);
-  /** The same MAC as numbers, for the fast path's 32- and 16-bit writes: its first four bytes in network order (int32) and its last two. */
-  macHigh = 0;
-  macLow = 0;
+  /** The same MAC as the fast path writes it into a frame's words: its first four bytes and its last two, little-endian (bytes.ts getLe32, getLe16). */
+  macHead = 0;
+  macTail = 0;
   confirmedAt = 0;
   usedAt = 0;
   /** Requests sent since the last confirmation; 0 when not probing. */
@@ -133,8 +133,8 @@ export class NeighbourTable {
   /** An ARP packet from `ip` proved its MAC. */
   confirm(n: Neighbour, mac: Uint8Array, macOffset: number, now: number): void {
     for (let i = 0; i < 6; i++) n.mac[i] = mac[macOffset + i];
-    n.macHigh = get32(n.mac, 0) | 0;
-    n.macLow = get16(n.mac, 4);
+    n.macHead = getLe32(n.mac, 0);
+    n.macTail = getLe16(n.mac, 4);
     n.state = NeighbourState.Reachable;
     n.confirmedAt = now;
     n.probes = 0;

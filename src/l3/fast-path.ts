@@ -1,8 +1,10 @@
 // The forwarding fast path: a plain routed IPv4 unicast frame (no options, for no address of
 // ours, to a resolved next hop, fitting the egress MTU, not a super-frame) checked and
-// forwarded in one pass that reads the headers as 32-bit words in network order (a DataView:
-// V8 compiles each get and set to one load or store and a bounds check). The checks are the
-// router's own.
+// forwarded in one pass that reads the IPv4 header as 32-bit words in network order (a
+// DataView: V8 compiles each get and set to one load or store and a bounds check), and the
+// Ethernet addresses as the host's own words (an Int32Array: no byte swap, and no check of
+// the view again after each store). The checks are the router's own. Little-endian hosts only
+// (the router builds no fast path on others).
 //
 // It only ever declines or forwards. Everything else, including every frame that the full path
 // would drop, count, answer, trace or park, is declined before a byte changes, and the router's
@@ -12,12 +14,12 @@
 import type { PacketEngine, RxBurst } from '../io/engine.js';
 import { Descriptor } from '../io/layout.js';
 import { isMartian } from '../packet/address.js';
-import { get16, get32 } from '../packet/bytes.js';
+import { getLe16, getLe32 } from '../packet/bytes.js';
 import { VNET_F_NEEDS_CSUM } from '../packet/vnet.js';
 import type { Interface } from '../l2/interface.js';
 import { NeighbourState, type NeighbourTable } from '../l2/neighbours.js';
 import type { L4Director } from '../router.js';
-import type { U32Map } from '../util/u32map.js';
+import { Fibonacci, Slot, type U32Map } from '../util/u32map.js';
 import { C } from './counters.js';
 import type { RouteTable } from './routes.js';
 
@@ -45,7 +47,6 @@ const enum At {
   VnetGsoType = -9,
   VnetCsumStart = -4,
   VnetCsumOffset = -2,
-  SourceMac = 6,
   EtherType = 12,
   Ip = 14,
   /** The IPv4 header's words: version, IHL, TOS, total length; id, fragment; TTL, protocol, checksum; source; destination. */
@@ -64,24 +65,33 @@ const enum Field {
 }
 
 /**
- * A port's row in FastPath.ports: its MAC (the first four bytes as an int32 in network order,
- * then the last two) and its MTU.
+ * A port's row in FastPath.ports: its MAC as the first three words of a frame hold it (the
+ * words as an Int32Array over the frame reads and writes them, little-endian), and its MTU.
  */
 const enum Row {
-  MacHigh = 0,
-  MacLow = 1,
-  Mtu = 2,
-  Size = 3,
+  /** A frame to this port: its word 0 (the MAC's first four bytes), and word 1's low half (the last two). */
+  DestinationHead = 0,
+  DestinationTail = 1,
+  /** A frame from this port: word 1's high half (the MAC's first two bytes, in place), and word 2 (its last four). */
+  SourceHead = 2,
+  SourceTail = 3,
+  Mtu = 4,
+  Size = 5,
 }
-/** No frame's last two MAC bytes read as this (a uint16): a port without an interface declines every frame on its MAC check. */
+/** No frame's word 1 has this as its low half (a uint16): a port without an interface declines every frame on its MAC check. */
 const NO_MAC = -1;
 
 export class FastPath {
   /** The clock as of this batch (the router's): a used neighbour's timestamp. */
   now = 0;
   private readonly view: DataView;
+  /** The same memory as int32 words: the Ethernet header's, read and written whole (a frame starts on a word). */
+  private readonly frameWords: Int32Array;
   /** Every frame has a virtio-net header before it: only a plain one (no GSO, checksums whole) is fast. */
   private readonly hasVnet: boolean;
+  /** The engine's slot geometry (engine.slotOffset), fixed for its life. */
+  private readonly slotsOffset: number;
+  private readonly slotSize: number;
   /** Per port, Row.Size numbers (see Row): the interfaces, flat, read per frame without an object in the way. */
   private readonly ports: Int32Array;
   /** Every interface's directed broadcast addresses (int32). */
@@ -100,14 +110,19 @@ export class FastPath {
   ) {
     const bytes = engine.bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.frameWords = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
     this.hasVnet = engine.layout.largeSlotCount > 0;
+    this.slotsOffset = engine.layout.slotsOffset;
+    this.slotSize = engine.layout.slotSize;
     this.ports = new Int32Array(t.ifaceByPort.length * Row.Size).fill(NO_MAC);
     const broadcasts: number[] = [];
     t.ifaceByPort.forEach((iface, port) => {
       if (iface === undefined) return;
       const row = port * Row.Size, mac = iface.mac;
-      this.ports[row + Row.MacHigh] = get32(mac, 0);
-      this.ports[row + Row.MacLow] = get16(mac, 4);
+      this.ports[row + Row.DestinationHead] = getLe32(mac, 0);
+      this.ports[row + Row.DestinationTail] = getLe16(mac, 4);
+      this.ports[row + Row.SourceHead] = getLe16(mac, 0) << 16;
+      this.ports[row + Row.SourceTail] = getLe32(mac, 2);
       this.ports[row + Row.Mtu] = iface.mtu;
       for (const b of iface.broadcasts) broadcasts.push(b | 0);
     });
@@ -117,74 +132,94 @@ export class FastPath {
 
   /**
    * Forwards the burst's plain routed frames and hands every other frame, in its turn, to
-   * `fullPath` untouched. The loop holds in locals what no frame can change during the burst
-   * (the port's row, the director, the clock); what a declined frame's full path may change (a
-   * neighbour learnt, a map grown) is read afresh per frame through its table.
+   * `fullPath` untouched: runs of frames forwarded here, each ended by a frame for the full path.
    */
   forwardBurst(burst: RxBurst, fullPath: FullPath): void {
-    const t = this.t, v = this.view, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
+    const count = burst.count, words = burst.words;
+    for (let i = this.forwardRun(burst, 0); i < count; i = this.forwardRun(burst, i + 1)) {
+      const d = burst.descriptor(i);
+      fullPath(burst.port, words[d], words[d + 1] & Descriptor.OffsetMask, words[d + 1] >>> Descriptor.OffsetBits);
+    }
+  }
+
+  /**
+   * Forwards frames from `from` on; returns the index of the first it declines (or the burst's
+   * count). No full path and no control-plane code runs during a run, so it holds in locals
+   * what only they may change: the port's row, the director, the clock, the ring's geometry and
+   * the local map's arrays (a set() may replace them). V8 checks an object again at each turn
+   * of a loop, so each table read through its object costs a check and a load per frame; held
+   * in a local it costs neither. What depends on the frame (its egress's neighbours and TX ring)
+   * is read through its table.
+   */
+  private forwardRun(burst: RxBurst, from: number): number {
+    const t = this.t, v = this.view, frameWords = this.frameWords, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
     const broadcasts = this.broadcasts, broadcastBits = this.broadcastBits;
-    const port = burst.port, count = burst.count, words = burst.words, hasVnet = this.hasVnet;
+    const port = burst.port, count = burst.count, words = burst.words, base = burst.base, first = burst.first, mask = burst.mask;
+    const slotsOffset = this.slotsOffset, slotSize = this.slotSize, hasVnet = this.hasVnet;
+    const local = t.local, localKeys = local.keyTable, localValues = local.valueTable, localMask = local.tableMask, localShift = local.tableShift;
+    const neighboursByPort = t.neighboursByPort;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
     const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
     const row = port * Row.Size;
-    const macHigh = ports[row + Row.MacHigh], macLow = ports[row + Row.MacLow];
-    for (let i = 0; i < count; i++) {
-      const d = burst.descriptor(i);
+    const inHead = ports[row + Row.DestinationHead], inTail = ports[row + Row.DestinationTail];
+    for (let i = from; i < count; i++) {
+      const d = base + (((first + i) & mask) << 1); // burst.descriptor(i)
       const slot = words[d], offset = words[d + 1] & Descriptor.OffsetMask, length = words[d + 1] >>> Descriptor.OffsetBits;
-      declined: {
-        const at = engine.slotOffset(slot) + offset;
-        if (length < Field.MinFrame) break declined;
-        // The virtio-net header (with offloads): a super-frame, or a partial checksum that must lie inside the transport header.
-        const vnetFlags = hasVnet ? v.getUint8(at + At.VnetFlags) : 0;
-        if (hasVnet && v.getUint8(at + At.VnetGsoType) !== 0) break declined;
-        if (v.getInt32(at) !== macHigh || v.getUint16(at + 4) !== macLow || v.getUint16(at + At.EtherType) !== Field.EtherTypeIpv4) break declined;
-        const w0 = v.getInt32(at + At.IpLength), w1 = v.getInt32(at + At.IpFragment), w2 = v.getInt32(at + At.IpTtl);
-        const src = v.getInt32(at + At.IpSource), dst = v.getInt32(at + At.IpDestination);
-        const total = w0 & 0xffff;
-        if (w0 >>> 24 !== Field.VersionIhl5 || total < 20 || total > length - At.Ip || w2 >>> 24 <= 1) break declined;
-        if ((vnetFlags & needsCsum) !== 0) {
-          const start = v.getUint16(at + At.VnetCsumStart, true);
-          if (start < Field.MinFrame || start + v.getUint16(at + At.VnetCsumOffset, true) + 2 > At.Ip + total) break declined;
-        }
-        let sum = (w0 >>> 16) + total + (w1 >>> 16) + (w1 & 0xffff) + (w2 >>> 16) + (w2 & 0xffff) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
-        sum = (sum & 0xffff) + (sum >>> 16);
-        if ((sum & 0xffff) + (sum >>> 16) !== 0xffff) break declined;
-        // Martian sources, multicast destinations, any subnet broadcast of ours (as source or
-        // destination, on any interface: more than the full path refuses, never less), and our
-        // own addresses are the full path's.
-        if (isMartian(src) || dst >>> 28 >= 0xe) break declined;
-        if (((src & broadcastBits) === broadcastBits || (dst & broadcastBits) === broadcastBits) && includesEither(broadcasts, src, dst)) break declined;
-        if (t.local.get(dst) >= 0) break declined;
-        const route = routes.lookupId(dst);
-        if (route < 0) break declined;
-        const egress = routes.portOf(route);
-        const out = egress * Row.Size;
-        if (total > ports[out + Row.Mtu]) break declined;
-        const n = t.neighboursByPort[egress]!.get(routes.viaOf(route) || dst);
-        // Unresolved, or stale and due a probe: the full path sends the request.
-        if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) break declined;
-
-        stats[rxFrames]++;
-        if (director !== null && director.hasNat && director.outbound(slot, at)) stats[natOut]++;
-        // TTL down by one (read again: NAT rewrote the checksum); the checksum up by 0x0100 (RFC 1624).
-        const ttl = v.getInt32(at + At.IpTtl);
-        let c = (ttl & 0xffff) + 0x0100;
-        if (c >= 0xffff) c -= 0xffff;
-        v.setInt32(at + At.IpTtl, (((ttl >>> 16) - 0x0100) << 16) | c);
-        stats[forwarded]++;
-        stats[fastPath]++;
-        n.usedAt = now;
-        // Destination and source MACs, 12 bytes in three words.
-        const outHigh = ports[out + Row.MacHigh];
-        v.setInt32(at, n.macHigh);
-        v.setInt32(at + 4, (n.macLow << 16) | (outHigh >>> 16));
-        v.setInt32(at + At.SourceMac + 2, (outHigh << 16) | ports[out + Row.MacLow]);
-        engine.transmit(egress, slot, offset, At.Ip + total);
-        continue;
+      const at = slotsOffset + slot * slotSize + offset;
+      if (length < Field.MinFrame) return i;
+      // The virtio-net header (with offloads): a super-frame, or a partial checksum that must lie inside the transport header.
+      const vnetFlags = hasVnet ? v.getUint8(at + At.VnetFlags) : 0;
+      if (hasVnet && v.getUint8(at + At.VnetGsoType) !== 0) return i;
+      const word = at >> 2;
+      if ((at & 3) !== 0 || frameWords[word] !== inHead || (frameWords[word + 1] & 0xffff) !== inTail) return i;
+      if (v.getUint16(at + At.EtherType) !== Field.EtherTypeIpv4) return i;
+      const w0 = v.getInt32(at + At.IpLength), w1 = v.getInt32(at + At.IpFragment), w2 = v.getInt32(at + At.IpTtl);
+      const src = v.getInt32(at + At.IpSource), dst = v.getInt32(at + At.IpDestination);
+      const total = w0 & 0xffff;
+      if (w0 >>> 24 !== Field.VersionIhl5 || total < 20 || total > length - At.Ip || w2 >>> 24 <= 1) return i;
+      if ((vnetFlags & needsCsum) !== 0) {
+        const start = v.getUint16(at + At.VnetCsumStart, true);
+        if (start < Field.MinFrame || start + v.getUint16(at + At.VnetCsumOffset, true) + 2 > At.Ip + total) return i;
       }
-      fullPath(port, slot, offset, length);
+      let sum = (w0 >>> 16) + total + (w1 >>> 16) + (w1 & 0xffff) + (w2 >>> 16) + (w2 & 0xffff) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      if ((sum & 0xffff) + (sum >>> 16) !== 0xffff) return i;
+      // Martian sources, multicast destinations, any subnet broadcast of ours (as source or
+      // destination, on any interface: more than the full path refuses, never less), and our
+      // own addresses are the full path's.
+      if (isMartian(src) || dst >>> 28 >= 0xe) return i;
+      if (((src & broadcastBits) === broadcastBits || (dst & broadcastBits) === broadcastBits) && includesEither(broadcasts, src, dst)) return i;
+      // The local map, probed as U32Map.get does (written out: through probe functions, V8
+      // spends inlining budget that the lookups after it need).
+      for (let k = Math.imul(dst, Fibonacci.Multiplier) >>> localShift; localValues[k] !== Slot.Empty; k = (k + 1) & localMask) {
+        if (localKeys[k] === dst) return i;
+      }
+      const route = routes.lookupId(dst);
+      if (route < 0) return i;
+      const egress = routes.portOf(route);
+      const out = egress * Row.Size;
+      if (total > ports[out + Row.Mtu]) return i;
+      const n = neighboursByPort[egress]!.get(routes.viaOf(route) || dst);
+      // Unresolved, or stale and due a probe: the full path sends the request.
+      if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) return i;
+
+      stats[rxFrames]++;
+      if (director !== null && director.hasNat && director.outbound(slot, at)) stats[natOut]++;
+      // TTL down by one (read again: NAT rewrote the checksum); the checksum up by 0x0100 (RFC 1624).
+      const ttl = v.getInt32(at + At.IpTtl);
+      let c = (ttl & 0xffff) + 0x0100;
+      if (c >= 0xffff) c -= 0xffff;
+      v.setInt32(at + At.IpTtl, (((ttl >>> 16) - 0x0100) << 16) | c);
+      stats[forwarded]++;
+      stats[fastPath]++;
+      n.usedAt = now;
+      // Destination and source MACs, 12 bytes in three words.
+      frameWords[word] = n.macHead;
+      frameWords[word + 1] = n.macTail | ports[out + Row.SourceHead];
+      frameWords[word + 2] = ports[out + Row.SourceTail];
+      engine.transmit(egress, slot, offset, At.Ip + total);
     }
+    return count;
   }
 }
 

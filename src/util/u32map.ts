@@ -14,11 +14,11 @@ import { keyedBucket1 } from './hash.js';
 // Numbers the lookups use are const enums, which the bundle writes as literals: V8 (node 20)
 // reads a module-level const from its context at each use, as a double if it is not a small
 // integer, and converts it back for Math.imul.
-const enum Slot {
+export const enum Slot {
   Empty = -1,
 }
-/** 2^32 / golden ratio, odd: Fibonacci hashing for the maps whose keys only the operator sets. */
-const enum Fibonacci {
+/** 2^32 / golden ratio, odd: Fibonacci hashing for the maps whose keys only the operator sets (U32Map.home). */
+export const enum Fibonacci {
   Multiplier = 0x9e3779b1 | 0,
 }
 
@@ -57,6 +57,22 @@ abstract class OpenMap {
       if (v === Slot.Empty) return Slot.Empty;
       if (keys[i] === key) return v;
     }
+  }
+
+  // The table as it stands, for a loop that holds it in locals and probes it as find() does
+  // (the fast path, once per run of frames): valid until the next set() or delete(), which may
+  // replace the arrays.
+  get keyTable(): Int32Array {
+    return this.keys;
+  }
+  get valueTable(): Int32Array {
+    return this.values;
+  }
+  get tableMask(): number {
+    return this.mask;
+  }
+  get tableShift(): number {
+    return this.shift;
   }
 
   has(key: number): boolean {

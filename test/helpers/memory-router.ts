@@ -28,8 +28,8 @@ export interface TestRouter {
   advance(ms: number): void;
 }
 
-/** With `offload`, the ports are TAPs with virtio-net headers and the engine has large slots. */
-export function testRouter(config: unknown, slotCount = 256, { offload = false } = {}): TestRouter {
+/** With `offload`, the ports are TAPs with virtio-net headers and the engine has large slots; `headroom` is the engine's (frames start that far into their slots). */
+export function testRouter(config: unknown, slotCount = 256, { offload = false, headroom = 128 } = {}): TestRouter {
   const clock = { now: 1_000 };
   const logs: LogLine[] = [];
   const log: Log = {
@@ -40,7 +40,7 @@ export function testRouter(config: unknown, slotCount = 256, { offload = false }
   };
   let backend!: MemoryBackend;
   const engine = new PacketEngine(
-    (onWake) => (backend = new MemoryBackend({ slotCount, slotSize: 4096, ringSize: 64, maxPorts: 4, largeSlots: offload ? 16 : 0 }, onWake)), // room for the 3000-byte frames some tests send
+    (onWake) => (backend = new MemoryBackend({ slotCount, slotSize: 4096, headroom, ringSize: 64, maxPorts: 4, largeSlots: offload ? 16 : 0 }, onWake)), // room for the 3000-byte frames some tests send
     { receive: () => undefined },
   );
   const parsed = parseConfig(config);

@@ -214,6 +214,28 @@ for (const offload of [false, true]) {
     t.engine.destroy();
   });
 
+  test('a frame that does not start on a word (headroom 130, which the addon allows) takes the full path', () => {
+    // A MAC that starts 00:00 (VRRP's), and the two zero bytes of headroom before each frame:
+    // read a word early, a frame to 5e:00:01:01:.. would pass for one to this port.
+    const vrrpMac = '00:00:5e:00:01:01';
+    const config = { ...CONFIG, interfaces: [{ ...CONFIG.interfaces[0], mac: vrrpMac }, CONFIG.interfaces[1]] };
+    const odd = testRouter(config, 256, { offload, headroom: 130 });
+    const full = testRouter(config, 256, { offload, headroom: 130 });
+    full.router.fastPath = false;
+    for (const t of [odd, full]) {
+      learnHosts(t);
+      t.inject(0, udp({ dst: '192.168.2.2', to: mac(vrrpMac) }));
+      t.inject(0, udp({ dst: '192.168.2.2', to: mac('5e:00:01:01:00:00') }));
+    }
+    assert.is(odd.router.counters.fast_path, 0, 'declined: the Ethernet words are read and written whole');
+    const sent = odd.take(1);
+    assert.is(sent.length, 1, 'the frame to this port forwarded by the full path, the other not');
+    assert.equal(hex(sent), hex(full.take(1)), 'the same bytes');
+    assert.equal(odd.router.counters, full.router.counters, 'the same counters');
+    odd.engine.destroy();
+    full.engine.destroy();
+  });
+
   test('turns off and on', () => {
     const t = testRouter(CONFIG, 256, { offload });
     learnHosts(t);
