@@ -8,8 +8,8 @@
 // - per frame, as l3/fast-path.ts: read the RX descriptor; check for a virtio-net header (none
 //   here, as in the JavaScript's in-memory port); read the headers as 32-bit words in network
 //   order (as its DataView does), the Ethernet addresses as host-order words (as its Int32Array
-//   does); check the destination MAC and the EtherType; validate
-//   the IPv4 header (version and IHL, lengths, TTL, checksum); refuse martian sources,
+//   does); check the destination MAC, and the EtherType with the version and IHL in one word;
+//   validate the IPv4 header (lengths, TTL, checksum); refuse martian sources,
 //   multicast, and any subnet broadcast of ours (the AND of them all first); probe the
 //   local-address map; look the route up (one open-addressed map per prefix length, longest
 //   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU;
@@ -370,11 +370,12 @@ int main(int argc, char **argv) {
           /* the virtio-net header, with offloads: a super-frame, or a partial checksum inside the transport header */
           uint8_t vnet_flags = has_vnet ? f[-10] : 0;
           if (has_vnet && f[-9] != 0) goto slow;
-          if (((uintptr_t)f & 3) != 0 || load32(f) != in_head || (load32(f + 4) & 0xffff) != in_tail || get16(f + 12) != 0x0800) goto slow;
+          if (((uintptr_t)f & 3) != 0 || load32(f) != in_head || (load32(f + 4) & 0xffff) != in_tail) goto slow;
+          if ((load32(f + 12) & 0xffffff) != 0x450008) goto slow; /* EtherType IPv4, version 4, IHL 5 */
           uint8_t *ip = f + 14;
           uint32_t w0 = get32(ip), w1 = get32(ip + 4), w2 = get32(ip + 8), src = get32(ip + 12), dst = get32(ip + 16);
           uint32_t total = w0 & 0xffff;
-          if (w0 >> 24 != 0x45 || total < 20 || total > len - 14 || w2 >> 24 <= 1) goto slow;
+          if (total < 20 || total > len - 14 || w2 >> 24 <= 1) goto slow;
           if (vnet_flags & VNET_F_NEEDS_CSUM) {
             uint32_t start = f[-4] | f[-3] << 8;
             if (start < 34 || start + (f[-2] | f[-1] << 8) + 2 > 14 + total) goto slow;

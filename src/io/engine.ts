@@ -72,7 +72,7 @@ const LARGE_FILL_PER_PORT = 32;
  * A const enum, so transmit() compares with a literal: V8 (node 20) loads a module-level const
  * from its context at every use.
  */
-const enum PortState {
+export const enum PortState {
   Closed = 0,
   Served = 1,
   Native = 2,
@@ -94,8 +94,8 @@ export class PacketEngine {
   private readonly words: Uint32Array;
   private readonly portCounterViews: Float64Array[] = [];
   private readonly rings: Ring[][] = [];
-  /** rings[p][RingId.Tx], flat: transmit() runs once per frame. */
-  private readonly txRings: Ring[] = [];
+  /** rings[p][RingId.Tx], flat: transmit() runs once per frame. Read-only outside (the fast path's transmit, written out). */
+  readonly txRings: Ring[] = [];
   private readonly slotsOffset: number;
   private readonly slotSize: number;
   private readonly portWordBase: number[] = [];
@@ -107,8 +107,8 @@ export class PacketEngine {
   private largeTop = 0;
   /** Bytes of virtio-net header before each frame of a port (0 without offloads). */
   private readonly vnet: Uint8Array;
-  /** Per port, a PortState. */
-  private readonly state: Uint8Array;
+  /** Per port, a PortState. Read-only outside. */
+  readonly state: Uint8Array;
   /** Frames taken off a port's RX ring since its last flush: room its stalled thread can use. */
   private readonly rxTaken: Uint8Array;
   /** Completions taken back this batch: a port that stopped sending for want of completion-ring room may go on. */
@@ -282,6 +282,10 @@ export class PacketEngine {
   /** Queues a frame for transmission; the slot is the port's until it completes. */
   transmit(port: number, slot: number, offset: number, length: number): boolean {
     if (this.state[port] !== PortState.Closed && this.txRings[port].tryPut(slot, offset, length)) return true;
+    return this.refuseTransmit(slot);
+  }
+  /** A frame that transmit() could not queue (its port closed, or its TX ring full): counted, and its slot back in the pool. */
+  refuseTransmit(slot: number): false {
     this.counters.tx_ring_full++;
     this.release(slot);
     return false;

@@ -11,7 +11,7 @@
 // full path (router.ts) takes it from the start. test/unit/fast-path proves that both paths
 // leave the same bytes and the same counters, frame for frame.
 
-import type { PacketEngine, RxBurst } from '../io/engine.js';
+import { PortState, type PacketEngine, type RxBurst } from '../io/engine.js';
 import { Descriptor } from '../io/layout.js';
 import { isMartian } from '../packet/address.js';
 import { getLe16, getLe32 } from '../packet/bytes.js';
@@ -47,7 +47,6 @@ const enum At {
   VnetGsoType = -9,
   VnetCsumStart = -4,
   VnetCsumOffset = -2,
-  EtherType = 12,
   Ip = 14,
   /** The IPv4 header's words: version, IHL, TOS, total length; id, fragment; TTL, protocol, checksum; source; destination. */
   IpLength = Ip,
@@ -57,9 +56,11 @@ const enum At {
   IpDestination = Ip + 16,
 }
 const enum Field {
-  EtherTypeIpv4 = 0x0800,
-  /** Version 4, IHL 5 (no options): the IPv4 header's first byte. */
-  VersionIhl5 = 0x45,
+  /**
+   * The frame's word 3 (bytes 12-15, little-endian) without its last byte: EtherType IPv4
+   * (08 00), then version 4 and IHL 5 (45: no options).
+   */
+  Ipv4NoOptions = 0x450008,
   /** The smallest frame read: Ethernet and an IPv4 header without options. */
   MinFrame = 34,
 }
@@ -146,10 +147,10 @@ export class FastPath {
    * Forwards frames from `from` on; returns the index of the first it declines (or the burst's
    * count). No full path and no control-plane code runs during a run, so it holds in locals
    * what only they may change: the port's row, the director, the clock, the ring's geometry and
-   * the local map's arrays (a set() may replace them). V8 checks an object again at each turn
-   * of a loop, so each table read through its object costs a check and a load per frame; held
-   * in a local it costs neither. What depends on the frame (its egress's neighbours and TX ring)
-   * is read through its table.
+   * the local map's arrays (a set() may replace them), the engine's TX rings and port states.
+   * V8 checks an object again at each turn of a loop, so each table read through its object
+   * costs a check and a load per frame; held in a local it costs neither. What depends on the
+   * frame (its egress's neighbours and TX ring) is read through its table.
    */
   private forwardRun(burst: RxBurst, from: number): number {
     const t = this.t, v = this.view, frameWords = this.frameWords, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
@@ -157,7 +158,7 @@ export class FastPath {
     const port = burst.port, count = burst.count, words = burst.words, base = burst.base, first = burst.first, mask = burst.mask;
     const slotsOffset = this.slotsOffset, slotSize = this.slotSize, hasVnet = this.hasVnet;
     const local = t.local, localKeys = local.keyTable, localValues = local.valueTable, localMask = local.tableMask, localShift = local.tableShift;
-    const neighboursByPort = t.neighboursByPort;
+    const neighboursByPort = t.neighboursByPort, txRings = engine.txRings, portStates = engine.state;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
     const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
     const row = port * Row.Size;
@@ -172,11 +173,11 @@ export class FastPath {
       if (hasVnet && v.getUint8(at + At.VnetGsoType) !== 0) return i;
       const word = at >> 2;
       if ((at & 3) !== 0 || frameWords[word] !== inHead || (frameWords[word + 1] & 0xffff) !== inTail) return i;
-      if (v.getUint16(at + At.EtherType) !== Field.EtherTypeIpv4) return i;
+      if ((frameWords[word + 3] & 0xffffff) !== Field.Ipv4NoOptions) return i;
       const w0 = v.getInt32(at + At.IpLength), w1 = v.getInt32(at + At.IpFragment), w2 = v.getInt32(at + At.IpTtl);
       const src = v.getInt32(at + At.IpSource), dst = v.getInt32(at + At.IpDestination);
       const total = w0 & 0xffff;
-      if (w0 >>> 24 !== Field.VersionIhl5 || total < 20 || total > length - At.Ip || w2 >>> 24 <= 1) return i;
+      if (total < 20 || total > length - At.Ip || w2 >>> 24 <= 1) return i;
       if ((vnetFlags & needsCsum) !== 0) {
         const start = v.getUint16(at + At.VnetCsumStart, true);
         if (start < Field.MinFrame || start + v.getUint16(at + At.VnetCsumOffset, true) + 2 > At.Ip + total) return i;
@@ -217,7 +218,8 @@ export class FastPath {
       frameWords[word] = n.macHead;
       frameWords[word + 1] = n.macTail | ports[out + Row.SourceHead];
       frameWords[word + 2] = ports[out + Row.SourceTail];
-      engine.transmit(egress, slot, offset, At.Ip + total);
+      // engine.transmit(), with the engine's tables in locals.
+      if (portStates[egress] === PortState.Closed || !txRings[egress].tryPut(slot, offset, At.Ip + total)) engine.refuseTransmit(slot);
     }
     return count;
   }
