@@ -66,8 +66,9 @@ const EVICTION_SCAN = 32;
 export class NeighbourTable {
   /** Address to entry number; entries are few, long-lived objects (not per-frame state). */
   /** Keyed: a scan chooses the addresses that land here. */
-  private readonly index = new KeyedU32Map(16);
-  private readonly entries: (Neighbour | undefined)[] = [];
+  readonly index = new KeyedU32Map(16);
+  /** Read-only outside, as is index: the fast path does get() itself, without a call through the table. */
+  readonly entries: (Neighbour | undefined)[] = [];
   private readonly freeIds: number[] = [];
   constructor(public timers: NeighbourTimers) {}
 

@@ -17,15 +17,15 @@ import { isMartian } from '../packet/address.js';
 import { getLe16, getLe32 } from '../packet/bytes.js';
 import { VNET_F_NEEDS_CSUM } from '../packet/vnet.js';
 import type { Interface } from '../l2/interface.js';
-import { NeighbourState, type NeighbourTable } from '../l2/neighbours.js';
+import { NeighbourState, type Neighbour, type NeighbourTable } from '../l2/neighbours.js';
 import type { L4Director } from '../router.js';
-import { Fibonacci, Slot, type U32Map } from '../util/u32map.js';
+import { Fibonacci, Slot, type KeyedU32Map, type U32Map } from '../util/u32map.js';
 import { C } from './counters.js';
 import type { RouteTable } from './routes.js';
 
 /** What the fast path reads of the router: its tables, as the router holds them. */
 export interface FastPathTables {
-  /** Fixed for the router's life (a reload that changes interfaces is refused). */
+  /** Both fixed for the router's life (a reload that changes interfaces is refused), tables and all. */
   ifaceByPort: readonly (Interface | undefined)[];
   neighboursByPort: readonly (NeighbourTable | undefined)[];
   /** Every address of ours (the router's local map): never forwarded. */
@@ -95,6 +95,9 @@ export class FastPath {
   private readonly slotSize: number;
   /** Per port, Row.Size numbers (see Row): the interfaces, flat, read per frame without an object in the way. */
   private readonly ports: Int32Array;
+  /** Per port, its neighbour table's index and entries (NeighbourTable.get without the table in the way). */
+  private readonly neighbourIndexByPort: (KeyedU32Map | undefined)[];
+  private readonly neighbourEntriesByPort: (readonly (Neighbour | undefined)[] | undefined)[];
   /** Every interface's directed broadcast addresses (int32). */
   private readonly broadcasts: Int32Array;
   /**
@@ -116,6 +119,8 @@ export class FastPath {
     this.slotsOffset = engine.layout.slotsOffset;
     this.slotSize = engine.layout.slotSize;
     this.ports = new Int32Array(t.ifaceByPort.length * Row.Size).fill(NO_MAC);
+    this.neighbourIndexByPort = t.neighboursByPort.map((table) => table?.index);
+    this.neighbourEntriesByPort = t.neighboursByPort.map((table) => table?.entries);
     const broadcasts: number[] = [];
     t.ifaceByPort.forEach((iface, port) => {
       if (iface === undefined) return;
@@ -155,10 +160,12 @@ export class FastPath {
   private forwardRun(burst: RxBurst, from: number): number {
     const t = this.t, v = this.view, frameWords = this.frameWords, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
     const broadcasts = this.broadcasts, broadcastBits = this.broadcastBits;
-    const port = burst.port, count = burst.count, words = burst.words, base = burst.base, first = burst.first, mask = burst.mask;
-    const slotsOffset = this.slotsOffset, slotSize = this.slotSize, hasVnet = this.hasVnet;
-    const local = t.local, localKeys = local.keyTable, localValues = local.valueTable, localMask = local.tableMask, localShift = local.tableShift;
-    const neighboursByPort = t.neighboursByPort, txRings = engine.txRings, portStates = engine.state;
+    // `| 0`: V8 then holds these as int32, not as tagged small integers to untag at every use.
+    const port = burst.port, count = burst.count | 0, words = burst.words, base = burst.base | 0, first = burst.first | 0, mask = burst.mask | 0;
+    const slotsOffset = this.slotsOffset | 0, slotSize = this.slotSize | 0, hasVnet = this.hasVnet;
+    const local = t.local, localKeys = local.keyTable, localValues = local.valueTable, localMask = local.tableMask | 0, localShift = local.tableShift | 0;
+    const neighbourIndexByPort = this.neighbourIndexByPort, neighbourEntriesByPort = this.neighbourEntriesByPort;
+    const txRings = engine.txRings, portStates = engine.state;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
     const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
     const row = port * Row.Size;
@@ -200,7 +207,8 @@ export class FastPath {
       const egress = routes.portOf(route);
       const out = egress * Row.Size;
       if (total > ports[out + Row.Mtu]) return i;
-      const n = neighboursByPort[egress]!.get(routes.viaOf(route) || dst);
+      const id = neighbourIndexByPort[egress]!.get(routes.viaOf(route) || dst);
+      const n = id < 0 ? undefined : neighbourEntriesByPort[egress]![id];
       // Unresolved, or stale and due a probe: the full path sends the request.
       if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) return i;
 
