@@ -70,6 +70,23 @@ export class RouteTable {
     return -1;
   }
 
+  // The flat tables as they stand, for a loop that holds them in locals and looks up as
+  // lookupId() does (the fast path, per run of frames): valid until the next add(), which may
+  // replace them.
+  get prefixMasks(): Int32Array {
+    return this.masks;
+  }
+  get prefixMaps(): readonly U32Map[] {
+    return this.maps;
+  }
+  /** By route id: the egress port (portOf), and the next hop as int32 (viaOf). */
+  get egressPorts(): Int32Array {
+    return this.ports;
+  }
+  get nextHops(): Int32Array {
+    return this.vias;
+  }
+
   lookup(dst: Ipv4): Route | undefined {
     const id = this.lookupId(dst);
     return id < 0 ? undefined : this.routes[id];
