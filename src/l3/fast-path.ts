@@ -12,6 +12,7 @@
 // leave the same bytes and the same counters, frame for frame.
 
 import { PortState, type PacketEngine, type RxBurst } from '../io/engine.js';
+import type { Ring } from '../io/ring.js';
 import { Descriptor } from '../io/layout.js';
 import { isMartian } from '../packet/address.js';
 import { getLe16, getLe32 } from '../packet/bytes.js';
@@ -151,12 +152,12 @@ export class FastPath {
   /**
    * Forwards frames from `from` on; returns the index of the first it declines (or the burst's
    * count). No full path and no control-plane code runs during a run, so it holds in locals
-   * what only they may change: the port's row, the director, the clock, the ring's geometry and
+   * what only they may change: the port's row, the director, the clock, the ring's geometry,
    * the local map's and the route table's arrays (a change may replace them), the engine's TX
-   * rings and port states.
-   * V8 checks an object again at each turn of a loop, so each table read through its object
-   * costs a check and a load per frame; held in a local it costs neither. What depends on the
-   * frame (its egress's neighbours and TX ring) is read through its table.
+   * rings and port states, and the current egress's neighbour map, entries, TX ring and state
+   * (taken again when a frame goes out of another port). V8 checks an object again at each
+   * turn of a loop, so each table read through its object costs a check and a load per frame;
+   * held in a local it costs neither.
    */
   private forwardRun(burst: RxBurst, from: number): number {
     const t = this.t, v = this.view, frameWords = this.frameWords, engine = this.engine, stats = t.stats, routes = t.routes, ports = this.ports;
@@ -167,6 +168,8 @@ export class FastPath {
     const local = t.local, localKeys = local.keyTable, localValues = local.valueTable, localMask = local.tableMask | 0, localShift = local.tableShift | 0;
     const neighbourIndexByPort = this.neighbourIndexByPort, neighbourEntriesByPort = this.neighbourEntriesByPort;
     const txRings = engine.txRings, portStates = engine.state;
+    let egressNow = -1, egressNeighbours: KeyedU32Map | undefined, egressEntries: readonly (Neighbour | undefined)[] | undefined;
+    let egressRing: Ring | undefined, egressOpen = false;
     const prefixMasks = routes.prefixMasks, prefixMaps = routes.prefixMaps, egressPorts = routes.egressPorts, nextHops = routes.nextHops;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
     const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
@@ -214,8 +217,15 @@ export class FastPath {
       const egress = egressPorts[route];
       const out = egress * Row.Size;
       if (total > ports[out + Row.Mtu]) return i;
-      const id = neighbourIndexByPort[egress]!.get(nextHops[route] || dst);
-      const n = id < 0 ? undefined : neighbourEntriesByPort[egress]![id];
+      if (egress !== egressNow) {
+        egressNow = egress;
+        egressNeighbours = neighbourIndexByPort[egress];
+        egressEntries = neighbourEntriesByPort[egress];
+        egressRing = txRings[egress];
+        egressOpen = portStates[egress] !== PortState.Closed;
+      }
+      const id = egressNeighbours!.get(nextHops[route] || dst);
+      const n = id < 0 ? undefined : egressEntries![id];
       // Unresolved, or stale and due a probe: the full path sends the request.
       if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) return i;
 
@@ -234,7 +244,7 @@ export class FastPath {
       frameWords[word + 1] = n.macTail | ports[out + Row.SourceHead];
       frameWords[word + 2] = ports[out + Row.SourceTail];
       // engine.transmit(), with the engine's tables in locals.
-      if (portStates[egress] === PortState.Closed || !txRings[egress].tryPut(slot, offset, At.Ip + total)) engine.refuseTransmit(slot);
+      if (!egressOpen || !egressRing!.tryPut(slot, offset, At.Ip + total)) engine.refuseTransmit(slot);
     }
     return count;
   }
