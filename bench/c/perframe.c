@@ -14,8 +14,9 @@
 //   local-address map; look the route up (one open-addressed map per prefix length, longest
 //   first, Fibonacci-hashed as util/u32map.ts); check the egress MTU;
 //   look the next hop up in the neighbour map (keyed with the secret, as util/hash.ts) and check
-//   its state; count; decrement TTL with the incremental checksum; stamp the neighbour's use;
+//   its state; decrement TTL with the incremental checksum; stamp the neighbour's use;
 //   write the Ethernet addresses in three words; stage the TX descriptor (ring room checked);
+// - per run of frames (here the round's): count them;
 // - per round: publish the RX consumer and the TX producer (sequentially consistent stores, as
 //   Atomics.store), refill the fill ring from the free stack, and publish it.
 //
@@ -410,13 +411,10 @@ int main(int argc, char **argv) {
           if (nid < 0) goto slow;
           neighbour *nb = &router.neighbours[nid];
           if (nb->state == INCOMPLETE || (nb->state == STALE && nb->probes == 0)) goto slow;
-          stats[RX_FRAMES]++;
           if (director != NULL) goto slow;
           uint32_t ttl = get32(ip + 8), c = (ttl & 0xffff) + 0x100;
           if (c >= 0xffff) c -= 0xffff;
           set32(ip + 8, ((ttl >> 16) - 0x100) << 16 | c);
-          stats[FORWARDED]++;
-          stats[FAST_PATH]++;
           nb->used_at = now;
           store32(f, nb->mac_head);
           store32(f + 4, nb->mac_tail | out->source_head);
@@ -429,6 +427,7 @@ int main(int argc, char **argv) {
           fprintf(stderr, "perframe: a frame left the fast path\n");
           return 1;
         }
+        stats[RX_FRAMES] += n, stats[FORWARDED] += n, stats[FAST_PATH] += n; /* the run's counts, once */
         if (n) ring_consume(rx, n);
         this_round += n;
       }

@@ -140,12 +140,21 @@ export class FastPath {
   /**
    * Forwards the burst's plain routed frames and hands every other frame, in its turn, to
    * `fullPath` untouched: runs of frames forwarded here, each ended by a frame for the full path.
+   * Every frame of a run was received and forwarded, so the run's counts go in once, before the
+   * frame that ended it takes the full path (V8 pays a bounds check and a load per counter per
+   * frame, C next to nothing).
    */
   forwardBurst(burst: RxBurst, fullPath: FullPath): void {
-    const count = burst.count, words = burst.words;
-    for (let i = this.forwardRun(burst, 0); i < count; i = this.forwardRun(burst, i + 1)) {
-      const d = burst.descriptor(i);
+    const count = burst.count, words = burst.words, stats = this.t.stats;
+    for (let from = 0; from < count; ) {
+      const end = this.forwardRun(burst, from), forwardedHere = end - from;
+      stats[C.rx_frames] += forwardedHere;
+      stats[C.forwarded] += forwardedHere;
+      stats[C.fast_path] += forwardedHere;
+      if (end === count) return;
+      const d = burst.descriptor(end);
       fullPath(burst.port, words[d], words[d + 1] & Descriptor.OffsetMask, words[d + 1] >>> Descriptor.OffsetBits);
+      from = end + 1;
     }
   }
 
@@ -172,7 +181,7 @@ export class FastPath {
     let egressRing: Ring | undefined, egressOpen = false;
     const prefixMasks = routes.prefixMasks, prefixMaps = routes.prefixMaps, egressPorts = routes.egressPorts, nextHops = routes.nextHops;
     const director = this.router.director, now = this.now, needsCsum = VNET_F_NEEDS_CSUM;
-    const rxFrames = C.rx_frames, forwarded = C.forwarded, fastPath = C.fast_path, natOut = C.lvs_nat_out;
+    const natOut = C.lvs_nat_out;
     const row = port * Row.Size;
     const inHead = ports[row + Row.DestinationHead], inTail = ports[row + Row.DestinationTail];
     for (let i = from; i < count; i++) {
@@ -229,15 +238,12 @@ export class FastPath {
       // Unresolved, or stale and due a probe: the full path sends the request.
       if (n === undefined || n.state === NeighbourState.Incomplete || (n.state === NeighbourState.Stale && n.probes === 0)) return i;
 
-      stats[rxFrames]++;
       if (director !== null && director.hasNat && director.outbound(slot, at)) stats[natOut]++;
       // TTL down by one (read again: NAT rewrote the checksum); the checksum up by 0x0100 (RFC 1624).
       const ttl = v.getInt32(at + At.IpTtl);
       let c = (ttl & 0xffff) + 0x0100;
       if (c >= 0xffff) c -= 0xffff;
       v.setInt32(at + At.IpTtl, (((ttl >>> 16) - 0x0100) << 16) | c);
-      stats[forwarded]++;
-      stats[fastPath]++;
       n.usedAt = now;
       // Destination and source MACs, 12 bytes in three words.
       frameWords[word] = n.macHead;
