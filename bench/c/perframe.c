@@ -25,7 +25,7 @@
 // the router's state (the compiler may neither fold the configuration into the code nor drop
 // two counters that nothing in this program reads). What the JavaScript holds in locals for a
 // run of frames (the ring's geometry, the slots', the local map's arrays, the current egress's
-// neighbour map, TX ring and state), so does the C.
+// neighbour map, TX ring and state, the neighbour entry last found), so does the C.
 //
 // The port "thread" (frames into slots, TX into completions) runs outside the timed region, as
 // the in-memory backend's does in the JavaScript benchmark. Rounds of 512 frames; prints the
@@ -367,6 +367,8 @@ int main(int argc, char **argv) {
         int egress_now = -1, egress_open = 0;
         const u32map *egress_neighbours = NULL;
         ring *egress_ring = NULL;
+        int32_t neighbour_id = -1;
+        neighbour *nb = NULL; /* the entry last found, kept while frames go to the same one */
         for (uint32_t i = 0; i < n; i++) {
           const uint32_t *d = &rx_entries[((rx_first + i) & rx_mask) << 1];
           uint32_t slot = d[0], offset = d[1] & OFFSET_MASK, len = d[1] >> OFFSET_BITS;
@@ -401,7 +403,8 @@ int main(int argc, char **argv) {
           if (rt == NULL) goto slow;
           const iface *out = &router.ifaces[rt->egress];
           if (total > (uint32_t)out->mtu) goto slow;
-          if (out->port != egress_now) {
+          const int egress_changed = out->port != egress_now;
+          if (egress_changed) {
             egress_now = out->port;
             egress_neighbours = &router.neighbour_index[egress_now];
             egress_ring = R(egress_now, TX);
@@ -409,7 +412,7 @@ int main(int argc, char **argv) {
           }
           int32_t nid = keyed_map_get(egress_neighbours, rt->via ? rt->via : dst);
           if (nid < 0) goto slow;
-          neighbour *nb = &router.neighbours[nid];
+          if (nid != neighbour_id || egress_changed) neighbour_id = nid, nb = &router.neighbours[nid];
           if (nb->state == INCOMPLETE || (nb->state == STALE && nb->probes == 0)) goto slow;
           if (director != NULL) goto slow;
           uint32_t ttl = get32(ip + 8), c = (ttl & 0xffff) + 0x100;

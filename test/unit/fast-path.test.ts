@@ -214,6 +214,24 @@ for (const offload of [false, true]) {
     t.engine.destroy();
   });
 
+  test('a run that goes to the same neighbour number on another port (each port numbers its own) sends each frame to its own neighbour', () => {
+    const fast = testRouter(CONFIG, 256, { offload });
+    const full = testRouter(CONFIG, 256, { offload });
+    full.router.fastPath = false;
+    // 192.168.2.2 and 10.1.0.2 are each the first neighbour learnt on their port; the second
+    // frame goes back out of the port it came in on (no redirect, as the full path).
+    const burst = [udp({ dst: '192.168.2.2' }), udp({ src: '10.1.0.5', dst: '10.1.0.2' }), udp({ dst: '192.168.2.2' })];
+    for (const t of [fast, full]) {
+      learnHosts(t);
+      for (const f of burst) if (!t.backend.inject(0, f)) throw new Error('no slot');
+      t.engine.poll();
+    }
+    assert.is(fast.router.counters.fast_path, 3, 'one run');
+    for (const port of [0, 1]) assert.equal(hex(fast.take(port)), hex(full.take(port)), `what port ${port} sent`);
+    fast.engine.destroy();
+    full.engine.destroy();
+  });
+
   test('a frame that does not start on a word (headroom 130, which the addon allows) takes the full path', () => {
     // A MAC that starts 00:00 (VRRP's), and the two zero bytes of headroom before each frame:
     // read a word early, a frame to 5e:00:01:01:.. would pass for one to this port.
