@@ -194,17 +194,12 @@ static inline int either_is_broadcast(const broadcast_set *b, uint32_t x, uint32
     if (b->list[k] == x || b->list[k] == y) return 1;
   return 0;
 }
-/* the DataView's getInt32, getUint16 and setInt32 in network order: a load or store and a byte swap;
+/* the DataView's getInt32 and setInt32 in network order: a load or store and a byte swap;
    and the Int32Array's load and store: the host's own order */
 static inline uint32_t get32(const uint8_t *p) {
   uint32_t x;
   memcpy(&x, p, 4);
   return __builtin_bswap32(x);
-}
-static inline uint32_t get16(const uint8_t *p) {
-  uint16_t x;
-  memcpy(&x, p, 2);
-  return __builtin_bswap16(x);
 }
 static inline void set32(uint8_t *p, uint32_t v) {
   v = __builtin_bswap32(v);

@@ -79,7 +79,7 @@ export class RouteTable {
   get prefixMaps(): readonly U32Map[] {
     return this.maps;
   }
-  /** By route id: the egress port (portOf), and the next hop as int32 (viaOf). */
+  /** By route id: the egress port, and the next hop as int32 (0 when the destination is on-link). */
   get egressPorts(): Int32Array {
     return this.ports;
   }
@@ -90,15 +90,6 @@ export class RouteTable {
   lookup(dst: Ipv4): Route | undefined {
     const id = this.lookupId(dst);
     return id < 0 ? undefined : this.routes[id];
-  }
-
-  /** Route `id`'s egress port. */
-  portOf(id: number): number {
-    return this.ports[id];
-  }
-  /** Route `id`'s next hop, as int32; 0 when the destination is on-link. */
-  viaOf(id: number): number {
-    return this.vias[id];
   }
 
   /** Longest prefix first. */
